@@ -1,0 +1,1 @@
+"""Experiment folders -> DataFrames -> Pareto fronts -> plotly reports -> exports. No torch here."""

@@ -1,0 +1,1 @@
+"""Helpers for running ttsearch on existing Ray clusters (job submission, token auth, storage checks)."""

@@ -1,0 +1,131 @@
+"""One results schema shared by the trainable (writer) and `analysis/` (reader).
+
+Every metric key the trainable reports to Tune, and every file it or the driver writes into an
+experiment folder, is spelled here once. Stdlib only: `analysis/` imports this without torch or Ray.
+
+Experiment folder layout (``<storage_path>/<experiment_name>/``)::
+
+    ttsearch_experiment.json   ExperimentMeta (written by the driver before Tune starts)
+    space.yaml                 the fully resolved search space (defaults < YAML < --set)
+    ray_logs/                  Ray's own log output (driver side)
+    <trial_dir>/params.json    Tune: the sampled hyperparameters (keys in ``ParamKey``)
+    <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
+    <trial_dir>/progress.csv   Tune: the same as CSV
+    <trial_dir>/error.txt      Tune: present when the trial failed
+    <trial_dir>/checkpoint_NNNNNN/   latest checkpoint (num_to_keep=1):
+        trial_state.json       TrialState: epoch, best epoch, best val loss, patience counter
+        adapter/               current adapter (ttlora_core.save_adapter format)
+        best_adapter/          adapter at the best epoch (lowest val loss)
+        optimizer.pt           optimizer state (torch.save of tensors only; weights_only load)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+EXPERIMENT_META_FILE = "ttsearch_experiment.json"
+RESOLVED_SPACE_FILE = "space.yaml"
+RAY_LOG_DIR = "ray_logs"
+TUNE_PARAMS_FILE = "params.json"
+TUNE_RESULT_FILE = "result.json"
+TUNE_PROGRESS_FILE = "progress.csv"
+TUNE_ERROR_FILE = "error.txt"
+CHECKPOINT_PREFIX = "checkpoint_"
+TRIAL_STATE_FILE = "trial_state.json"
+ADAPTER_DIR = "adapter"
+BEST_ADAPTER_DIR = "best_adapter"
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+class ParamKey(str, Enum):
+    """Keys of the sampled hyperparameters in a trial's config (Tune's params.json)."""
+
+    SHAPE = "shape"  # list[int] (one shape for all targets), dict[target, list[int]], or "auto"
+    CORES = "cores"  # int: core count, used when shape == "auto"
+    RANK = "rank"  # int or list[int]
+    ALPHA = "alpha"  # float
+    LEARNING_RATE = "learning_rate"  # float
+
+
+class MetricKey(str, Enum):
+    """Keys of every per-epoch report the trainable makes with ``tune.report``."""
+
+    EPOCH = "epoch"  # 1-based epoch just finished
+    TRAIN_LOSS = "train_loss"
+    VAL_LOSS = "val_loss"
+    SCORE = "score"  # the task metric at this epoch (higher is better), name in SCORE_NAME
+    SCORE_NAME = "score_name"  # e.g. "accuracy", "f1", "matthews_corrcoef", "spearmanr"
+    BEST_EPOCH = "best_epoch"  # epoch with the lowest val loss so far
+    BEST_VAL_LOSS = "best_val_loss"
+    BEST_SCORE = "best_score"  # task metric at BEST_EPOCH
+    TTLORA_PARAMS = "ttlora_params"  # trainable TT-core parameters
+    HEAD_PARAMS = "head_params"  # trainable task-head parameters
+    TRAINABLE_PARAMS = "trainable_params"  # total trainable
+    ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # TT cores stored at 16 bits
+    EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval)
+    TOKENS_PER_SECOND = "tokens_per_second"  # training tokens (non-padding) per second
+    GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
+    STOP_REASON = "stop_reason"  # StopReason value; "running" until the trial stops itself
+    DONE_BY_TRAINABLE = "done_by_trainable"  # bool: the trial stopped itself (early stop / max epochs)
+
+
+class StopReason(str, Enum):
+    """Why a trial ended. The trainable reports the first three; analysis infers the rest."""
+
+    RUNNING = "running"
+    EARLY_STOP = "early_stop"  # patience epochs without val-loss improvement
+    MAX_EPOCHS = "max_epochs"
+    SCHEDULER = "scheduler"  # stopped by HyperBand/ASHA (inferred: terminated while RUNNING)
+    ERROR = "error"  # error.txt present
+    SINGLE_RUN = "single_run"  # reserved: exported best.yaml re-run (no search)
+
+
+# The task metric is maximised; val loss is minimised. The driver's Tuner uses these.
+SEARCH_METRIC = MetricKey.VAL_LOSS.value
+SEARCH_MODE = "min"
+
+
+@dataclass
+class ExperimentMeta:
+    """What the driver knows about an experiment before any trial runs; analysis reads it.
+
+    ``target_dims`` lists every adapted matrix as module name -> [out_features, in_features], so
+    analysis can compute compression ratios (against full fine-tuning of the targets and against
+    LoRA r=8) without torch or the model.
+    """
+
+    name: str
+    space_file: str  # the YAML the user ran (as given)
+    model: str  # hub id or local folder
+    model_family: str  # e.g. "bert", "roberta", "deberta", "llama"; used for paper reference points
+    task: str  # registry name, e.g. "mrpc", "boolq"
+    score_name: str  # the task metric reported as MetricKey.SCORE
+    metric: str = SEARCH_METRIC  # what the scheduler optimises
+    mode: str = SEARCH_MODE
+    scheduler: str = "hyperband"
+    num_samples: int = 1
+    max_epochs: int = 20
+    patience: int = 5
+    target_dims: dict[str, list[int]] = field(default_factory=dict)
+    created_unix: float = 0.0
+    ttsearch_version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentMeta":
+        raw = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def full_params(self) -> int:
+        """Parameters of full fine-tuning of the target matrices (sum of out*in)."""
+        return sum(out * inp for out, inp in self.target_dims.values())
+
+    def lora_params(self, rank: int = 8) -> int:
+        """Parameters of a LoRA adapter of ``rank`` on the same targets: r*(out+in) each."""
+        return sum(rank * (out + inp) for out, inp in self.target_dims.values())
