@@ -1,0 +1,293 @@
+"""Submit a search to an existing Ray cluster as a Ray job, and follow, list and stop such jobs.
+
+Why a job and not ``ttsearch run --address`` from a laptop: the search driver then runs *inside*
+the cluster (on the head node), so it survives the laptop going to sleep, and only the space file
+has to travel. The Ray Jobs API (``ray.job_submission.JobSubmissionClient``, part of
+``ray[default]``) talks HTTP to the dashboard port (8265 by default), not to the GCS port (6379).
+
+What travels with the job (its ``runtime_env``):
+
+- default: the space file alone, in a fresh working directory. The cluster must have ttsearch
+  installed (same machine, a cluster image, or ``--pip``); the entrypoint is
+  ``ttsearch run <space> --address auto ...``.
+- ``--working-dir DIR``: a project checkout uploaded as the job's working directory (Ray adds it to
+  ``sys.path``); the space must lie inside DIR, and the entrypoint is
+  ``python -m search.cli run ...`` so the uploaded code is what runs. The cluster still needs the
+  dependencies (torch, transformers, ray); ``--pip`` can add packages.
+
+Paths inside the space (data, model folders) are read on the cluster, so they must exist there:
+use absolute paths on shared storage, hub ids, or ``--set`` overrides. The storage path must be an
+absolute path or a URI for the same reason. The auth token is sent as a header and never put in
+the runtime_env (which anyone who can list jobs can read).
+"""
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlparse
+
+import yaml
+
+from cluster.auth import WHERE_TOKENS_ARE_LOOKED_FOR, auth_headers, resolve_auth_token
+from cluster.storage import uri_scheme
+from search.errors import UsageError
+
+DEFAULT_DASHBOARD_PORT = 8265
+NON_DASHBOARD_PORTS = {6379: "the GCS port", 10001: "the Ray Client port"}
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+WORKING_DIR_EXCLUDES = [".git", ".venv", "venv", "**/__pycache__", "*.egg-info", ".pytest_cache",
+                        "ray_results", "experiments"]
+JOB_METADATA_TOOL = "ttsearch"
+
+
+def normalize_dashboard_address(address: str) -> str:
+    """``host:8265`` / ``http://host:8265`` -> ``http://host:8265``; reject GCS and client addresses."""
+    text = (address or "").strip()
+    if not text:
+        raise UsageError("no cluster address given", where="--address",
+                         expected="the dashboard URL, e.g. http://HEAD:8265 (or set RAY_API_SERVER_ADDRESS)")
+    if text.startswith("ray://"):
+        raise UsageError(f"{text!r} is a Ray Client address", where="--address",
+                         expected=f"the dashboard URL, e.g. http://HEAD:{DEFAULT_DASHBOARD_PORT}")
+    if "://" not in text:
+        text = "http://" + text
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"cannot read {address!r} as a dashboard URL", where="--address",
+                         expected=f"http(s)://HOST[:PORT], e.g. http://HEAD:{DEFAULT_DASHBOARD_PORT}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise UsageError(f"the port in {address!r} is not a number", where="--address",
+                         expected=f"http://HOST:PORT, e.g. http://HEAD:{DEFAULT_DASHBOARD_PORT}") from None
+    if port in NON_DASHBOARD_PORTS:
+        raise UsageError(
+            f"{address!r} points at {NON_DASHBOARD_PORTS[port]}; jobs are submitted to the dashboard",
+            where="--address", expected=f"the dashboard port, {DEFAULT_DASHBOARD_PORT} unless changed")
+    return text.rstrip("/")
+
+
+def connect(address: str, token_file: str | None = None) -> Any:
+    """A ``JobSubmissionClient`` for the dashboard at ``address``, sending the resolved token.
+
+    Connection and authentication failures become ``UsageError`` with what to do about them.
+    """
+    url = normalize_dashboard_address(address)
+    token = resolve_auth_token(token_file)
+    try:
+        from ray.exceptions import AuthenticationError
+        from ray.job_submission import JobSubmissionClient
+    except ImportError as exc:  # ray[tune] without ray[default]
+        raise UsageError(f"the Ray Jobs SDK is not importable ({exc})",
+                         expected="ray[default] installed: pip install 'ray[default]'") from None
+    try:
+        return JobSubmissionClient(url, headers=auth_headers(token))
+    except AuthenticationError as exc:
+        sent = f"the token from {token.source}" if token else "no token"
+        refused = "rejected" if "Forbidden" in str(exc) else "requires a token"
+        raise UsageError(f"the cluster at {url} {refused} (sent {sent})", where="--address",
+                         expected=f"the cluster's token in {WHERE_TOKENS_ARE_LOOKED_FOR}") from None
+    except ConnectionError:
+        raise UsageError(f"cannot reach a Ray dashboard at {url}", where="--address",
+                         expected="a running cluster's dashboard URL (ray start --head prints it; "
+                                  "with a remote cluster forward the port, e.g. `ray dashboard cluster.yaml`)") from None
+
+
+def _call(action: str, job_id: str, fn: Callable[[], Any]) -> Any:
+    """Run a client call, turning "no such job" into a UsageError naming the id."""
+    try:
+        return fn()
+    except RuntimeError as exc:
+        if "404" in str(exc) or "does not exist" in str(exc):
+            raise UsageError(f"no job {job_id!r} on this cluster", where=action,
+                             expected="a submission id from `ttsearch jobs`") from None
+        raise
+
+
+@dataclass
+class JobRequest:
+    """Everything ``submit`` sends: built (and checked) without talking to the cluster."""
+
+    entrypoint: list[str]
+    runtime_env: dict[str, Any]
+    metadata: dict[str, str] = field(default_factory=dict)
+    staging_dir: Path | None = None  # temporary working dir holding the space; removed after submit
+
+    @property
+    def entrypoint_command(self) -> str:
+        return shlex.join(self.entrypoint)
+
+    def cleanup(self) -> None:
+        """Remove the staging dir (Ray has uploaded it by the time ``submit`` returns)."""
+        if self.staging_dir is not None:
+            shutil.rmtree(self.staging_dir, ignore_errors=True)
+
+
+def _space_storage(space_file: Path, overrides: list[str]) -> str | None:
+    """The storage path the run will use: last ``--set storage.path=`` or the space's own."""
+    for item in reversed(overrides):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "storage.path":
+            return value.strip()
+    try:
+        raw = yaml.safe_load(space_file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"not valid YAML: {exc}", where=str(space_file)) from None
+    storage = raw.get("storage") if isinstance(raw, dict) else None
+    path = storage.get("path") if isinstance(storage, dict) else None
+    return str(path) if path is not None else None
+
+
+def check_storage_for_submit(storage: str | None, where: str) -> None:
+    """A submitted job runs in a temporary directory on the head: storage must be absolute or a URI."""
+    if storage is None:
+        raise UsageError("no storage path set for a submitted search", where=where,
+                         expected="--storage with an absolute shared path or a URI (s3://..., gs://...)")
+    if uri_scheme(storage) or storage.startswith(("/", "~")):
+        return
+    raise UsageError(f"storage path {storage!r} is relative; the job runs in a temporary directory "
+                     "on the cluster, so the results would be lost with it", where=where,
+                     expected="an absolute path on shared storage or a URI (s3://..., gs://...)")
+
+
+def build_job_request(
+    space_file: str,
+    overrides: list[str] | tuple[str, ...] = (),
+    storage: str | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    working_dir: str | None = None,
+    pip: list[str] | tuple[str, ...] = (),
+    env_vars: dict[str, str] | None = None,
+) -> JobRequest:
+    """Entrypoint, runtime_env and metadata for ``ttsearch run`` on the cluster (see module doc)."""
+    space = Path(space_file).expanduser()
+    if not space.is_file():
+        raise UsageError(f"space file {space_file!r} does not exist", where="SPACE",
+                         expected="a search-space YAML file, e.g. spaces/quickstart.yaml")
+    overrides = list(overrides)
+    for item in overrides:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r} has no '='", where="--set", expected="key=value")
+    effective_storage = storage if storage is not None else _space_storage(space, overrides)
+    check_storage_for_submit(effective_storage, "--storage" if storage is not None else f"{space}: storage.path")
+
+    runtime_env: dict[str, Any] = {}
+    staging_dir: Path | None = None
+    if working_dir is None:
+        staging_dir = Path(tempfile.mkdtemp(prefix="ttsearch-submit-"))
+        shutil.copy2(space, staging_dir / space.name)
+        runtime_env["working_dir"] = str(staging_dir)
+        space_arg, program = space.name, ["ttsearch"]
+    else:
+        root = Path(working_dir).expanduser().resolve()
+        if not root.is_dir():
+            raise UsageError(f"{working_dir!r} is not a directory", where="--working-dir",
+                             expected="a project checkout to upload")
+        try:
+            space_arg = space.resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise UsageError(f"space file {str(space)!r} is not inside {str(root)!r}", where="--working-dir",
+                             expected="a working dir that contains the space file") from None
+        runtime_env["working_dir"] = str(root)
+        runtime_env["excludes"] = list(WORKING_DIR_EXCLUDES)
+        program = ["python", "-m", "search.cli"]
+    if pip:
+        runtime_env["pip"] = list(pip)
+    if env_vars:
+        runtime_env["env_vars"] = dict(env_vars)
+
+    entrypoint = [*program, "run", space_arg, "--address", "auto"]
+    for item in overrides:
+        entrypoint += ["--set", item]
+    if storage is not None:
+        entrypoint += ["--storage", storage]
+    if name is not None:
+        entrypoint += ["--name", name]
+    if resume:
+        entrypoint.append("--resume")
+    metadata = {"tool": JOB_METADATA_TOOL, "space": space.name}
+    if name:
+        metadata["name"] = name
+    return JobRequest(entrypoint, runtime_env, metadata, staging_dir)
+
+
+def submit(client: Any, request: JobRequest) -> str:
+    """Submit ``request`` (uploading its working dir); returns the submission id."""
+    return str(client.submit_job(entrypoint=request.entrypoint_command,
+                                 runtime_env=request.runtime_env, metadata=request.metadata))
+
+
+def job_status(client: Any, job_id: str) -> str:
+    """Status name of a job (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
+    return str(_call("JOB", job_id, lambda: client.get_job_status(job_id)).value)
+
+
+def iter_log_chunks(client: Any, job_id: str) -> Iterator[str]:
+    """Yield a job's log as it is written, until the job ends (the Jobs SDK's websocket tail)."""
+    _call("JOB", job_id, lambda: client.get_job_status(job_id))
+    agen = client.tail_job_logs(job_id)
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(agen.aclose())
+        loop.close()
+
+
+def wait_for_terminal_status(client: Any, job_id: str, timeout_s: float = 60.0,
+                             poll_s: float = 0.5) -> str:
+    """Poll until the job reaches a terminal status; returns it (raises TimeoutError otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = job_status(client, job_id)
+        if status in TERMINAL_STATUSES:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {status} after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def stop(client: Any, job_id: str) -> bool:
+    """Ask a job to stop (SIGTERM to the driver, then SIGKILL). True if it was still running."""
+    return bool(_call("JOB", job_id, lambda: client.stop_job(job_id)))
+
+
+def logs(client: Any, job_id: str) -> str:
+    """The job's whole log so far."""
+    return str(_call("JOB", job_id, lambda: client.get_job_logs(job_id)))
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One line of ``ttsearch jobs``."""
+
+    submission_id: str
+    status: str
+    start_time: str
+    name: str
+    entrypoint: str
+
+
+def list_jobs(client: Any, only_ttsearch: bool = False) -> list[JobRow]:
+    """Submitted jobs, newest first; ``only_ttsearch`` keeps those ``ttsearch submit`` made."""
+    rows = []
+    for info in client.list_jobs():
+        metadata = info.metadata or {}
+        if only_ttsearch and metadata.get("tool") != JOB_METADATA_TOOL:
+            continue
+        started = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.start_time / 1000))
+                   if info.start_time else "")
+        rows.append(JobRow(info.submission_id or info.job_id or "", str(info.status.value), started,
+                           metadata.get("name", ""), info.entrypoint))
+    return sorted(rows, key=lambda row: row.start_time, reverse=True)

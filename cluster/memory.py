@@ -1,0 +1,207 @@
+"""Estimate the GPU memory one TT-LoRA trial needs, and whether a GPU fraction can hold it.
+
+Why: Ray's fractional GPUs (``resources: {gpu: 0.25}``) share a device's compute but not its memory:
+Ray only counts, it never checks bytes. Four trials on one GPU each need their own frozen model,
+activations and optimizer state; if they do not fit, trials die with CUDA out-of-memory midway
+through a search. ``ttsearch plan`` calls these pure functions (no torch, no GPU) to warn first.
+
+The estimate (bytes), for one trial:
+
+- frozen weights: ``param_count_frozen * dtype_bytes`` (no gradients, no optimizer state);
+- trainable (TT cores + task head): fp32 weights 4 + fp32 gradients 4 + AdamW's two fp32 moments 8
+  = 16 bytes per parameter;
+- activations kept for the backward pass. Adapters sit in every layer, so backward runs through the
+  whole stack and each layer keeps its activations. Per layer and token, with ``d`` bytes per
+  activation value, hidden ``h`` and MLP width ``f`` (Korthikanti et al. 2022, "Reducing Activation
+  Recomputation in Large Transformer Models", generalised from f = 4h):
+    attention: Q/K/V input, Q, K, V, output-projection input = ``5*d*h``, dropout mask ``h``;
+    two layer norms ``2*d*h``; MLP: first-linear input ``d*h``, activation in and out ``2*d*f``,
+    dropout mask ``h``. With d = 2 and f = 4h this is the paper's 34h bytes.
+    Eager attention also stores scores, softmax and a dropout mask: ``(2*d + 1) * heads * s`` per
+    token (the paper's 5as); fused attention (PyTorch SDPA / FlashAttention) keeps only an fp32
+    log-sum-exp per head, ``4 * heads``.
+  With gradient checkpointing only each layer's input (``d*h``) is kept, plus one layer's full set
+  while it is recomputed. A causal-LM head adds fp32 logits and their gradient: ``8 * vocab``.
+- CUDA context and library workspaces: ``runtime_overhead_bytes`` (default 1 GiB per process);
+- allocator slack: ``fragmentation`` (default 10 %) on all tensor bytes.
+
+It is an estimate to catch settings that cannot fit, not a promise that others will.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from search.errors import UsageError
+
+GIB = 1024**3
+MIB = 1024**2
+
+# Total device memory as nvidia-smi reports it (MiB), SXM parts.
+GPU_MEMORY_BYTES: dict[str, int] = {
+    "H100-80GB": 81_559 * MIB,
+    "H200-141GB": 143_771 * MIB,
+}
+GPU_NAME_ALIASES: dict[str, str] = {"H100": "H100-80GB", "H200": "H200-141GB"}
+
+TRAINABLE_BYTES_PER_PARAM = 16  # fp32 weight 4 + fp32 grad 4 + AdamW exp_avg 4 + exp_avg_sq 4
+DEFAULT_RUNTIME_OVERHEAD_BYTES = 1 * GIB
+DEFAULT_FRAGMENTATION = 0.10
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one trial needs on its GPU, by component."""
+
+    frozen_weights_bytes: int
+    trainable_state_bytes: int  # TT cores + head: weights, gradients, optimizer moments
+    activation_bytes: int
+    runtime_overhead_bytes: int
+    fragmentation_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return (self.frozen_weights_bytes + self.trainable_state_bytes + self.activation_bytes
+                + self.runtime_overhead_bytes + self.fragmentation_bytes)
+
+    def breakdown(self) -> dict[str, int]:
+        """Components and total in bytes, for tables and JSON."""
+        parts = asdict(self)
+        parts["total_bytes"] = self.total_bytes
+        return parts
+
+    def describe(self) -> str:
+        """One line in GiB, e.g. ``"14.2 GiB (weights 12.6, adapter+optimizer 0.0, ...)"``."""
+        return (f"{self.total_bytes / GIB:.1f} GiB (frozen weights {self.frozen_weights_bytes / GIB:.1f}, "
+                f"adapter+optimizer {self.trainable_state_bytes / GIB:.2f}, "
+                f"activations {self.activation_bytes / GIB:.1f}, "
+                f"CUDA runtime {self.runtime_overhead_bytes / GIB:.1f}, "
+                f"allocator slack {self.fragmentation_bytes / GIB:.1f})")
+
+
+def _require_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok or math.isnan(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{name} is {value!r}", where=f"memory estimate: {name}",
+                         expected=f"a number {bound}")
+
+
+def activation_bytes_per_token_per_layer(
+    hidden: int, intermediate: int, heads: int, seq_len: int, value_bytes: float, attention: str,
+) -> float:
+    """Bytes one layer keeps per token for the backward pass (formula in the module docstring)."""
+    dense = (5 * value_bytes * hidden + hidden  # attention inputs/outputs + dropout mask
+             + 2 * value_bytes * hidden  # two layer-norm inputs
+             + value_bytes * hidden + 2 * value_bytes * intermediate + hidden)  # MLP + dropout mask
+    if attention == "eager":
+        scores = (2 * value_bytes + 1) * heads * seq_len  # scores, softmax, dropout mask
+    else:
+        scores = 4 * heads  # fp32 log-sum-exp per head
+    return dense + scores
+
+
+def estimate_trial_memory(
+    param_count_frozen: int,
+    dtype_bytes: float,
+    tt_params: int,
+    batch_size: int,
+    seq_len: int,
+    hidden: int,
+    layers: int,
+    *,
+    intermediate: int | None = None,
+    heads: int | None = None,
+    head_params: int = 0,
+    vocab_size: int = 0,
+    activation_dtype_bytes: float | None = None,
+    attention: str = "sdpa",
+    gradient_checkpointing: bool = False,
+    runtime_overhead_bytes: int = DEFAULT_RUNTIME_OVERHEAD_BYTES,
+    fragmentation: float = DEFAULT_FRAGMENTATION,
+) -> MemoryEstimate:
+    """Estimate one trial's GPU memory (see the module docstring for every term).
+
+    ``dtype_bytes``: bytes per frozen weight (4 fp32, 2 bf16/fp16, 1 int8, 0.5 4-bit).
+    ``intermediate`` defaults to ``4 * hidden``, ``heads`` to ``hidden // 64``.
+    ``activation_dtype_bytes`` defaults to ``dtype_bytes``, but at least 2 (quantised weights
+    still compute in 16 bits). ``vocab_size`` > 0 adds causal-LM logits; leave 0 for
+    classification heads. ``attention`` is ``"sdpa"`` (fused; no seq_len^2 term) or ``"eager"``.
+    """
+    for name, value in (("param_count_frozen", param_count_frozen), ("dtype_bytes", dtype_bytes),
+                        ("batch_size", batch_size), ("seq_len", seq_len), ("hidden", hidden),
+                        ("layers", layers)):
+        _require_positive(name, value)
+    for name, value in (("tt_params", tt_params), ("head_params", head_params),
+                        ("vocab_size", vocab_size), ("runtime_overhead_bytes", runtime_overhead_bytes),
+                        ("fragmentation", fragmentation)):
+        _require_positive(name, value, allow_zero=True)
+    if attention not in ATTENTION_IMPLEMENTATIONS:
+        raise UsageError(f"attention is {attention!r}", where="memory estimate: attention",
+                         expected=" or ".join(repr(a) for a in ATTENTION_IMPLEMENTATIONS))
+    ffn = 4 * hidden if intermediate is None else intermediate
+    n_heads = max(1, hidden // 64) if heads is None else heads
+    _require_positive("intermediate", ffn)
+    _require_positive("heads", n_heads)
+    value_bytes = max(dtype_bytes, 2.0) if activation_dtype_bytes is None else activation_dtype_bytes
+    _require_positive("activation_dtype_bytes", value_bytes)
+
+    tokens = batch_size * seq_len
+    per_layer = activation_bytes_per_token_per_layer(hidden, ffn, n_heads, seq_len, value_bytes, attention)
+    if gradient_checkpointing:
+        kept = layers * value_bytes * hidden + per_layer  # layer inputs + one recomputed layer
+    else:
+        kept = layers * per_layer
+    kept += value_bytes * hidden  # embedding output
+    activations = tokens * kept + batch_size * seq_len * vocab_size * 8  # fp32 logits + their grad
+
+    frozen = param_count_frozen * dtype_bytes
+    trainable = (tt_params + head_params) * TRAINABLE_BYTES_PER_PARAM
+    slack = fragmentation * (frozen + trainable + activations)
+    return MemoryEstimate(
+        frozen_weights_bytes=int(frozen),
+        trainable_state_bytes=int(trainable),
+        activation_bytes=int(activations),
+        runtime_overhead_bytes=int(runtime_overhead_bytes),
+        fragmentation_bytes=int(slack),
+    )
+
+
+def gpu_memory_bytes(gpu_name: str) -> int:
+    """Device memory of a named GPU; ``UsageError`` listing the known names otherwise."""
+    canonical = GPU_NAME_ALIASES.get(gpu_name.upper(), gpu_name.upper())
+    if canonical not in GPU_MEMORY_BYTES:
+        raise UsageError(f"unknown GPU {gpu_name!r}", where="gpu",
+                         expected=f"one of {', '.join(GPU_MEMORY_BYTES)}")
+    return GPU_MEMORY_BYTES[canonical]
+
+
+def check_gpu_fraction(estimate: MemoryEstimate, gpu_fraction: float, gpu_name: str) -> str | None:
+    """A warning when ``gpu_fraction`` of ``gpu_name`` cannot hold ``estimate``; None when it can.
+
+    A fraction f lets 1/f trials share one device, so each may use f of its memory. A fraction
+    above 1 still holds the model on one device (trials do not shard the model), so its budget is
+    one whole GPU. ``gpu_fraction == 0`` (a CPU trial) never warns.
+    """
+    if isinstance(gpu_fraction, bool) or not isinstance(gpu_fraction, (int, float)) or not (
+            gpu_fraction >= 0) or math.isinf(gpu_fraction):
+        raise UsageError(f"gpu fraction is {gpu_fraction!r}", where="resources.gpu",
+                         expected="a number >= 0, e.g. 0.25 for four trials per GPU")
+    device_bytes = gpu_memory_bytes(gpu_name)
+    if gpu_fraction == 0:
+        return None
+    budget = device_bytes * min(gpu_fraction, 1.0)
+    need = estimate.total_bytes
+    if need <= budget:
+        return None
+    name = GPU_NAME_ALIASES.get(gpu_name.upper(), gpu_name.upper())
+    if need > device_bytes:
+        advice = (f"it does not fit on one {name} even alone; lower the batch size or sequence "
+                  "length, use gradient checkpointing, or load the frozen model in fewer bytes")
+    else:
+        trials_per_gpu = max(1, math.floor(device_bytes / need))
+        advice = (f"at most {trials_per_gpu} such trial(s) fit per GPU: use resources.gpu >= "
+                  f"{1 / trials_per_gpu:.3g}, or shrink batch size / sequence length")
+    return (f"a trial needs about {estimate.describe()}, but resources.gpu = {gpu_fraction:g} of an "
+            f"{name} gives it {budget / GIB:.1f} GiB; {advice}")
