@@ -67,6 +67,8 @@ class MetricKey(str, Enum):
     EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval)
     TOKENS_PER_SECOND = "tokens_per_second"  # training tokens (non-padding) per second
     GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
+    TRIAL_SETUP_SECONDS = "trial_setup_seconds"  # trial start -> first training step (model load/reuse)
+    BASE_MODEL_REUSED = "base_model_reused"  # bool: the worker's cached base model was reused
     STOP_REASON = "stop_reason"  # StopReason value; "running" until the trial stops itself
     DONE_BY_TRAINABLE = "done_by_trainable"  # bool: the trial stopped itself (early stop / max epochs)
 

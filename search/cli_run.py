@@ -1,0 +1,142 @@
+"""``ttsearch run``, ``ttsearch resume`` and ``ttsearch plan``: thin wrappers over search/driver.py and
+search/plan.py."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from search.cli import app
+from search.errors import UsageError
+from search.plan import Plan, build_plan
+from search.results_schema import RESOLVED_SPACE_FILE
+from search.space import SearchSpace, load_space
+
+_SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
+
+
+def _load(space_file: str, overrides: tuple[str, ...], storage: str | None = None, name: str | None = None,
+          data_dir: str | None = None) -> SearchSpace:
+    extra = list(overrides)
+    if storage:
+        extra.append(f"storage.path={storage}")
+    if name:
+        extra.append(f"name={name}")
+    if data_dir:
+        extra.append(f"data.dir={data_dir}")
+    return load_space(space_file, extra)
+
+
+def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
+    """Print what happened: trials by outcome, the best trial, and what to do next."""
+    from search.results_schema import MetricKey
+
+    errors = [r for r in result_grid if r.error is not None]
+    ok = [r for r in result_grid if r.error is None and r.metrics]
+    click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed.")
+    if ok:
+        best = min(ok, key=lambda r: r.metrics.get(MetricKey.BEST_VAL_LOSS.value, math.inf))
+        m = best.metrics
+        click.echo(
+            f"Best (lowest val loss): {Path(best.path).name}  val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  "
+            f"{score_name}={m[MetricKey.BEST_SCORE.value]:.4f} at epoch {m[MetricKey.BEST_EPOCH.value]}  "
+            f"TT params={m[MetricKey.TTLORA_PARAMS.value]:,}  config={json.dumps(best.config)}"
+        )
+    for failed in errors:
+        click.echo(f"Failed: {Path(failed.path).name}: {str(failed.error).strip().splitlines()[-1][:200]}")
+    click.echo(f"Experiment folder: {experiment_dir}")
+    click.echo(f"Next: ttsearch report {experiment_dir}   |   ttsearch export {experiment_dir} --out best/")
+
+
+def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool, live: bool | None,
+         data_dir: str | None) -> None:
+    from search.driver import prepare, run_experiment
+
+    prepared = prepare(space, space_file, data_dir)
+    click.echo(f"ttsearch: {space.name}: {prepared.plan.configurations:g} configurations, "
+               f"{space.num_samples} samples, scheduler {space.scheduler.type}, "
+               f"{len(prepared.plan.target_dims)} target matrices -> {prepared.experiment_dir}")
+    result_grid = run_experiment(prepared, address=address, resume=resume, live=live)
+    _summarise(result_grid, prepared.experiment_dir, prepared.plan.score_name)
+    if any(r.error is not None for r in result_grid) and not any(r.error is None for r in result_grid):
+        raise SystemExit(1)
+
+
+@app.command("run")
+@click.argument("space_file", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--storage", help="Storage path or URI for the experiment folder (storage.path).")
+@click.option("--name", help="Experiment name (name).")
+@click.option("--data-dir", help="Local data folder in the GLUE/SuperGLUE layout (data.dir; else $TTSEARCH_DATA_DIR).")
+@click.option("--address", help="Existing Ray cluster to use ('auto', or HOST:PORT). Default: embedded local Ray.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted experiment of the same name.")
+@click.option("--live/--no-live", default=None, help="Redraw a live table (default: only on a terminal).")
+def run_command(space_file: str, overrides: tuple[str, ...], storage: str | None, name: str | None,
+                data_dir: str | None, address: str | None, resume: bool, live: bool | None) -> None:
+    """Run the search described by SPACE_FILE on Ray Tune."""
+    space = _load(space_file, overrides, storage, name, data_dir)
+    _run(space, space_file, address, resume, live, data_dir)
+
+
+@app.command("resume")
+@click.argument("experiment_dir", type=click.Path(file_okay=False))
+@click.option("--address", help="Existing Ray cluster to use. Default: embedded local Ray.")
+@click.option("--live/--no-live", default=None)
+def resume_command(experiment_dir: str, address: str | None, live: bool | None) -> None:
+    """Continue the interrupted experiment in EXPERIMENT_DIR (finished trials are not rerun)."""
+    folder = Path(experiment_dir).resolve()
+    space_file = folder / RESOLVED_SPACE_FILE
+    if not space_file.is_file():
+        raise UsageError("not an experiment folder (no space.yaml)", where=str(folder),
+                         expected="a folder written by `ttsearch run`")
+    space = load_space(space_file, [f"storage.path={folder.parent}", f"name={folder.name}"])
+    _run(space, str(space_file), address, True, live, None)
+
+
+def render_plan(plan: Plan) -> str:
+    lines = [
+        f"Space {plan.space_name}: model {plan.model} ({plan.model_family}), task {plan.task} ({plan.score_name})",
+        f"Targets: {len(plan.target_dims)} matrices, full fine-tuning of them = {plan.full_params:,} params, "
+        f"LoRA r=8 = {plan.lora8_params:,} params",
+        f"Configurations: {'continuous (sampled)' if math.isinf(plan.configurations) else int(plan.configurations)}"
+        f", samples: {plan.num_samples}, scheduler: {plan.scheduler}",
+    ]
+    for b in plan.brackets:
+        lines.append(f"  HyperBand bracket s={b.bracket}: up to {b.trials} trials, first cut after "
+                     f"{b.first_rung_epochs} epoch(s)")
+    lines.append("")
+    header = f"{'shape':<40} {'rank':>8} {'TT params':>12} {'x full':>10} {'x LoRA8':>9} {'16-bit':>10}"
+    lines += [header, "-" * len(header)]
+    for row in plan.rows:
+        shape = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in row.per_target_shapes.items())
+        if row.cores is not None:
+            shape = f"auto({row.cores}) {shape}"
+        lines.append(f"{shape[:40]:<40} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
+                     f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
+    lines += plan.notes
+    return "\n".join(lines)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command("plan")
+@click.argument("space_file", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plan_command(space_file: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Validate SPACE_FILE against its model (meta device, no weights, no Ray) and count parameters."""
+    space = _load(space_file, overrides)
+    plan = build_plan(space, space_file)
+    if as_json:
+        click.echo(json.dumps(plan.to_json_dict(), indent=2, default=str))
+    else:
+        click.echo(render_plan(plan))

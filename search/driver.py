@@ -1,0 +1,206 @@
+"""The search driver: validate everything, tokenise once, then run (or resume) a Ray Tune experiment.
+
+Order matters for the user: every check that can fail on bad input (space, model, shapes, task, data
+folder) runs before Ray starts, so a typo costs seconds and exits with code 2; nothing in an existing
+experiment folder is touched until the input is known to be good.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.errors import UsageError
+from search.model_source import resolve_model_path
+from search.plan import Plan, build_plan
+from search.results_schema import (
+    EXPERIMENT_META_FILE, RAY_LOG_DIR, RESOLVED_SPACE_FILE, ExperimentMeta,
+)
+from search.space import SearchSpace, dump_space_yaml
+from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer, resolve_data_dir
+
+LOG = logging.getLogger("ttsearch")
+
+
+@dataclass
+class PreparedExperiment:
+    """Everything known before Ray starts."""
+
+    space: SearchSpace
+    space_file: str
+    plan: Plan
+    experiment_dir: str  # local path or URI: <storage>/<name>
+    storage_path: str
+    model_path: str
+    encoded: Any  # search.tasks.EncodedSplits
+    pad_token_id: int | None
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def experiment_location(space: SearchSpace) -> tuple[str, str]:
+    """(storage_path, experiment_dir) with local paths made absolute."""
+    storage = space.storage.path
+    if not is_uri(storage):
+        storage = str(Path(storage).expanduser().resolve())
+    return storage, f"{storage.rstrip('/')}/{space.name}"
+
+
+def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None) -> PreparedExperiment:
+    """Validate and tokenise. Raises UsageError (exit 2) on any bad input; starts no Ray."""
+    plan = build_plan(space, space_file)
+    task = get_task(space.task)
+    data_dir = resolve_data_dir(data_dir_cli, space.data.dir)
+    splits = load_splits(task, data_dir, train_split=space.data.train_split, val_split=space.data.val_split,
+                         limit_train=space.data.limit_train, limit_val=space.data.limit_val, seed=space.train.seed)
+    model_path = resolve_model_path(space.model.name_or_path)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load the tokenizer of {space.model.name_or_path!r}: {str(exc).splitlines()[0]}",
+                         where="model.name_or_path") from None
+    pad_token_id = prepare_tokenizer(tokenizer).pad_token_id
+    encoded = encode_splits(splits, tokenizer, space.train.max_length)
+    storage, experiment_dir = experiment_location(space)
+    return PreparedExperiment(space, space_file, plan, experiment_dir, storage, model_path, encoded, pad_token_id)
+
+
+def write_experiment_files(prepared: PreparedExperiment) -> None:
+    """The experiment folder's own files (local storage only; Tune syncs its files to URIs itself)."""
+    if is_uri(prepared.experiment_dir):
+        return
+    folder = Path(prepared.experiment_dir)
+    (folder / RAY_LOG_DIR).mkdir(parents=True, exist_ok=True)
+    space, plan = prepared.space, prepared.plan
+    from search.cli import package_version
+
+    meta = ExperimentMeta(
+        name=space.name, space_file=prepared.space_file, model=space.model.name_or_path,
+        model_family=plan.model_family, task=plan.task, score_name=plan.score_name,
+        metric=space.scheduler.metric, mode="min" if space.scheduler.metric == "val_loss" else "max",
+        scheduler=space.scheduler.type, num_samples=space.num_samples, max_epochs=space.train.max_epochs,
+        patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
+        ttsearch_version=package_version(),
+    )
+    (folder / EXPERIMENT_META_FILE).write_text(meta.to_json())
+    (folder / RESOLVED_SPACE_FILE).write_text(dump_space_yaml(space))
+
+
+def experiment_exists(experiment_dir: str) -> bool:
+    from ray.tune import Tuner
+
+    return Tuner.can_restore(experiment_dir)
+
+
+def route_ray_logs(experiment_dir: str) -> None:
+    """Ray's Python loggers write to <experiment>/ray_logs/driver.log instead of the terminal."""
+    if is_uri(experiment_dir):
+        return
+    handler = logging.FileHandler(Path(experiment_dir) / RAY_LOG_DIR / "driver.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
+def start_ray(address: str | None, experiment_dir: str) -> None:
+    """Connect to ``address`` or start an embedded local Ray using this machine's CPUs/GPUs."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False
+             if address is None else None, configure_logging=True)
+    route_ray_logs(experiment_dir)
+    if not is_uri(experiment_dir):
+        session = Path(ray._private.worker._global_node.get_session_dir_path())  # noqa: SLF001
+        link = Path(experiment_dir) / RAY_LOG_DIR / "session_latest"
+        try:
+            link.unlink(missing_ok=True)
+            link.symlink_to(session / "logs", target_is_directory=True)
+        except OSError:
+            pass
+
+
+def build_scheduler(space: SearchSpace) -> Any:
+    """HyperBand (the paper), ASHA, or none; one time unit = one reported epoch."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+
+    sched = space.scheduler
+    if sched.type == "hyperband":
+        return HyperBandScheduler(time_attr="training_iteration", max_t=space.max_t,
+                                  reduction_factor=sched.reduction_factor)
+    if sched.type == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=space.max_t, grace_period=sched.grace_period,
+                             reduction_factor=sched.reduction_factor)
+    return FIFOScheduler()
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def build_trainable(prepared: PreparedExperiment) -> Any:
+    from ray import tune
+
+    from search.trainable import SharedTrialInputs, fail_once_epoch_from_env, run_trial
+
+    shared = SharedTrialInputs(
+        space=prepared.space.to_plain(), model_path=prepared.model_path, encoded=prepared.encoded,
+        pad_token_id=prepared.pad_token_id, fail_once_at_epoch=fail_once_epoch_from_env(),
+    )
+    resources = {"cpu": prepared.space.resources.cpu, "gpu": prepared.space.resources.gpu}
+    return tune.with_resources(tune.with_parameters(run_trial, shared=shared), resources)
+
+
+def run_experiment(prepared: PreparedExperiment, address: str | None = None, resume: bool = False,
+                   live: bool | None = None) -> Any:
+    """Run a new experiment, or resume an interrupted one without rerunning finished trials."""
+    from ray import tune
+
+    from search.progress import ProgressTable
+    from search.tune_space import tune_param_space
+
+    space = prepared.space
+    exists = experiment_exists(prepared.experiment_dir)
+    if exists and not resume:
+        raise UsageError(f"experiment folder {prepared.experiment_dir} already holds a search",
+                         where="name", expected="--resume to continue it, or another name (--name or name=)")
+    if resume and not exists:
+        raise UsageError(f"nothing to resume at {prepared.experiment_dir}", where="--resume",
+                         expected="an experiment folder written by an earlier `ttsearch run`")
+    if not exists:
+        write_experiment_files(prepared)
+    start_ray(address, prepared.experiment_dir)
+    progress = ProgressTable(prepared.plan.score_name, live=live)
+    trainable = build_trainable(prepared)
+    if exists:
+        tuner = tune.Tuner.restore(prepared.experiment_dir, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True, restart_errored=False)
+    else:
+        metric = space.scheduler.metric
+        tuner = tune.Tuner(
+            trainable,
+            param_space=tune_param_space(space),
+            tune_config=tune.TuneConfig(
+                metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=build_scheduler(space),
+                num_samples=space.num_samples, max_concurrent_trials=space.resources.max_concurrent_trials,
+                reuse_actors=True, trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=[progress],
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                failure_config=tune.FailureConfig(max_failures=space.train.max_failures),
+            ),
+        )
+    return tuner.fit()

@@ -1,0 +1,83 @@
+"""A per-process cache of the frozen base model, so successive trials in one worker load weights once.
+
+With ``TuneConfig(reuse_actors=True)`` Tune runs the next trial in the same worker process (design.md
+§4). Between trials only the adapter changes: ``unload(merge=False)`` puts the untouched W0 back, a new
+``apply_ttlora`` wraps it again, and the task head is reset to the weights it had after the first load,
+so every trial starts from the same head whichever worker it lands on.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, unload
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class TrialModelSpec:
+    """What identifies a loaded base model (two trials with equal specs share one)."""
+
+    model_path: str
+    num_labels: int
+    dtype: str
+    seed: int
+    device: str
+    pad_token_id: int | None = None
+
+
+def load_base_model(spec: TrialModelSpec) -> torch.nn.Module:
+    """Load the sequence-classification model; the randomly initialised head is seeded without
+    touching the caller's global RNG state (``fork_rng``)."""
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            spec.model_path, num_labels=spec.num_labels, dtype=_DTYPES[spec.dtype],
+        )
+    if spec.pad_token_id is not None:
+        model.config.pad_token_id = spec.pad_token_id
+    return model.to(spec.device)
+
+
+def _core_parameter_ids(model: torch.nn.Module) -> set[int]:
+    return {id(p) for m in model.modules() if isinstance(m, TTLoRALinear) for p in m.parameters(recurse=False)}
+
+
+class BaseModelCache:
+    """Holds one base model per process; ``acquire`` returns it wrapped with a fresh adapter."""
+
+    def __init__(self) -> None:
+        self._spec: TrialModelSpec | None = None
+        self._model: torch.nn.Module | None = None
+        self._head_state: dict[str, torch.Tensor] | None = None
+        self.last_load_seconds = 0.0
+        self.last_was_reused = False
+
+    def acquire(self, spec: TrialModelSpec, config: TTLoRAConfig) -> torch.nn.Module:
+        started = time.perf_counter()
+        if self._model is not None and self._spec == spec:
+            unload(self._model, merge=False)
+            self.last_was_reused = True
+        else:
+            self._model, self._head_state = None, None
+            gc.collect()
+            self._model = load_base_model(spec)
+            self._spec = spec
+            self.last_was_reused = False
+        model = apply_ttlora(self._model, config)
+        core_ids = _core_parameter_ids(model)
+        head = {n: p for n, p in model.named_parameters() if p.requires_grad and id(p) not in core_ids}
+        if self._head_state is None:
+            self._head_state = {n: p.detach().clone() for n, p in head.items()}
+        else:
+            with torch.no_grad():
+                for name, param in head.items():
+                    param.copy_(self._head_state[name])
+        self.last_load_seconds = time.perf_counter() - started
+        return model

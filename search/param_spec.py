@@ -1,0 +1,140 @@
+"""Searched-parameter specs: what a YAML value like ``[4, 5]`` or ``{loguniform: [1e-4, 1e-2]}`` means.
+
+Parsed into one typed ``ParamSpec`` (no Ray here); ``search/tune_space.py`` maps specs onto
+``ray.tune`` through an explicit table.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SpecKind = Literal["fixed", "choice", "grid", "loguniform", "uniform", "randint"]
+DISCRETE_KINDS = ("choice", "grid")
+RANGE_KINDS = ("loguniform", "uniform", "randint")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched parameter: a fixed value, a discrete set, or a range."""
+
+    kind: SpecKind
+    values: tuple[Any, ...] = ()  # fixed: one value; choice/grid: the candidates
+    low: float | None = None
+    high: float | None = None
+
+    def cardinality(self) -> float:
+        if self.kind == "fixed":
+            return 1
+        if self.kind in DISCRETE_KINDS:
+            return len(self.values)
+        if self.kind == "randint":
+            return int(self.high) - int(self.low)  # type: ignore[arg-type]  # high exclusive, as tune.randint
+        return math.inf
+
+    def discrete_values(self) -> list[Any]:
+        """Every value this spec can take (ranges: the two ends, for reporting)."""
+        if self.kind == "fixed" or self.kind in DISCRETE_KINDS:
+            return list(self.values)
+        return [self.low, self.high]
+
+    def to_plain(self) -> Any:
+        """The YAML form that parses back to this spec."""
+        if self.kind == "fixed":
+            return self.values[0]
+        if self.kind in DISCRETE_KINDS:
+            return {self.kind: list(self.values)}
+        return {self.kind: [self.low, self.high]}
+
+
+def _check_number(value: Any, numeric_kind: str, minimum: float | None, where: str) -> Any:
+    ok_types = (int,) if numeric_kind == "int" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        raise ValueError(f"{where}{value!r} is not {'an integer' if numeric_kind == 'int' else 'a number'}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{where}{value!r} is below the minimum {minimum}")
+    if minimum == 0 and value == 0:
+        raise ValueError(f"{where}{value!r} must be > 0")
+    return value
+
+
+def _check_value(value: Any, numeric_kind: str, minimum: float | None, allow_list_values: bool, where: str) -> Any:
+    if allow_list_values and isinstance(value, list):
+        return [_check_number(v, numeric_kind, 1, where) for v in value]
+    return _check_number(value, numeric_kind, minimum, where)
+
+
+def parse_param_spec(value: Any, numeric_kind: str = "number", allow_list_values: bool = False,
+                     minimum: float | None = None) -> ParamSpec:
+    """Parse a numeric parameter: scalar = fixed, list = choice, mapping = explicit distribution.
+
+    ``allow_list_values`` lets a candidate itself be a list (a full TT-rank list ``[1, 5, 5, 1]``)."""
+    if isinstance(value, ParamSpec):
+        return value
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError(f"a distribution mapping has one key of choice/grid/loguniform/uniform/randint, got {sorted(value)}")
+        (kind, arg), = value.items()
+        if kind in DISCRETE_KINDS:
+            if not isinstance(arg, list) or not arg:
+                raise ValueError(f"{kind} needs a non-empty list of candidates")
+            return ParamSpec(kind, tuple(_check_value(v, numeric_kind, minimum, allow_list_values, f"{kind}: ") for v in arg))
+        if kind in RANGE_KINDS:
+            if not isinstance(arg, list) or len(arg) != 2:
+                raise ValueError(f"{kind} needs [low, high]")
+            low, high = (_check_number(v, "int" if kind == "randint" else "number", minimum, f"{kind}: ") for v in arg)
+            if not low < high:
+                raise ValueError(f"{kind} needs low < high, got [{low}, {high}]")
+            if kind == "loguniform" and low <= 0:
+                raise ValueError(f"loguniform needs low > 0, got {low}")
+            return ParamSpec(kind, (), float(low), float(high))
+        raise ValueError(f"unknown distribution {kind!r} (expected one of choice, grid, loguniform, uniform, randint)")
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("an empty list of candidates")
+        return ParamSpec("choice", tuple(_check_value(v, numeric_kind, minimum, allow_list_values, "") for v in value))
+    return ParamSpec("fixed", (_check_number(value, numeric_kind, minimum, ""),))
+
+
+ShapeValue = Any  # list[int] | dict[str, list[int] | "auto"] | "auto"
+
+
+def _check_shape(shape: Any, where: str = "") -> ShapeValue:
+    if shape == "auto":
+        return "auto"
+    if isinstance(shape, list):
+        if len(shape) < 2 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in shape):
+            raise ValueError(f"{where}tensor shape {shape!r} must be a list of at least 2 positive integers")
+        return list(shape)
+    if isinstance(shape, dict):
+        if not shape:
+            raise ValueError(f"{where}an empty mapping of target -> shape")
+        return {str(target): _check_shape(sub, f"{where}{target}: ") for target, sub in shape.items()}
+    raise ValueError(f"{where}{shape!r} is not a tensor shape (a list of ints, a mapping target -> shape, or 'auto')")
+
+
+def _is_shape_literal(value: Any) -> bool:
+    """A single shape: a flat list of ints, 'auto', or a target mapping (not a distribution)."""
+    if value == "auto":
+        return True
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(k, int) for k in value)
+    return isinstance(value, dict) and not (set(value) & {*DISCRETE_KINDS, *RANGE_KINDS})
+
+
+def parse_shape_spec(value: Any) -> ParamSpec:
+    """Parse ``search.shape``: one shape (fixed) or a list/choice/grid of shapes."""
+    if isinstance(value, ParamSpec):
+        return value
+    if _is_shape_literal(value):
+        return ParamSpec("fixed", (_check_shape(value),))
+    if isinstance(value, dict):
+        (kind, arg), = value.items() if len(value) == 1 else ((None, None),)
+        if kind not in DISCRETE_KINDS:
+            raise ValueError("shapes can only be searched with choice or grid (continuous shapes do not exist)")
+        candidates = arg
+    else:
+        kind, candidates = "choice", value
+    if not isinstance(candidates, list) or not candidates:
+        raise ValueError("a non-empty list of tensor shapes")
+    return ParamSpec(kind, tuple(_check_shape(c, f"[{i}] ") for i, c in enumerate(candidates)))

@@ -1,0 +1,143 @@
+"""``ttsearch plan``: validate a space against its model and count parameters, with no Ray, no weights.
+
+The model is instantiated on the meta device from its config (a local folder, the hub, or a built-in
+preset of the paper's four models), so shapes are checked against the real target matrices and TT
+parameter counts come from ``ttlora_core``'s closed forms. The driver runs the same validation before
+Ray starts, so every shape error is a usage error (exit 2) with the field path that caused it.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from search.errors import UsageError
+from search.model_source import build_meta_model, load_model_config, model_family
+from search.space import SearchSpace, count_configurations
+from search.tasks import get_task
+
+
+@dataclass
+class PlanRow:
+    """One structural configuration (shape x cores x rank): alpha and learning rate do not change counts."""
+
+    shape: Any
+    cores: int | None  # only meaningful for "auto" shapes
+    rank: Any
+    tt_params: int
+    per_target_shapes: dict[str, list[int]]
+    compression_vs_full: float  # full fine-tuning params of the targets / TT params
+    compression_vs_lora8: float  # LoRA r=8 params on the same targets / TT params
+    storage_bytes_16bit: int
+
+
+@dataclass
+class HyperBandBracket:
+    bracket: int
+    trials: int  # trials the bracket admits (Ray's n0)
+    first_rung_epochs: int  # epochs before the first halving (Ray's r0)
+
+
+@dataclass
+class Plan:
+    space_name: str
+    model: str
+    model_family: str
+    task: str
+    score_name: str
+    target_dims: dict[str, list[int]]
+    configurations: float  # distinct discrete configurations (inf with continuous distributions)
+    num_samples: int
+    scheduler: str
+    brackets: list[HyperBandBracket] = field(default_factory=list)
+    rows: list[PlanRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def full_params(self) -> int:
+        return sum(o * i for o, i in self.target_dims.values())
+
+    @property
+    def lora8_params(self) -> int:
+        return sum(8 * (o + i) for o, i in self.target_dims.values())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["configurations"] = None if math.isinf(self.configurations) else int(self.configurations)
+        out["full_params"], out["lora8_params"] = self.full_params, self.lora8_params
+        return out
+
+
+def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBracket]:
+    """The brackets Ray's ``HyperBandScheduler`` builds (same formulas as ray.tune.schedulers.hyperband)."""
+    eta = reduction_factor
+    s_max_1 = int(round(math.log(max_t) / math.log(eta))) + 1
+    brackets = []
+    for s in reversed(range(s_max_1)):
+        r0 = int(max_t * eta ** (-s))
+        if r0 == 0:
+            continue
+        brackets.append(HyperBandBracket(s, int(math.ceil(s_max_1 / (s + 1) * eta**s)), r0))
+    return brackets
+
+
+def _structural_choices(space: SearchSpace) -> list[tuple[int, Any, int | None, Any]]:
+    """(shape index, shape, cores, rank) for every discrete structural combination."""
+    shapes = space.search.shape.discrete_values()
+    cores_values = space.search.cores.discrete_values() if space.search.cores.kind != "randint" else list(
+        range(int(space.search.cores.low), int(space.search.cores.high)))
+    rank_spec = space.search.rank
+    ranks = rank_spec.discrete_values() if rank_spec.kind != "randint" else list(
+        range(int(rank_spec.low), int(rank_spec.high)))
+    combos = []
+    for (index, shape), rank in itertools.product(enumerate(shapes), ranks):
+        uses_auto = shape == "auto" or (isinstance(shape, dict) and "auto" in shape.values())
+        for cores in (cores_values if uses_auto else [None]):
+            combos.append((index, shape, cores, rank))
+    return combos
+
+
+def build_plan(space: SearchSpace, space_file: str = "<space>") -> Plan:
+    """Validate every structural configuration against the model; raise UsageError on the first bad one."""
+    from ttlora_core import ShapeError, TTLoRAConfig
+    from ttlora_core.shapes import find_target_modules, plan_counts
+
+    task = get_task(space.task)
+    config = load_model_config(space.model.name_or_path)
+    meta_model = build_meta_model(config, task.num_labels)
+    base_cfg = TTLoRAConfig(targets=space.ttlora.targets)
+    try:
+        dims = find_target_modules(meta_model, base_cfg)
+    except (ShapeError, ValueError) as exc:
+        raise UsageError(str(exc), where=f"{space_file}: ttlora.targets",
+                         expected="module-name suffixes or a regex matching Linear layers of the model") from None
+    target_dims = {name: [int(o), int(i)] for name, (o, i) in dims.items()}
+    plan = Plan(space.name, space.model.name_or_path, model_family(config, space.model.family), task.name,
+                task.score_name, target_dims, count_configurations(space), space.num_samples, space.scheduler.type)
+    if space.scheduler.type == "hyperband":
+        plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
+    multi = space.search.shape.kind != "fixed"
+    for index, shape, cores, rank in _structural_choices(space):
+        cfg = TTLoRAConfig(targets=space.ttlora.targets, shape=shape, cores=cores or 6, rank=rank)
+        try:
+            counts = plan_counts(meta_model, cfg, dtype_bytes=2)
+        except (ShapeError, ValueError) as exc:
+            field_path = f"search.shape[{index}]" if multi else "search.shape"
+            raise UsageError(str(exc), where=f"{space_file}: {field_path}",
+                             expected="a shape whose product equals out*in of every target") from None
+        tt = counts.total_params
+        plan.rows.append(PlanRow(
+            shape=shape, cores=cores, rank=rank, tt_params=tt,
+            per_target_shapes=_unique_shapes(counts), compression_vs_full=plan.full_params / tt,
+            compression_vs_lora8=plan.lora8_params / tt, storage_bytes_16bit=counts.storage_bytes,
+        ))
+    return plan
+
+
+def _unique_shapes(counts: Any) -> dict[str, list[int]]:
+    """Module-name suffix -> resolved shape (targets of one kind share a shape)."""
+    shapes: dict[str, list[int]] = {}
+    for name, entry in counts.per_matrix.items():
+        shapes.setdefault(name.rsplit(".", 1)[-1], list(entry[0]))
+    return shapes

@@ -1,0 +1,313 @@
+"""The search-space schema: a YAML file parsed into typed pydantic models, one to one.
+
+One precedence rule: schema defaults < YAML (after ``extends`` merging) < ``--set key=value``.
+Every error names the file, the field path and what was expected (``search.errors.UsageError``).
+No Ray here: the mapping of parameter specs onto ``ray.tune`` lives in ``search/tune_space.py``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from search.errors import UsageError
+from search.param_spec import ParamSpec, parse_param_spec, parse_shape_spec
+
+
+class StrictModel(BaseModel):
+    """Base for every section: unknown keys are errors, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ModelSection(StrictModel):
+    """The frozen base model. ``name_or_path``: a hub id, a local folder, or ``package:<module>``
+    for a model shipped inside a Python package that has ``get_model_path()`` (the offline MiniLM)."""
+
+    name_or_path: str
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    family: str | None = Field(default=None, description="Override the model family (config.model_type)")
+
+
+class DataSection(StrictModel):
+    """Where the task data comes from. ``dir``: a folder in the official GLUE/SuperGLUE layout
+    (falls back to $TTSEARCH_DATA_DIR, then the Hugging Face hub)."""
+
+    dir: str | None = None
+    train_split: str = "train"
+    val_split: str = "validation"
+    limit_train: int | None = Field(default=None, ge=1)
+    limit_val: int | None = Field(default=None, ge=1)
+
+
+class TTLoRASection(StrictModel):
+    """Which modules get a TT-LoRA adapter and how it starts (fixed for the whole search)."""
+
+    targets: list[str] | str | None = None  # None: the model family's default (query/value)
+    init: Literal["zero", "gaussian"] | None = None  # None: ttlora_core's measured default
+    train_head: bool = True
+
+
+class SearchSection(StrictModel):
+    """The searched hyperparameters. Each is a scalar (fixed), a list (choice), or a mapping
+    ``{choice|grid: [...]}`` / ``{loguniform|uniform: [low, high]}`` / ``{randint: [low, high]}``.
+
+    ``shape`` values are tensor shapes: a flat list of ints (one fixed shape for every target), a
+    mapping target -> shape, ``"auto"`` (balanced shape with a split point, ``cores`` cores), or a list
+    of those (a choice)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    shape: Any = "auto"
+    cores: Any = 6
+    rank: Any = 5
+    alpha: Any = 8.0
+    learning_rate: Any = 5e-3
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, value: Any) -> ParamSpec:
+        return parse_shape_spec(value)
+
+    @field_validator("cores", "rank", "alpha", "learning_rate")
+    @classmethod
+    def _param(cls, value: Any, info: Any) -> ParamSpec:
+        name = info.field_name
+        numeric_kind = "int" if name in ("cores", "rank") else "number"
+        minimum = {"cores": 2, "rank": 1, "alpha": 0, "learning_rate": 0}[name]  # alpha, lr: > 0
+        return parse_param_spec(value, numeric_kind=numeric_kind, allow_list_values=name == "rank", minimum=minimum)
+
+
+class TrainSection(StrictModel):
+    """Per-trial training settings (the paper: at most 20 epochs, early stop after 5 without
+    val-loss improvement)."""
+
+    max_epochs: int = Field(default=20, ge=1)
+    patience: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    eval_batch_size: int = Field(default=64, ge=1)
+    max_length: int = Field(default=128, ge=8)
+    seed: int = 0
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    grad_clip: float | None = Field(default=1.0, gt=0.0)
+    max_failures: int = Field(default=1, ge=0)  # restarts of a crashed trial from its last checkpoint
+    # torch threads per trial; None = the trial's CPU request (Ray sets OMP_NUM_THREADS to it)
+    torch_threads: int | None = Field(default=None, ge=1)
+
+
+class SchedulerSection(StrictModel):
+    """Trial scheduler. ``hyperband`` (the paper), ``asha`` or ``none`` (every trial runs to its own
+    stop). ``max_t`` defaults to ``train.max_epochs``; one time unit = one epoch."""
+
+    type: Literal["hyperband", "asha", "none"] = "hyperband"
+    max_t: int | None = Field(default=None, ge=1)
+    reduction_factor: float = Field(default=3.0, gt=1.0)
+    grace_period: int = Field(default=1, ge=1)  # ASHA only
+    metric: Literal["val_loss", "score"] = "val_loss"
+
+
+class ResourcesSection(StrictModel):
+    """Resources per trial. Fractional GPUs share a device, not its memory."""
+
+    cpu: float = Field(default=1.0, gt=0.0)
+    gpu: float = Field(default=0.0, ge=0.0)
+    max_concurrent_trials: int | None = Field(default=None, ge=1)
+
+
+class StorageSection(StrictModel):
+    """Where the experiment folder goes. Multi-node clusters need shared storage (NFS path or
+    s3:// / gs:// URI); ``shared: true`` declares a local path to be shared by every node."""
+
+    path: str = "./ttsearch_results"
+    shared: bool = False
+
+
+class SearchSpace(StrictModel):
+    """A whole search-space file, after ``extends`` merging and ``--set`` overrides."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    model: ModelSection
+    task: str
+    data: DataSection = DataSection()
+    ttlora: TTLoRASection = TTLoRASection()
+    search: SearchSection = SearchSection()
+    train: TrainSection = TrainSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    num_samples: int = Field(default=1, ge=1)
+    resources: ResourcesSection = ResourcesSection()
+    storage: StorageSection = StorageSection()
+
+    @model_validator(mode="after")
+    def _scheduler_budget(self) -> "SearchSpace":
+        if self.scheduler.max_t is not None and self.scheduler.max_t > self.train.max_epochs:
+            raise ValueError(
+                f"scheduler.max_t={self.scheduler.max_t} exceeds train.max_epochs={self.train.max_epochs}"
+            )
+        return self
+
+    @property
+    def max_t(self) -> int:
+        return self.scheduler.max_t or self.train.max_epochs
+
+    def searched_params(self) -> dict[str, ParamSpec]:
+        """The five searched parameters by their results-schema key (``ParamKey`` values)."""
+        s = self.search
+        return {"shape": s.shape, "cores": s.cores, "rank": s.rank, "alpha": s.alpha, "learning_rate": s.learning_rate}
+
+    def to_plain(self) -> dict[str, Any]:
+        """A YAML-safe dict that loads back into an equal ``SearchSpace``."""
+        raw = self.model_dump(mode="python")
+        raw["search"] = {k: v.to_plain() for k, v in self.searched_params().items()}
+        return raw
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class SpaceYamlLoader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``; users write ``1e-4``)."""
+
+
+SpaceYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml_text(text: str) -> Any:
+    return yaml.load(text, Loader=SpaceYamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read one YAML file whose root must be a mapping."""
+    if not path.is_file():
+        raise UsageError("file not found", where=str(path), expected="a search-space YAML file")
+    try:
+        raw = parse_yaml_text(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError(f"malformed YAML{at}: {getattr(exc, 'problem', exc)}", where=str(path)) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"the document root is a {type(raw).__name__}", where=str(path), expected="a mapping")
+    return raw
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively; values of ``override`` win, lists are replaced whole."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_raw_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read ``path`` and resolve ``extends:`` (a path relative to the file, or a list of them)."""
+    path = path.resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise UsageError(f"circular extends: {chain}", where=str(path))
+    raw = read_yaml_mapping(path)
+    parents = raw.pop("extends", None)
+    if parents is None:
+        return raw
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise UsageError("extends must name files", where=f"{path}: extends", expected="a path or a list of paths")
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        merged = deep_merge(merged, load_raw_with_extends(path.parent / parent, (*_seen, path)))
+    return deep_merge(merged, raw)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides; values are parsed as YAML (``rank=[4,5]`` is a list)."""
+    result = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"bad override {item!r}", where="--set", expected="key.path=value")
+        try:
+            value = parse_yaml_text(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"value of {key} is not valid YAML: {exc}", where="--set") from None
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UsageError(f"{'.'.join(parts)}: {part} is not a section", where="--set")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def format_validation_error(exc: ValidationError, source: str) -> UsageError:
+    """Turn pydantic's error list into one message naming each field path and the expectation."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc or '<root>'}: {msg}{got_text}")
+    plural = "s" if len(lines) > 1 else ""
+    return UsageError(f"invalid search space ({len(lines)} problem{plural}):\n  " + "\n  ".join(lines), where=source)
+
+
+def load_space(path: str | Path, overrides: list[str] | None = None) -> SearchSpace:
+    """Load a space file: extends, then --set overrides, then validation."""
+    file = Path(path)
+    raw = apply_overrides(load_raw_with_extends(file), overrides or [])
+    return parse_space(raw, source=str(file))
+
+
+def parse_space(raw: dict[str, Any], source: str) -> SearchSpace:
+    try:
+        return SearchSpace.model_validate(raw)
+    except ValidationError as exc:
+        raise format_validation_error(exc, source) from None
+
+
+def count_configurations(space: SearchSpace) -> float:
+    """Distinct discrete configurations (``math.inf`` when a continuous distribution is searched)."""
+    total = 1.0
+    for spec in space.searched_params().values():
+        total *= spec.cardinality()
+    return total if not math.isinf(total) else math.inf
+
+
+def dump_space_yaml(space: SearchSpace) -> str:
+    return yaml.safe_dump(space.to_plain(), sort_keys=False)
+
+
+__all__ = [
+    "SearchSpace",
+    "load_space",
+    "parse_space",
+    "apply_overrides",
+    "count_configurations",
+    "dump_space_yaml",
+]
