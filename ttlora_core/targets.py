@@ -1,0 +1,136 @@
+"""Which modules of a model get a TT-LoRA adapter, and which form the task head.
+
+Pure module-tree walking: no parameters are read, so everything here works on models built on
+the ``meta`` device (``ttsearch plan`` counts parameters of 7B models without loading them).
+"""
+
+from __future__ import annotations
+
+import re
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from .config import REGEX_PREFIX, TTLoRAConfig
+
+# model_type (transformers config) -> default target suffixes, as used by the paper and PEFT.
+DEFAULT_TARGETS: dict[str, list[str]] = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "camembert": ["query", "value"],
+    "electra": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "deberta": ["in_proj"],
+    "deberta-v2": ["query_proj", "value_proj"],
+    "llama": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"],
+    "mixtral": ["q_proj", "v_proj"],
+    "qwen2": ["q_proj", "v_proj"],
+    "qwen3": ["q_proj", "v_proj"],
+    "gemma": ["q_proj", "v_proj"],
+    "gemma2": ["q_proj", "v_proj"],
+    "gpt2": ["c_attn"],
+}
+
+# Top-level children that hold a freshly initialised task head (PEFT's modules_to_save for SEQ_CLS, plus QA).
+HEAD_NAMES = ("classifier", "score", "qa_outputs")
+
+SUPPORTED_LAYER_TYPES = (nn.Linear, Conv1D)
+
+
+def default_targets(model: nn.Module) -> list[str]:
+    """Default target suffixes for ``model``'s family, read from ``model.config.model_type``."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in DEFAULT_TARGETS:
+        raise ValueError(
+            f"TTLoRAConfig.targets: no default targets for model_type {model_type!r}; "
+            f"known families: {sorted(DEFAULT_TARGETS)}. Set targets explicitly, e.g. ['q_proj', 'v_proj']."
+        )
+    return list(DEFAULT_TARGETS[model_type])
+
+
+def suffix_matches(module_name: str, suffix: str) -> bool:
+    """True when ``suffix`` equals the trailing dotted components of ``module_name``."""
+    return module_name == suffix or module_name.endswith("." + suffix)
+
+
+def layer_features(module: nn.Module) -> tuple[int, int]:
+    """(out_features, in_features) of a supported layer in torch's weight layout."""
+    from .layer import TTLoRALinear  # local: layer imports nothing from here
+
+    if isinstance(module, TTLoRALinear):
+        return module.out_features, module.in_features
+    if isinstance(module, nn.Linear):
+        return module.out_features, module.in_features
+    if isinstance(module, Conv1D):
+        in_features, out_features = module.weight.shape  # Conv1D stores (in, out)
+        return int(out_features), int(in_features)
+    raise TypeError(f"unsupported layer type {type(module).__name__}")
+
+
+def head_module_names(model: nn.Module) -> list[str]:
+    """Names of the top-level task-head modules (``classifier``, ``score``, ``qa_outputs``) present."""
+    return [name for name, _ in model.named_children() if name in HEAD_NAMES]
+
+
+def _candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """All named modules except those inside a TTLoRALinear (its frozen base layer)."""
+    from .layer import TTLoRALinear
+
+    found: list[tuple[str, nn.Module]] = []
+    inside: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(prefix + ".") for prefix in inside):
+            continue
+        if isinstance(module, TTLoRALinear):
+            inside.append(name)
+        found.append((name, module))
+    return found
+
+
+def find_target_modules(model: nn.Module, config: TTLoRAConfig) -> dict[str, tuple[int, int]]:
+    """Map full module name -> (out_features, in_features) for every module ``config`` targets.
+
+    Works on meta-device models. Raises ValueError when a target suffix matches nothing, when a
+    match is not an ``nn.Linear`` / GPT-2 ``Conv1D``, or when a target is the task head.
+    """
+    from .layer import TTLoRALinear
+
+    targets = config.targets if config.targets is not None else default_targets(model)
+    candidates = _candidate_modules(model)
+    heads = set(head_module_names(model))
+
+    if isinstance(targets, str) and targets.startswith(REGEX_PREFIX):
+        pattern = re.compile(targets[len(REGEX_PREFIX):])
+        matched = [(n, m) for n, m in candidates if pattern.fullmatch(n)]
+        if not matched:
+            raise ValueError(f"TTLoRAConfig.targets: regex {targets!r} matched no module name")
+    else:
+        suffixes = [targets] if isinstance(targets, str) else list(targets)
+        matched = []
+        for suffix in suffixes:
+            hits = [(n, m) for n, m in candidates if suffix_matches(n, suffix)]
+            if not hits:
+                linear_names = sorted({n.rsplit(".", 1)[-1] for n, m in candidates if isinstance(m, SUPPORTED_LAYER_TYPES)})
+                raise ValueError(
+                    f"TTLoRAConfig.targets: {suffix!r} matched no module of {type(model).__name__}; "
+                    f"linear layers here end in: {linear_names[:20]}"
+                )
+            matched.extend(hits)
+
+    result: dict[str, tuple[int, int]] = {}
+    for name, module in matched:
+        if name.split(".")[0] in heads:
+            raise ValueError(
+                f"TTLoRAConfig.targets: {name!r} is part of the task head; the head is trained in full "
+                "(train_head=True) and cannot also get an adapter"
+            )
+        if not isinstance(module, SUPPORTED_LAYER_TYPES + (TTLoRALinear,)):
+            raise ValueError(
+                f"TTLoRAConfig.targets: {name!r} is a {type(module).__name__}; TT-LoRA wraps nn.Linear "
+                "and transformers Conv1D only (use a more specific suffix or regex)"
+            )
+        result[name] = layer_features(module)
+    # keep the model's module order (stable seeding and file order)
+    order = {name: i for i, (name, _) in enumerate(candidates)}
+    return dict(sorted(result.items(), key=lambda item: order[item[0]]))

@@ -1,0 +1,184 @@
+"""Tensor-train contractions for any core count (no per-count einsum).
+
+Core i has shape (r_{i-1}, k_i, r_i). ΔW (out, in) is the row-major reshape of the full
+contraction, so contracting a prefix of cores gives row factors and a suffix gives column
+factors:
+
+* split point s (prod k_1..k_s == out): ΔW = P @ S, P = (out, r_s), S = (r_s, in)  [exact]
+* no split point: the cores that straddle the row/column boundary form one block; ΔW is still
+  an exact product P @ S, with inner size min(r_{s0} * u, v * r_{s1}) (see :class:`BlockPlan`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def left_chain(cores: Sequence[Tensor]) -> Tensor:
+    """Contract cores left to right into a (prod k, r_last) matrix (row-major over the k's)."""
+    first = cores[0]
+    acc = first.reshape(first.shape[0] * first.shape[1], first.shape[2])  # (r0*k1, r1), r0 == 1 at the left end
+    for core in cores[1:]:
+        r_prev, k, r_next = core.shape
+        acc = (acc @ core.reshape(r_prev, k * r_next)).reshape(-1, r_next)  # (K*k, r_next)
+    return acc
+
+
+def right_chain(cores: Sequence[Tensor]) -> Tensor:
+    """Contract cores right to left into an (r_first, prod k) matrix (row-major over the k's)."""
+    last = cores[-1]
+    acc = last.reshape(last.shape[0], last.shape[1] * last.shape[2])  # (r_prev, k*r_d), r_d == 1 at the right end
+    for core in reversed(cores[:-1]):
+        r_prev, k, r_next = core.shape
+        acc = (core.reshape(r_prev * k, r_next) @ acc).reshape(r_prev, -1)  # (r_prev, k*K)
+    return acc
+
+
+def reconstruct(cores: Sequence[Tensor], out_features: int, in_features: int) -> Tensor:
+    """Dense ΔW (out, in): the reference every fast path is tested against."""
+    return left_chain(cores).reshape(out_features, in_features)  # (out*in, 1) -> (out, in) row-major
+
+
+def split_factors(cores: Sequence[Tensor], split: int) -> tuple[Tensor, Tensor]:
+    """ΔW = P @ S at split point ``split``: P (out, r_s) from the first cores, S (r_s, in) from the rest."""
+    return left_chain(cores[:split]), right_chain(cores[split:])
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """How a shape without a split point divides into row cores, one straddling block, column cores.
+
+    ``s0``: the last prefix boundary whose product p divides ``out``; ``s1``: the first boundary whose
+    product is a multiple of ``out``. Cores s0..s1-1 form the block, whose combined index (size
+    u*v, row-major) splits into u rows (out = p_{s0} * u) and v columns (in = v * q_{s1}).
+    ``inner`` = min(r_{s0}*u, v*r_{s1}) is the rank of the exact factorisation ΔW = P @ S.
+    """
+
+    s0: int
+    s1: int
+    u: int
+    v: int
+    inner: int
+    absorb_rows: bool  # True: inner index is (r_{s0}, u) (P block-diagonal); False: (v, r_{s1}) (S block-diagonal)
+
+
+def block_plan(shape: Sequence[int], ranks: Sequence[int], out_features: int) -> BlockPlan:
+    """The straddling block of ``shape`` for a layer with ``out_features`` rows (see :class:`BlockPlan`)."""
+    prefix = [1]
+    for k in shape:
+        prefix.append(prefix[-1] * k)
+    s1 = next(t for t in range(len(prefix)) if prefix[t] % out_features == 0)
+    s0 = max(t for t in range(s1) if out_features % prefix[t] == 0) if s1 > 0 else 0
+    u = out_features // prefix[s0]
+    v = (prefix[s1] // prefix[s0]) // u
+    rows_inner, cols_inner = ranks[s0] * u, v * ranks[s1]
+    return BlockPlan(s0, s1, u, v, min(rows_inner, cols_inner), rows_inner <= cols_inner)
+
+
+def block_factors(cores: Sequence[Tensor], plan: BlockPlan, out_features: int, in_features: int) -> tuple[Tensor, Tensor]:
+    """Exact factors P (out, inner), S (inner, in) of ΔW for a shape without a split point."""
+    ref = cores[0]
+    one = torch.ones(1, 1, dtype=ref.dtype, device=ref.device)
+    left = left_chain(cores[: plan.s0]) if plan.s0 > 0 else one  # (p_{s0}, r_{s0})
+    right = right_chain(cores[plan.s1:]) if plan.s1 < len(cores) else one  # (r_{s1}, q_{s1})
+    block = left_chain_open(cores[plan.s0: plan.s1])  # (r_{s0}, u*v, r_{s1})
+    r0, _, r1 = block.shape
+    q = right.shape[1]
+    if plan.absorb_rows:
+        # inner index (r, i2): P = kron(L, I_u); S[(r, i2), (j1, c)] = sum_b B[r, i2, j1, b] R[b, c]
+        p_factor = torch.kron(left, torch.eye(plan.u, dtype=ref.dtype, device=ref.device))  # (p*u, r0*u) = (out, inner)
+        s_factor = (block.reshape(r0 * plan.u * plan.v, r1) @ right).reshape(r0 * plan.u, plan.v * q)  # (inner, in)
+    else:
+        # inner index (j1, b): P[(a, i2), (j1, b)] = sum_r L[a, r] B[r, i2, j1, b]; S = kron(I_v, R)
+        p_factor = (left @ block.reshape(r0, plan.u * plan.v * r1)).reshape(out_features, plan.v * r1)  # (out, inner)
+        s_factor = torch.kron(torch.eye(plan.v, dtype=ref.dtype, device=ref.device), right)  # (v*r1, v*q) = (inner, in)
+    return p_factor, s_factor
+
+
+def left_chain_open(cores: Sequence[Tensor]) -> Tensor:
+    """Contract consecutive cores into one (r_first, prod k, r_last) block."""
+    r_first = cores[0].shape[0]
+    acc = cores[0].reshape(r_first * cores[0].shape[1], cores[0].shape[2])  # (r_first*k, r)
+    for core in cores[1:]:
+        r_prev, k, r_next = core.shape
+        acc = (acc @ core.reshape(r_prev, k * r_next)).reshape(-1, r_next)  # (r_first*K*k, r_next)
+    return acc.reshape(r_first, -1, acc.shape[-1])  # (r_first, K, r_last)
+
+
+class FusedLowRankLinear(torch.autograd.Function):
+    """y = x @ W0.T + b + alpha * (x @ S.T) @ P.T with a frozen W0 / b.
+
+    Saves only x and u = x @ S.T (T x inner) as activations (plus references to W0, P, S that
+    exist anyway), and adds the adapter output into the base output in place (no extra (T, out)
+    buffer). Gradients flow to x, P and S; W0 and b must not require grad.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, p_factor: Tensor, s_factor: Tensor, alpha: float) -> Tensor:  # type: ignore[override]
+        out_features, in_features = weight.shape
+        x2 = x.reshape(-1, in_features)  # (..., in) -> (T, in)
+        y = torch.nn.functional.linear(x2, weight, bias)  # (T, out)
+        u = x2 @ s_factor.t()  # (T, inner)
+        y.addmm_(u, p_factor.t(), alpha=alpha)  # (T, out) += alpha * (T, inner) @ (inner, out)
+        ctx.save_for_backward(x2, u, weight, p_factor, s_factor)
+        ctx.alpha = alpha
+        ctx.x_shape = x.shape
+        return y.reshape(*x.shape[:-1], out_features)  # (T, out) -> (..., out)
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x2, u, weight, p_factor, s_factor = ctx.saved_tensors
+        alpha = ctx.alpha
+        g = grad_y.reshape(-1, weight.shape[0])  # (..., out) -> (T, out)
+        grad_u = (g @ p_factor).mul_(alpha)  # (T, inner)
+        grad_x = grad_p = grad_s = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (g @ weight).addmm_(grad_u, s_factor).reshape(ctx.x_shape)  # (T, in) -> (..., in)
+        if ctx.needs_input_grad[3]:
+            grad_p = (g.t() @ u).mul_(alpha)  # (out, inner)
+        if ctx.needs_input_grad[4]:
+            grad_s = grad_u.t() @ x2  # (inner, in)
+        return grad_x, None, None, grad_p, grad_s, None
+
+
+def gaussian_core_std(ranks: Sequence[int], in_features: int, index: int, gain: float) -> float:
+    """Std of core ``index`` such that std(ΔW) = gain / sqrt(in) and the cores after the first,
+    contracted, have entries of std 1/sqrt(in) (the scale LoRA gives its A matrix)."""
+    d = len(ranks) - 1
+    if index == 0:
+        return gain / math.sqrt(ranks[1])
+    return math.sqrt(in_features ** (-1.0 / (d - 1)) / ranks[index + 1])
+
+
+def init_cores(
+    shape: Sequence[int],
+    ranks: Sequence[int],
+    in_features: int,
+    method: str,
+    generator: torch.Generator | None,
+    device: torch.device | str | None = None,
+) -> list[Tensor]:
+    """Float32 cores for ``method``: ``"gaussian"`` (ΔW != 0) or ``"zero"`` (first core 0, ΔW == 0).
+
+    Both draw every core from ``generator`` in the same order, so the two methods share cores 2..d.
+    Gaussian gain sqrt(2/9) makes std(ΔW) equal the std of the Kaiming-uniform(a=sqrt(8)) matrix the
+    research code TT-decomposes for its init. On the meta device nothing is drawn.
+    """
+    gain = math.sqrt(2.0 / 9.0)
+    cores: list[Tensor] = []
+    for i, k in enumerate(shape):
+        core_shape = (ranks[i], k, ranks[i + 1])
+        if device is not None and torch.device(device).type == "meta":
+            cores.append(torch.empty(core_shape, dtype=torch.float32, device="meta"))
+            continue
+        core = torch.randn(core_shape, generator=generator, dtype=torch.float32)
+        core.mul_(gaussian_core_std(ranks, in_features, i, gain))
+        if method == "zero" and i == 0:
+            core.zero_()
+        cores.append(core.to(device) if device is not None else core)
+    return cores
