@@ -10,7 +10,8 @@ Storage is compact (``input_ids`` int32, masks int8); ``batches`` yields int64 t
 they ship without a pad token, so the EOS token becomes the pad token, and padding goes on the
 right. transformers' ``*ForSequenceClassification`` heads on decoders pool the rightmost token
 that is not ``config.pad_token_id``; with right padding that is each row's last real token and
-position ids stay 0..len-1 (left padding would shift them, since no position ids are passed).
+position ids stay 0..len-1. Left padding would shift positions (no position ids are passed):
+harmless for rotary models (LLaMA) but it changes GPT-2's outputs, as the tests show.
 """
 from __future__ import annotations
 
