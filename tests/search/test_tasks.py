@@ -237,3 +237,31 @@ def test_hub_path_fails_fast_and_clearly_when_offline() -> None:
     assert result.stdout.startswith("USAGE"), result.stdout + result.stderr
     assert "nyu-mll/glue" in result.stdout and "--data-dir" in result.stdout and "TTSEARCH_DATA_DIR" in result.stdout
     assert elapsed < 20
+
+
+def test_uncollected_glue_tasks_read_the_official_headers(tmp_path: Path) -> None:
+    """MNLI, QNLI and QQP are not in ../shared/data: check their readers on rows in the official columns."""
+    mnli_header = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\t"
+                   "sentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n")
+    files = {
+        "glue/MNLI/train.tsv": mnli_header + "0\t1\t1e\tgov\t( a )\t( b )\t(ROOT a)\t(ROOT b)\tA man.\tA person.\t"
+                                             "entailment\tentailment\n",
+        "glue/MNLI/dev_matched.tsv": mnli_header + "0\t2\t2c\tgov\t( a )\t( b )\t(ROOT a)\t(ROOT b)\tIt rains.\t"
+                                                   "It is dry.\tcontradiction\tcontradiction\n",
+        "glue/QNLI/train.tsv": "index\tquestion\tsentence\tlabel\n0\tWho?\tHe did.\tnot_entailment\n",
+        "glue/QNLI/dev.tsv": "index\tquestion\tsentence\tlabel\n0\tWhen?\tToday.\tentailment\n",
+        "glue/QQP/train.tsv": "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\tHow?\tHow so?\t1\n",
+        "glue/QQP/dev.tsv": "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t3\t4\tWhy?\tWhere?\t0\n",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    mnli = load_splits("mnli", tmp_path)  # "validation" means validation_matched -> dev_matched.tsv
+    assert (mnli["train"][0].text_a, mnli["train"][0].text_b, mnli["train"][0].label) == ("A man.", "A person.", 0)
+    assert mnli["validation"][0].label == 2  # contradiction
+    qnli = load_splits("qnli", tmp_path)
+    assert (qnli["train"][0].text_a, qnli["train"][0].label, qnli["validation"][0].label) == ("Who?", 1, 0)
+    qqp = load_splits("qqp", tmp_path)
+    assert (qqp["train"][0].text_b, qqp["train"][0].label, qqp["validation"][0].label) == ("How so?", 1, 0)
+    with pytest.raises(UsageError, match="dev_mismatched.tsv"):
+        load_splits("mnli", tmp_path, val_split="validation_mismatched")
