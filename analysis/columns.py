@@ -1,0 +1,67 @@
+"""Column names of the per-trial and per-epoch DataFrames built by `analysis.loading`.
+
+Metric columns reuse the results schema's ``MetricKey`` values and hyperparameter columns its
+``ParamKey`` values (spelled once, in `search.results_schema`); only the columns analysis derives
+itself are named here. Plain string constants, not an Enum: pandas looks columns up by hash, and a
+``str`` Enum member hashes by its *name*, not its value.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+from search.results_schema import MetricKey, ParamKey
+
+# --- identification
+TRIAL_ID: Final = "trial_id"
+TRIAL_DIR: Final = "trial_dir"  # folder name relative to the experiment folder
+EXPERIMENT: Final = "experiment"  # experiment name (multi-experiment views)
+
+# --- configuration (display forms; the raw sampled values are in CONFIG_JSON)
+SHAPE: Final = ParamKey.SHAPE.value  # display string, e.g. "8x6x8x8x6x8" or "query:8x6x8|value:..."
+CORES: Final = ParamKey.CORES.value  # core count (int; from the shape when it is explicit)
+RANK: Final = ParamKey.RANK.value  # display string ("5" or "1,5,5,1")
+ALPHA: Final = ParamKey.ALPHA.value
+LEARNING_RATE: Final = ParamKey.LEARNING_RATE.value
+CONFIG_JSON: Final = "config_json"  # the trial's sampled parameters as JSON
+
+# --- sizes (from the trainable's reports)
+TTLORA_PARAMS: Final = MetricKey.TTLORA_PARAMS.value
+HEAD_PARAMS: Final = MetricKey.HEAD_PARAMS.value
+TRAINABLE_PARAMS: Final = MetricKey.TRAINABLE_PARAMS.value
+ADAPTER_BYTES_16BIT: Final = MetricKey.ADAPTER_BYTES_16BIT.value
+COMPRESSION_VS_FULL: Final = "compression_vs_full"  # full fine-tuning of the targets / TT params
+COMPRESSION_VS_LORA8: Final = "compression_vs_lora8"  # LoRA r=8 on the same targets / TT params
+
+# --- outcome
+BEST_VAL_LOSS: Final = MetricKey.BEST_VAL_LOSS.value
+BEST_SCORE: Final = MetricKey.BEST_SCORE.value  # task metric at the best (lowest val loss) epoch
+BEST_EPOCH: Final = MetricKey.BEST_EPOCH.value
+SCORE_NAME: Final = MetricKey.SCORE_NAME.value
+EPOCHS: Final = "epochs"  # epochs reported
+STOP_REASON: Final = MetricKey.STOP_REASON.value  # a StopReason value, inferred where needed
+ERROR: Final = "error"  # last line of error.txt, "" when none
+WALL_SECONDS: Final = "wall_seconds"  # sum of epoch seconds (train + eval)
+GPU_SECONDS: Final = MetricKey.GPU_SECONDS.value  # summed over epochs
+LAST_REPORT_UNIX: Final = "last_report_unix"
+BEST_ADAPTER_PATH: Final = "best_adapter_path"  # absolute path or "" when no checkpoint holds one
+ON_FRONT: Final = "on_front"  # set by analysis.pareto.mark_front
+
+TRIAL_COLUMNS: Final[tuple[str, ...]] = (
+    TRIAL_ID, TRIAL_DIR, SHAPE, CORES, RANK, ALPHA, LEARNING_RATE,
+    TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT,
+    COMPRESSION_VS_FULL, COMPRESSION_VS_LORA8,
+    BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,
+    WALL_SECONDS, GPU_SECONDS, LAST_REPORT_UNIX, BEST_ADAPTER_PATH, CONFIG_JSON,
+)
+
+# Per-epoch curves: TRIAL_ID plus these report keys (missing ones are NaN).
+CURVE_METRICS: Final[tuple[str, ...]] = (
+    MetricKey.EPOCH.value, MetricKey.TRAIN_LOSS.value, MetricKey.VAL_LOSS.value, MetricKey.SCORE.value,
+    MetricKey.BEST_VAL_LOSS.value, MetricKey.BEST_SCORE.value, MetricKey.EPOCH_SECONDS.value,
+    MetricKey.TOKENS_PER_SECOND.value, MetricKey.GPU_SECONDS.value,
+)
+
+# Metrics a Pareto front / best-trial choice can be computed on, and whether higher is better.
+METRIC_DIRECTIONS: Final[dict[str, bool]] = {BEST_SCORE: True, BEST_VAL_LOSS: False}
+# Parameter-count columns a front can be computed over (fewer is better).
+COST_COLUMNS: Final[tuple[str, ...]] = (TTLORA_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT)

@@ -1,0 +1,88 @@
+"""Find experiment folders under a root and summarise each one (``ttsearch ls``, the browse index)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import columns as col
+from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
+from analysis.pareto import pareto_front
+from search.errors import UsageError
+from search.results_schema import EXPERIMENT_META_FILE, RAY_LOG_DIR
+
+MAX_DEPTH = 4  # <root>/<storage>/<experiment> and a little more
+
+
+def is_experiment_dir(path: Path) -> bool:
+    """Written by ``ttsearch run`` (our meta file) or by Tune directly (its experiment state)."""
+    if not path.is_dir():
+        return False
+    return (path / EXPERIMENT_META_FILE).is_file() or any(path.glob(TUNE_EXPERIMENT_STATE_GLOB))
+
+
+def find_experiments(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Experiment folders at or below ``root`` (not descending into an experiment), sorted by path."""
+    if not root.exists():
+        raise UsageError("no such folder", where=str(root), expected="a folder holding experiment folders")
+    if not root.is_dir():
+        raise UsageError("not a folder", where=str(root), expected="a folder holding experiment folders")
+    found: list[Path] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        if is_experiment_dir(folder):
+            found.append(folder)
+            return
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            if child.name != RAY_LOG_DIR and not child.is_symlink():
+                walk(child, depth + 1)
+
+    walk(root, 0)
+    return found
+
+
+@dataclass
+class ExperimentSummary:
+    """One line of ``ttsearch ls``."""
+
+    name: str
+    path: Path  # absolute
+    relative: str  # relative to the listed root, "." for the root itself
+    status: str
+    trials_done: int
+    trials_total: int
+    score_name: str
+    best_score: float  # highest task metric at any trial's best epoch
+    smallest_front_params: float  # fewest TT params on the Pareto front
+    warnings: int
+
+
+def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
+    trials = exp.trials
+    scores = pd.to_numeric(trials[col.BEST_SCORE], errors="coerce") if len(trials) else pd.Series(dtype=float)
+    front = pareto_front(trials) if len(trials) else trials
+    smallest = float(pd.to_numeric(front[col.TTLORA_PARAMS]).min()) if len(front) else math.nan
+    try:
+        relative = str(exp.path.relative_to(root.resolve())) or "."
+    except ValueError:
+        relative = str(exp.path)
+    return ExperimentSummary(
+        name=exp.name, path=exp.path, relative=relative, status=exp.status, trials_done=exp.trials_done,
+        trials_total=exp.trials_total, score_name=exp.score_name,
+        best_score=float(scores.max()) if scores.notna().any() else math.nan,
+        smallest_front_params=smallest, warnings=len(exp.warnings),
+    )
+
+
+def list_experiments(root: str | Path) -> list[ExperimentSummary]:
+    """Summaries of every experiment under ``root`` (an unreadable one still gets a line)."""
+    base = Path(root).expanduser()
+    return [summarise(load_experiment(path), base) for path in find_experiments(base)]

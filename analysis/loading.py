@@ -1,0 +1,278 @@
+"""An experiment folder -> one row per trial plus per-epoch curves, with warnings for what is off.
+
+Works on a folder alone (a copy on a laptop is fine) and while the search is still writing to it:
+whatever cannot be read becomes a warning in ``Experiment.warnings``; only a path that does not
+exist or is not a folder is an error.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import columns as col
+from analysis.config_display import core_count, rank_text, resolved_shape_text
+from analysis.trial_files import (
+    TUNE_TIME_THIS_ITER_KEY,
+    TUNE_TIMESTAMP_KEY,
+    TrialRecord,
+    is_trial_dir,
+    read_trial,
+)
+from search.errors import UsageError
+from search.results_schema import (
+    EXPERIMENT_META_FILE,
+    RAY_LOG_DIR,
+    RESOLVED_SPACE_FILE,
+    ExperimentMeta,
+    MetricKey,
+    ParamKey,
+    StopReason,
+)
+
+# Tune's experiment state (trial statuses; may lag behind the trial folders, so only a hint).
+TUNE_EXPERIMENT_STATE_GLOB = "experiment_state-*.json"
+TUNE_TERMINAL_STATUSES = ("TERMINATED", "ERROR")
+# A search whose newest file is older than this, with trials not finished, is reported as stopped.
+STALE_AFTER_SECONDS = 15 * 60
+# Field a driver may set on ExperimentMeta when Tuner.fit returns (read if present).
+FINISHED_FIELD = "finished_unix"
+
+OWN_STOP_REASONS = (StopReason.EARLY_STOP.value, StopReason.MAX_EPOCHS.value, StopReason.SINGLE_RUN.value)
+
+
+class ExperimentStatus:
+    EMPTY = "empty"  # no trial has started
+    RUNNING = "running"  # trials unfinished and files changed recently
+    FINISHED = "finished"
+    STOPPED = "stopped"  # trials unfinished and nothing written for STALE_AFTER_SECONDS
+
+
+@dataclass
+class Experiment:
+    """One experiment folder, read."""
+
+    path: Path
+    name: str
+    meta: ExperimentMeta | None
+    trials: pd.DataFrame  # one row per trial, columns in analysis.columns.TRIAL_COLUMNS
+    curves: pd.DataFrame  # one row per (trial, epoch)
+    status: str
+    warnings: list[str] = field(default_factory=list)
+    space_text: str | None = None
+    newest_mtime: float = 0.0
+
+    @property
+    def score_name(self) -> str:
+        if self.meta and self.meta.score_name:
+            return self.meta.score_name
+        names = self.trials[col.SCORE_NAME].dropna() if len(self.trials) else pd.Series(dtype=object)
+        names = names[names.astype(str) != ""]
+        return str(names.iloc[0]) if len(names) else "score"
+
+    @property
+    def trials_total(self) -> int:
+        """Trials the search will run (the space's num_samples), at least those seen."""
+        planned = self.meta.num_samples if self.meta else 0
+        return max(planned, len(self.trials))
+
+    @property
+    def trials_done(self) -> int:
+        if not len(self.trials):
+            return 0
+        return int((self.trials[col.STOP_REASON] != StopReason.RUNNING.value).sum())
+
+
+def _read_meta(folder: Path, warnings: list[str]) -> ExperimentMeta | None:
+    path = folder / EXPERIMENT_META_FILE
+    if not path.is_file():
+        warnings.append(
+            f"{EXPERIMENT_META_FILE} is missing: compression ratios and the task's metric name are unknown"
+        )
+        return None
+    try:
+        return ExperimentMeta.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        warnings.append(f"{EXPERIMENT_META_FILE} cannot be read ({exc}); continuing without it")
+        return None
+
+
+def _read_tune_statuses(folder: Path) -> dict[str, str]:
+    """trial_id -> Tune status from the newest experiment_state file (empty when unreadable)."""
+    files = sorted(folder.glob(TUNE_EXPERIMENT_STATE_GLOB), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return {}
+    try:
+        state = json.loads(files[-1].read_text(encoding="utf-8"))
+        statuses = {}
+        for trial_json, _runtime in state.get("trial_data", []):
+            trial = json.loads(trial_json)
+            statuses[str(trial.get("trial_id"))] = str(trial.get("status"))
+        return statuses
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _last_number(rows: list[dict[str, Any]], key: str) -> float:
+    for row in reversed(rows):
+        value = _number(row.get(key))
+        if not math.isnan(value):
+            return value
+    return math.nan
+
+
+def _sum_numbers(rows: list[dict[str, Any]], key: str) -> float:
+    values = [_number(r.get(key)) for r in rows]
+    values = [v for v in values if not math.isnan(v)]
+    return float(sum(values)) if values else math.nan
+
+
+def _best_from_curve(rows: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """(best val loss, score at that epoch, that epoch) recomputed from the reports."""
+    best: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    for row in rows:
+        loss = _number(row.get(MetricKey.VAL_LOSS.value))
+        if not math.isnan(loss) and (math.isnan(best[0]) or loss < best[0]):
+            best = (loss, _number(row.get(MetricKey.SCORE.value)), _number(row.get(MetricKey.EPOCH.value)))
+    return best
+
+
+def _stop_reason(record: TrialRecord, tune_status: str | None, experiment_finished: bool) -> str:
+    if record.error_text:
+        return StopReason.ERROR.value
+    reported = ""
+    for row in reversed(record.rows):
+        if isinstance(row.get(MetricKey.STOP_REASON.value), str):
+            reported = row[MetricKey.STOP_REASON.value]
+            break
+    if reported in OWN_STOP_REASONS:
+        return reported
+    if record.rows and (tune_status in TUNE_TERMINAL_STATUSES or experiment_finished):
+        return StopReason.SCHEDULER.value  # ended while the trainable still said "running"
+    return StopReason.RUNNING.value
+
+
+def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: str) -> dict[str, Any]:
+    rows = record.rows
+    params = record.params
+    ttlora_params = _last_number(rows, MetricKey.TTLORA_PARAMS.value)
+    best_loss = _last_number(rows, MetricKey.BEST_VAL_LOSS.value)
+    best_score = _last_number(rows, MetricKey.BEST_SCORE.value)
+    best_epoch = _last_number(rows, MetricKey.BEST_EPOCH.value)
+    if math.isnan(best_loss):  # an older trainable, or a progress.csv without the best-* keys
+        best_loss, best_score, best_epoch = _best_from_curve(rows)
+    full = meta.full_params() if meta and meta.target_dims else 0
+    lora8 = meta.lora_params(8) if meta and meta.target_dims else 0
+    has_size = ttlora_params > 0
+    score_names = [r.get(MetricKey.SCORE_NAME.value) for r in rows if isinstance(r.get(MetricKey.SCORE_NAME.value), str)]
+    wall = _sum_numbers(rows, MetricKey.EPOCH_SECONDS.value)
+    if math.isnan(wall):
+        wall = _sum_numbers(rows, TUNE_TIME_THIS_ITER_KEY)
+    shape = params.get(ParamKey.SHAPE.value)
+    return {
+        col.TRIAL_ID: record.trial_id,
+        col.TRIAL_DIR: record.trial_dir.name,
+        col.SHAPE: resolved_shape_text(shape, record.resolved_shapes),
+        col.CORES: core_count(shape, params.get(ParamKey.CORES.value)),
+        col.RANK: rank_text(params.get(ParamKey.RANK.value)),
+        col.ALPHA: _number(params.get(ParamKey.ALPHA.value)),
+        col.LEARNING_RATE: _number(params.get(ParamKey.LEARNING_RATE.value)),
+        col.TTLORA_PARAMS: ttlora_params,
+        col.HEAD_PARAMS: _last_number(rows, MetricKey.HEAD_PARAMS.value),
+        col.TRAINABLE_PARAMS: _last_number(rows, MetricKey.TRAINABLE_PARAMS.value),
+        col.ADAPTER_BYTES_16BIT: _last_number(rows, MetricKey.ADAPTER_BYTES_16BIT.value),
+        col.COMPRESSION_VS_FULL: full / ttlora_params if full and has_size else math.nan,
+        col.COMPRESSION_VS_LORA8: lora8 / ttlora_params if lora8 and has_size else math.nan,
+        col.BEST_VAL_LOSS: best_loss,
+        col.BEST_SCORE: best_score,
+        col.BEST_EPOCH: best_epoch,
+        col.SCORE_NAME: score_names[-1] if score_names else (meta.score_name if meta else ""),
+        col.EPOCHS: len(rows),
+        col.STOP_REASON: stop_reason,
+        col.ERROR: record.error_text,
+        col.WALL_SECONDS: wall,
+        col.GPU_SECONDS: _sum_numbers(rows, MetricKey.GPU_SECONDS.value),
+        col.LAST_REPORT_UNIX: _last_number(rows, TUNE_TIMESTAMP_KEY),
+        col.BEST_ADAPTER_PATH: str(record.best_adapter_dir) if record.best_adapter_dir else "",
+        col.CONFIG_JSON: json.dumps({k: params[k] for k in sorted(params)}, default=str),
+    }
+
+
+def _curve_rows(record: TrialRecord) -> list[dict[str, Any]]:
+    return [
+        {col.TRIAL_ID: record.trial_id, **{key: _number(row.get(key)) for key in col.CURVE_METRICS}}
+        for row in record.rows
+    ]
+
+
+def find_trial_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name != RAY_LOG_DIR and is_trial_dir(p))
+
+
+def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, tune_statuses: dict[str, str],
+                       newest: float, now: float) -> str:
+    if not records:
+        return ExperimentStatus.EMPTY
+    if meta is not None and _number(getattr(meta, FINISHED_FIELD, None)) > 0:
+        return ExperimentStatus.FINISHED
+    planned = meta.num_samples if meta else len(records)
+    ended = [
+        r for r in records
+        if r.error_text or _stop_reason(r, tune_statuses.get(r.trial_id), False) != StopReason.RUNNING.value
+    ]
+    if len(ended) == len(records) and len(records) >= planned:
+        return ExperimentStatus.FINISHED
+    return ExperimentStatus.RUNNING if now - newest < STALE_AFTER_SECONDS else ExperimentStatus.STOPPED
+
+
+def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
+    """Read an experiment folder. Raises ``UsageError`` only when ``path`` is not a folder."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UsageError("no such experiment folder", where=str(folder), expected="a folder written by `ttsearch run`")
+    if not folder.is_dir():
+        raise UsageError("not a folder", where=str(folder), expected="an experiment folder written by `ttsearch run`")
+    folder = folder.resolve()
+    warnings: list[str] = []
+    meta = _read_meta(folder, warnings)
+    space_path = folder / RESOLVED_SPACE_FILE
+    space_text = space_path.read_text(encoding="utf-8", errors="replace") if space_path.is_file() else None
+    records = [read_trial(d) for d in find_trial_dirs(folder)]
+    if not records:
+        warnings.append("no trial folders yet: the search has not started a trial, or this is not an experiment folder")
+    for record in records:
+        warnings.extend(record.warnings)
+    tune_statuses = _read_tune_statuses(folder)
+    newest = max([r.newest_mtime for r in records] + [_mtime(folder / EXPERIMENT_META_FILE)])
+    status = _experiment_status(records, meta, tune_statuses, newest, time.time() if now is None else now)
+    finished = status == ExperimentStatus.FINISHED
+    trial_rows = [_trial_row(r, meta, _stop_reason(r, tune_statuses.get(r.trial_id), finished)) for r in records]
+    trials = pd.DataFrame(trial_rows, columns=list(col.TRIAL_COLUMNS))
+    curves = pd.DataFrame([row for r in records for row in _curve_rows(r)], columns=[col.TRIAL_ID, *col.CURVE_METRICS])
+    if len(trials) and trials[col.TTLORA_PARAMS].isna().all():
+        warnings.append(f"no trial reported {MetricKey.TTLORA_PARAMS.value}: the parameter axis is empty")
+    return Experiment(
+        path=folder, name=meta.name if meta and meta.name else folder.name, meta=meta, trials=trials,
+        curves=curves, status=status, warnings=warnings, space_text=space_text, newest_mtime=newest,
+    )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

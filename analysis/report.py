@@ -1,0 +1,237 @@
+"""One experiment -> one self-contained HTML report (plotly.js inline, so it works offline).
+
+Sections: status and warnings, the best configuration, the Figure-5 view, the Pareto table, learning
+curves of the front, the search's cost, every trial, and the resolved space. A folder that is empty,
+partial or corrupt still gives a report: what could be read, plus the warnings.
+"""
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis import columns as col
+from analysis.figures import learning_curves_figure, pareto_figure, plottable
+from analysis.loading import Experiment, ExperimentStatus
+from analysis.paper_reference import ReportedResult, reference_points
+from analysis.pareto import best_trial, metric_column_for, pareto_front
+
+REPORT_FILE = "report.html"
+MAX_WARNINGS_SHOWN = 50
+PARETO_FIGURE_ID = "pareto-figure"
+CURVES_FIGURE_ID = "curves-figure"
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
+h1{font-size:1.6em;margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;font-size:0.9em} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f4f4f4} td.text,th.text{text-align:left}
+.warnings{background:#fff4e5;border:1px solid #f0a020;padding:8px 16px;border-radius:4px}
+.status{display:inline-block;padding:2px 8px;border-radius:4px;background:#e8eef8}
+.note{color:#555;font-size:0.9em} pre{background:#f7f7f7;padding:8px;overflow:auto}
+"""
+
+
+def _fmt(value: object, kind: str = "num") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "n/a"
+    if kind == "int":
+        return f"{int(round(number)):,}"
+    if kind == "ratio":
+        return f"x{number:,.1f}"
+    return f"{number:.4g}"
+
+
+def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_id: str = "") -> str:
+    """Rows as an HTML table; ``spec`` = (column, header, kind) with kind num/int/ratio/text."""
+    head = "".join(f'<th class="{"text" if kind == "text" else ""}">{html.escape(title)}</th>' for _, title, kind in spec)
+    body = []
+    for _, row in rows.iterrows():
+        cells = "".join(
+            f'<td class="{"text" if kind == "text" else ""}">{html.escape(_fmt(row.get(name), kind))}</td>'
+            for name, _, kind in spec
+        )
+        body.append(f"<tr>{cells}</tr>")
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _trial_spec(score_name: str) -> list[tuple[str, str, str]]:
+    return [
+        (col.TRIAL_ID, "trial", "text"), (col.SHAPE, "shape", "text"), (col.CORES, "cores", "int"),
+        (col.RANK, "rank", "text"), (col.ALPHA, "alpha", "num"), (col.LEARNING_RATE, "learning rate", "num"),
+        (col.TTLORA_PARAMS, "TT params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
+        (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, score_name, "num"),
+        (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
+        (col.EPOCHS, "epochs", "int"), (col.STOP_REASON, "stopped", "text"), (col.WALL_SECONDS, "seconds", "num"),
+    ]
+
+
+def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
+    """(label, value) pairs: what the search spent and what early stopping / the scheduler saved."""
+    trials = exp.trials
+    epochs = int(pd.to_numeric(trials[col.EPOCHS], errors="coerce").fillna(0).sum()) if len(trials) else 0
+    wall = pd.to_numeric(trials[col.WALL_SECONDS], errors="coerce").sum(min_count=1) if len(trials) else 0.0
+    gpu = pd.to_numeric(trials[col.GPU_SECONDS], errors="coerce").sum(min_count=1) if len(trials) else 0.0
+    items = [
+        ("status", exp.status),
+        ("trials started / planned", f"{len(trials)} / {exp.trials_total}"),
+        ("trials finished", str(exp.trials_done)),
+        ("epochs trained", f"{epochs:,}"),
+        ("trial wall seconds (summed over trials)", _fmt(wall)),
+        ("GPU seconds (summed)", _fmt(gpu)),
+    ]
+    if exp.meta and exp.meta.max_epochs and exp.trials_total:
+        budget = exp.trials_total * exp.meta.max_epochs
+        items.append(("epochs without early stopping or scheduler", f"{budget:,} ({100 * (1 - epochs / budget):.0f}% saved)"))
+    if exp.meta and exp.meta.created_unix and exp.newest_mtime:
+        items.append(("elapsed since the search started (to its newest file)", f"{exp.newest_mtime - exp.meta.created_unix:,.0f} s"))
+    if len(trials):
+        counts = trials[col.STOP_REASON].value_counts()
+        items.append(("why trials stopped", ", ".join(f"{reason}: {n}" for reason, n in counts.items())))
+    return items
+
+
+def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> str:
+    if best is None:
+        return "<p>No trial has a result yet.</p>"
+    rows = [
+        ("trial", best[col.TRIAL_ID]), ("chosen by", f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better)"),
+        ("shape", best[col.SHAPE]), ("cores", _fmt(best[col.CORES], "int")), ("rank", best[col.RANK]),
+        ("alpha", _fmt(best[col.ALPHA])), ("learning rate", _fmt(best[col.LEARNING_RATE])),
+        ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")), ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
+        ("adapter size at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
+        ("compression vs full fine-tuning of the targets", _fmt(best[col.COMPRESSION_VS_FULL], "ratio")),
+        ("compression vs LoRA r=8", _fmt(best[col.COMPRESSION_VS_LORA8], "ratio")),
+        (exp.score_name, _fmt(best[col.BEST_SCORE])), ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
+        ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", best[col.CONFIG_JSON]),
+    ]
+    cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>' for k, v in rows)
+    command = f"ttsearch export {exp.path} --out {exp.path.name}-best"
+    return f'<table id="best-config">{cells}</table><p class="note">Export it: <code>{html.escape(command)}</code></p>'
+
+
+def _figure_html(fig: go.Figure, div_id: str, plotlyjs: bool | str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=plotlyjs, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_col: str = col.TTLORA_PARAMS,
+                      references: Sequence[ReportedResult] | None = None, plotlyjs: bool | str = True,
+                      refresh_seconds: int | None = None) -> str:
+    """The report as one HTML string. ``plotlyjs``: True inlines plotly.js (offline, ~4.7 MB); a URL
+    string links it instead (the browse server). ``refresh_seconds`` reloads the page while a search runs."""
+    meta = exp.meta
+    if references is None:
+        references = reference_points(meta.model_family if meta else None, meta.task if meta else None)
+    score_name = exp.score_name
+    trials = exp.trials
+    search_metric_col = metric_column_for(meta.metric) if meta else col.BEST_VAL_LOSS
+    best = best_trial(trials, search_metric_col, cost_col=cost_col) if len(trials) else None
+    front = pareto_front(trials, cost_col, metric_col) if len(trials) else trials
+    points = plottable(trials, cost_col, metric_col) if len(trials) else trials
+
+    parts = [f"<h1>ttsearch report: {html.escape(exp.name)}</h1>"]
+    facts = [f'<span class="status" id="experiment-status">{html.escape(exp.status)}</span>']
+    if meta:
+        facts.append(html.escape(f"model {meta.model} ({meta.model_family}), task {meta.task}, metric {score_name}, "
+                                 f"scheduler {meta.scheduler}"))
+    facts.append(html.escape(f"folder {exp.path}"))
+    parts.append(f'<p>{" &middot; ".join(facts)}</p><p class="note">generated {time.strftime("%Y-%m-%d %H:%M:%S")}</p>')
+    if exp.warnings:
+        shown = exp.warnings[:MAX_WARNINGS_SHOWN]
+        more = len(exp.warnings) - len(shown)
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in shown)
+        extra = f"<li>... and {more} more</li>" if more > 0 else ""
+        parts.append(f'<div class="warnings" id="warnings"><b>Warnings ({len(exp.warnings)})</b>'
+                     f'<ul>{items}{extra}</ul><p class="note">The report shows what could be read.</p></div>')
+
+    parts.append("<h2>Best configuration</h2>" + _best_section(exp, best, search_metric_col))
+
+    parts.append("<h2>Parameters vs metric</h2>")
+    not_plotted = len(trials) - len(points)
+    parts.append(f'<p class="note" id="plot-count" data-plotted="{len(points)}">{len(points)} of {len(trials)} trials plotted'
+                 + (f"; {not_plotted} have no result yet or failed before reporting" if not_plotted else "")
+                 + (f"; stars are baselines reported in the TT-LoRA paper ({len(references)}), not runs of ours"
+                    if references else "; no paper baselines for this model and task") + ".</p>")
+    parts.append(_figure_html(pareto_figure(trials, score_name, cost_col, metric_col, references, title=exp.name),
+                              PARETO_FIGURE_ID, plotlyjs))
+
+    parts.append(f"<h2>Pareto front ({len(front)} trials)</h2>")
+    parts.append(html_table(front, _trial_spec(score_name), "pareto-table") if len(front)
+                 else "<p>No trial has both a parameter count and a metric yet.</p>")
+
+    parts.append("<h2>Learning curves</h2>")
+    curve_ids = list(front[col.TRIAL_ID]) if len(front) else []
+    parts.append(_figure_html(learning_curves_figure(exp.curves, curve_ids, score_name), CURVES_FIGURE_ID, False))
+
+    parts.append("<h2>Cost of the search</h2>")
+    cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(v)}</td></tr>'
+                    for k, v in cost_summary(exp))
+    parts.append(f'<table id="cost-summary">{cells}</table>')
+
+    parts.append(f"<h2>All trials ({len(trials)})</h2>")
+    all_spec = _trial_spec(score_name) + [(col.ERROR, "error", "text")]
+    parts.append(html_table(trials.sort_values(col.TRIAL_ID) if len(trials) else trials, all_spec, "trials-table"))
+    if exp.space_text:
+        parts.append(f"<h2>Search space</h2><details><summary>space.yaml</summary><pre>{html.escape(exp.space_text)}</pre></details>")
+
+    refresh = (f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">'
+               if refresh_seconds and exp.status == ExperimentStatus.RUNNING else "")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{refresh}'
+            f"<title>ttsearch: {html.escape(exp.name)}</title><style>{_STYLE}</style></head>"
+            f"<body>{''.join(parts)}</body></html>")
+
+
+def write_report(exp: Experiment, out: Path | None = None, **kwargs: object) -> Path:
+    """Write the self-contained report (default: ``<experiment>/report.html``) and return its path."""
+    target = out if out is not None else exp.path / REPORT_FILE
+    if target.is_dir():
+        target = target / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(build_report_html(exp, **kwargs), encoding="utf-8")  # type: ignore[arg-type]
+    tmp.replace(target)
+    return target
+
+
+def build_comparison_html(experiments: Sequence[Experiment], metric_col: str = col.BEST_SCORE,
+                          cost_col: str = col.TTLORA_PARAMS) -> str:
+    """Several experiments on one self-contained page: one comparison figure and a summary table
+    (e.g. TT-LoRA vs a LoRA baseline, or one space on several tasks)."""
+    from analysis.figures import comparison_figure  # local: only this page needs it
+
+    series = [(e.name, e.trials, e.score_name) for e in experiments]
+    rows = []
+    for exp in experiments:
+        front = pareto_front(exp.trials, cost_col, metric_col) if len(exp.trials) else exp.trials
+        best = pd.to_numeric(exp.trials[metric_col], errors="coerce").max() if len(exp.trials) else math.nan
+        smallest = pd.to_numeric(front[cost_col]).min() if len(front) else math.nan
+        rows.append({"name": exp.name, "status": exp.status, "trials": f"{exp.trials_done} / {exp.trials_total}",
+                     "metric": exp.score_name, "best": best, "front": len(front), "smallest": smallest,
+                     "warnings": len(exp.warnings), "path": str(exp.path)})
+    spec = [("name", "experiment", "text"), ("status", "status", "text"), ("trials", "trials done / total", "text"),
+            ("metric", "metric", "text"), ("best", "best", "num"), ("front", "front size", "int"),
+            ("smallest", "smallest front params", "int"), ("warnings", "warnings", "int"), ("path", "folder", "text")]
+    warnings = [f"{e.name}: {w}" for e in experiments for w in e.warnings]
+    warning_html = ""
+    if warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings[:MAX_WARNINGS_SHOWN])
+        warning_html = f'<div class="warnings" id="warnings"><b>Warnings ({len(warnings)})</b><ul>{items}</ul></div>'
+    figure = _figure_html(comparison_figure(series, cost_col, metric_col), "comparison-figure", True)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ttsearch comparison</title>'
+            f"<style>{_STYLE}</style></head><body><h1>ttsearch comparison of {len(experiments)} experiments</h1>"
+            f"{warning_html}{html_table(pd.DataFrame(rows), spec, 'comparison-table')}{figure}</body></html>")

@@ -1,0 +1,140 @@
+"""``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/``.
+
+Only ``export --merged/--as-lora`` (and the adapter check) need torch; it is imported inside that
+command, so the other three run on a laptop with a copied experiment folder.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from analysis import columns as col
+from analysis.browse import DEFAULT_PORT, make_server
+from analysis.export_config import BY_METRIC, BY_PARETO, choose_trial, write_best_space
+from analysis.listing import list_experiments
+from analysis.loading import load_experiment
+from analysis.report import build_comparison_html, write_report
+from search.cli import app
+from search.errors import UsageError
+
+DEFAULT_ROOT = "./ttsearch_results"
+_METRICS = {"score": col.BEST_SCORE, "val_loss": col.BEST_VAL_LOSS}
+_COSTS = {"ttlora": col.TTLORA_PARAMS, "trainable": col.TRAINABLE_PARAMS, "bytes": col.ADAPTER_BYTES_16BIT}
+
+
+def _echo_warnings(name: str, warnings: list[str], limit: int = 10) -> None:
+    if not warnings:
+        return
+    click.echo(f"warning: {name}: {len(warnings)} problem(s) reading the folder; the report shows what is there:", err=True)
+    for line in warnings[:limit]:
+        click.echo(f"  - {line}", err=True)
+    if len(warnings) > limit:
+        click.echo(f"  ... and {len(warnings) - limit} more (see the report)", err=True)
+
+
+@app.command("report")
+@click.argument("experiments", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(), help="Output HTML file (one experiment: default EXPERIMENT/report.html; "
+              "several: default ./comparison.html).")
+@click.option("--metric", type=click.Choice(sorted(_METRICS)), default="score", show_default=True,
+              help="Metric of the y axis and the Pareto front.")
+@click.option("--params", "cost", type=click.Choice(sorted(_COSTS)), default="ttlora", show_default=True,
+              help="Parameter count of the x axis: TT cores only, all trainable (with the task head), or 16-bit bytes.")
+def report_command(experiments: tuple[str, ...], out: str | None, metric: str, cost: str) -> None:
+    """Write a self-contained HTML report (works offline) of one experiment folder, or a comparison
+    page of several."""
+    loaded = [load_experiment(path) for path in experiments]
+    for exp in loaded:
+        _echo_warnings(exp.name, exp.warnings)
+    if len(loaded) == 1:
+        path = write_report(loaded[0], Path(out) if out else None, metric_col=_METRICS[metric], cost_col=_COSTS[cost])
+    else:
+        path = Path(out) if out else Path("comparison.html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(build_comparison_html(loaded, _METRICS[metric], _COSTS[cost]), encoding="utf-8")
+    click.echo(f"report: {path}")
+
+
+@app.command("browse")
+@click.argument("root", required=False, default=DEFAULT_ROOT, type=click.Path(file_okay=False))
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--refresh", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Seconds between page reloads while a search runs.")
+def browse_command(root: str, port: int, refresh: int) -> None:
+    """Serve an index of the experiments under ROOT and their reports on 127.0.0.1 (Ctrl-C stops).
+    Reports are rebuilt when their experiment has new results."""
+    server = make_server(root, port, refresh)
+    click.echo(f"ttsearch browse: {server.root} at {server.url}  (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
+
+
+@app.command("export")
+@click.argument("experiment", type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write best.yaml and the adapter to.")
+@click.option("--by", type=click.Choice([BY_METRIC, BY_PARETO]), default=BY_METRIC, show_default=True,
+              help="metric: the best trial by the search's metric; pareto: the best front trial within --max-params.")
+@click.option("--max-params", type=float, help="TT-LoRA parameter budget for --by pareto.")
+@click.option("--metric", type=click.Choice(["val_loss", "score"]),
+              help="Rank by this instead of the metric the search optimised.")
+@click.option("--name", help="Experiment name written into best.yaml (default: <experiment>-best-<trial>).")
+@click.option("--merged", is_flag=True, help="Also save the base model with the adapter merged (save_pretrained).")
+@click.option("--as-lora", is_flag=True, help="Also save a PEFT LoRA adapter (needs a split point in every shape).")
+def export_command(experiment: str, out: str, by: str, max_params: float | None, metric: str | None,
+                   name: str | None, merged: bool, as_lora: bool) -> None:
+    """Export the best trial: best.yaml (re-runs exactly that configuration once), its adapter, and
+    optionally the merged model and a PEFT LoRA adapter."""
+    exp = load_experiment(experiment)
+    _echo_warnings(exp.name, exp.warnings)
+    trial = choose_trial(exp, by=by, max_params=max_params, metric=metric)
+    out_dir = Path(out)
+    space_path, _ = write_best_space(exp, trial, out_dir, name)
+    click.echo(f"trial {trial[col.TRIAL_ID]}: {exp.score_name} {trial[col.BEST_SCORE]:.4g}, val loss "
+               f"{trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.TTLORA_PARAMS]:,.0f} TT params")
+    click.echo(f"space: {space_path}  (ttsearch run {space_path})")
+    from search.export_artifacts import export_artifacts  # torch: only here
+
+    for line in export_artifacts(exp, trial, out_dir, merged=merged, as_lora=as_lora):
+        click.echo(line)
+
+
+@app.command("ls")
+@click.argument("root", required=False, default=DEFAULT_ROOT, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per experiment instead of a table.")
+def ls_command(root: str, as_json: bool) -> None:
+    """List the experiments under ROOT: status, trials done/total, best metric, smallest front size."""
+    summaries = list_experiments(root)
+    if as_json:
+        for s in summaries:
+            click.echo(json.dumps({
+                "name": s.name, "path": str(s.path), "status": s.status, "trials_done": s.trials_done,
+                "trials_total": s.trials_total, "score_name": s.score_name,
+                "best_score": None if math.isnan(s.best_score) else s.best_score,
+                "smallest_front_params": None if math.isnan(s.smallest_front_params) else s.smallest_front_params,
+                "warnings": s.warnings,
+            }))
+        return
+    if not summaries:
+        click.echo(f"no experiments under {root}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"experiments under {root}")
+    for header in ("experiment", "folder", "status", "trials done/total", "best metric", "smallest front params", "warnings"):
+        table.add_column(header, justify="left" if header in ("experiment", "folder", "status") else "right")
+    for s in summaries:
+        best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
+        smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
+        table.add_row(s.name, s.relative, s.status, f"{s.trials_done}/{s.trials_total}", best, smallest, str(s.warnings))
+    Console(width=160).print(table)
+
+
+__all__ = ["report_command", "browse_command", "export_command", "ls_command", "UsageError"]
