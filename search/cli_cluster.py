@@ -46,14 +46,22 @@ def _follow(client: object, job_id: str) -> str:
                    "Default: upload only the space file and run the ttsearch installed on the cluster.")
 @click.option("--pip", "pip_packages", multiple=True, metavar="REQ",
               help="Extra pip requirement installed for the job (repeatable), e.g. a ttsearch wheel.")
+@click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Environment variable for the job (repeatable), e.g. TTSEARCH_DATA_DIR=/shared/glue.")
 @click.option("--wait", is_flag=True, help="Follow the job's log to its end; exit 1 unless it succeeded.")
 @token_option
 def submit_command(space: str, address: str, overrides: tuple[str, ...], storage: str | None,
                    name: str | None, resume: bool, working_dir: str | None,
-                   pip_packages: tuple[str, ...], wait: bool, token_file: str | None) -> None:
-    """Submit the search in SPACE as a Ray job; prints the job id."""
+                   pip_packages: tuple[str, ...], env_pairs: tuple[str, ...], wait: bool,
+                   token_file: str | None) -> None:
+    """Submit the search in SPACE as a Ray job; prints the job id.
+
+    The job runs `ttsearch run SPACE --address auto ...` on the cluster's head node. Paths in the
+    space (data, models) are read there; the storage must be an absolute shared path or a URI.
+    """
     request = jobs.build_job_request(space, overrides, storage=storage, name=name, resume=resume,
-                                     working_dir=working_dir, pip=pip_packages)
+                                     working_dir=working_dir, pip=pip_packages,
+                                     env_vars=jobs.parse_env_pairs(env_pairs))
     try:
         client = jobs.connect(address, token_file)
         job_id = jobs.submit(client, request)

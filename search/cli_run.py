@@ -56,7 +56,8 @@ def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool,
     from search.driver import prepare, run_experiment
 
     prepared = prepare(space, space_file, data_dir)
-    click.echo(f"ttsearch: {space.name}: {prepared.plan.configurations:g} configurations, "
+    configs = prepared.plan.configurations
+    click.echo(f"ttsearch: {space.name}: {'continuous' if math.isinf(configs) else int(configs)} configurations, "
                f"{space.num_samples} samples, scheduler {space.scheduler.type}, "
                f"{len(prepared.plan.target_dims)} target matrices -> {prepared.experiment_dir}")
     result_grid = run_experiment(prepared, address=address, resume=resume, live=live)
@@ -108,13 +109,17 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"  HyperBand bracket s={b.bracket}: up to {b.trials} trials, first cut after "
                      f"{b.first_rung_epochs} epoch(s)")
     lines.append("")
-    header = f"{'shape':<40} {'rank':>8} {'TT params':>12} {'x full':>10} {'x LoRA8':>9} {'16-bit':>10}"
+    header = f"{'shape':<44} {'rank':>8} {'TT params':>12} {'x full':>10} {'x LoRA8':>9} {'16-bit':>10}"
     lines += [header, "-" * len(header)]
     for row in plan.rows:
-        shape = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in row.per_target_shapes.items())
+        distinct = {tuple(v) for v in row.per_target_shapes.values()}
+        if len(distinct) == 1:
+            shape = "x".join(map(str, next(iter(distinct))))
+        else:
+            shape = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in row.per_target_shapes.items())
         if row.cores is not None:
             shape = f"auto({row.cores}) {shape}"
-        lines.append(f"{shape[:40]:<40} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
+        lines.append(f"{shape[:44]:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
                      f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
     lines += plan.notes
     return "\n".join(lines)

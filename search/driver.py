@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import UsageError
-from search.model_source import resolve_model_path
+from search.model_source import load_model_config, resolve_model_path
 from search.plan import Plan, build_plan
 from search.results_schema import (
     EXPERIMENT_META_FILE, RAY_LOG_DIR, RESOLVED_SPACE_FILE, ExperimentMeta,
@@ -66,7 +66,8 @@ def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load the tokenizer of {space.model.name_or_path!r}: {str(exc).splitlines()[0]}",
                          where="model.name_or_path") from None
-    pad_token_id = prepare_tokenizer(tokenizer).pad_token_id
+    model_config = load_model_config(space.model.name_or_path)
+    pad_token_id = prepare_tokenizer(tokenizer, model_config).pad_token_id
     encoded = encode_splits(splits, tokenizer, space.train.max_length)
     storage, experiment_dir = experiment_location(space)
     return PreparedExperiment(space, space_file, plan, experiment_dir, storage, model_path, encoded, pad_token_id)
@@ -117,11 +118,12 @@ def start_ray(address: str | None, experiment_dir: str) -> None:
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
-    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False
-             if address is None else None, configure_logging=True)
+    # Ray's own console output is replaced by search/progress.py; the legacy output engine with
+    # verbose=0 is the one that stays silent.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     route_ray_logs(experiment_dir)
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
+             include_dashboard=False if address is None else None, configure_logging=False)
     if not is_uri(experiment_dir):
         session = Path(ray._private.worker._global_node.get_session_dir_path())  # noqa: SLF001
         link = Path(experiment_dir) / RAY_LOG_DIR / "session_latest"

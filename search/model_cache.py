@@ -1,9 +1,9 @@
 """A per-process cache of the frozen base model, so successive trials in one worker load weights once.
 
 With ``TuneConfig(reuse_actors=True)`` Tune runs the next trial in the same worker process (design.md
-§4). Between trials only the adapter changes: ``unload(merge=False)`` puts the untouched W0 back, a new
-``apply_ttlora`` wraps it again, and the task head is reset to the weights it had after the first load,
-so every trial starts from the same head whichever worker it lands on.
+§4). Between trials only the adapter changes: ``unload(merge=False)`` puts the untouched W0 back and
+resets the task head to its values at apply time (the seeded initial head of the first load), and a new
+``apply_ttlora`` wraps it again, so every trial starts from the same head whichever worker it lands on.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, unload
+from ttlora_core import TTLoRAConfig, apply_ttlora, ttlora_layers, unload
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -45,39 +45,27 @@ def load_base_model(spec: TrialModelSpec) -> torch.nn.Module:
     return model.to(spec.device)
 
 
-def _core_parameter_ids(model: torch.nn.Module) -> set[int]:
-    return {id(p) for m in model.modules() if isinstance(m, TTLoRALinear) for p in m.parameters(recurse=False)}
-
-
 class BaseModelCache:
     """Holds one base model per process; ``acquire`` returns it wrapped with a fresh adapter."""
 
     def __init__(self) -> None:
         self._spec: TrialModelSpec | None = None
         self._model: torch.nn.Module | None = None
-        self._head_state: dict[str, torch.Tensor] | None = None
         self.last_load_seconds = 0.0
         self.last_was_reused = False
 
     def acquire(self, spec: TrialModelSpec, config: TTLoRAConfig) -> torch.nn.Module:
         started = time.perf_counter()
         if self._model is not None and self._spec == spec:
-            unload(self._model, merge=False)
+            if ttlora_layers(self._model):  # the previous trial's adapter (absent if its apply failed)
+                unload(self._model, merge=False)
             self.last_was_reused = True
         else:
-            self._model, self._head_state = None, None
+            self._model = None
             gc.collect()
             self._model = load_base_model(spec)
             self._spec = spec
             self.last_was_reused = False
         model = apply_ttlora(self._model, config)
-        core_ids = _core_parameter_ids(model)
-        head = {n: p for n, p in model.named_parameters() if p.requires_grad and id(p) not in core_ids}
-        if self._head_state is None:
-            self._head_state = {n: p.detach().clone() for n, p in head.items()}
-        else:
-            with torch.no_grad():
-                for name, param in head.items():
-                    param.copy_(self._head_state[name])
         self.last_load_seconds = time.perf_counter() - started
         return model

@@ -84,7 +84,7 @@ class ProgressTable(tune.Callback):
                 self._live.update(self._table())
                 self._last_render = now
         else:
-            self.console.print(line, highlight=False, soft_wrap=True)
+            self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     # --- Tune callback hooks -------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -124,6 +124,12 @@ class ProgressTable(tune.Callback):
             self._live = None
 
     def __getstate__(self) -> dict:
+        # Tune pickles callbacks with the experiment state: drop what holds locks and terminals.
         state = self.__dict__.copy()
-        state["_live"] = None  # Tune checkpoints callbacks with the experiment state
+        state["_live"] = None
+        state["console"] = None
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.console = Console(file=sys.stdout)

@@ -1,0 +1,47 @@
+"""Helpers for the end-to-end search tests: run the real CLI in a subprocess, read experiment folders."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from search.results_schema import CHECKPOINT_PREFIX, TUNE_PARAMS_FILE, TUNE_RESULT_FILE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Small settings for CI: a real search on real data, minutes not tens of minutes.
+SMALL_QUICKSTART = [
+    "--set", "data.limit_train=192", "--set", "data.limit_val=96", "--set", "train.max_length=32",
+    "--set", "train.batch_size=32",
+]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """``ttsearch ARGS`` in a fresh process (its own embedded Ray), from the repo root."""
+    return subprocess.run([sys.executable, "-m", "search.cli", *args], cwd=REPO_ROOT, env=cli_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def trial_dirs(experiment: Path) -> list[Path]:
+    return sorted(p for p in experiment.iterdir() if p.is_dir() and (p / TUNE_PARAMS_FILE).exists())
+
+
+def results(trial: Path) -> list[dict]:
+    path = trial / TUNE_RESULT_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def latest_checkpoint(trial: Path) -> Path | None:
+    checkpoints = sorted(trial.glob(f"{CHECKPOINT_PREFIX}*"))
+    return checkpoints[-1] if checkpoints else None
