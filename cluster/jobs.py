@@ -156,6 +156,18 @@ def check_storage_for_submit(storage: str | None, where: str) -> None:
                      expected="an absolute path on shared storage or a URI (s3://..., gs://...)")
 
 
+def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["A=1", "B=x=y"]`` -> ``{"A": "1", "B": "x=y"}``; a pair without a name is an error."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--env {pair!r} is not KEY=VALUE", where="--env",
+                             expected="KEY=VALUE, e.g. TTSEARCH_DATA_DIR=/shared/glue")
+        env[key.strip()] = value
+    return env
+
+
 def build_job_request(
     space_file: str,
     overrides: list[str] | tuple[str, ...] = (),

@@ -1,0 +1,186 @@
+"""A real multi-node Ray cluster on this machine, for tests: ``ray start --head`` + ``ray start --address``.
+
+Every node is started in its own session (``setsid``), and Ray's daemons and workers inherit that
+session id, so the cluster is stopped by signalling exactly the processes in those sessions, never
+by ``ray stop`` (which would also kill Ray clusters other people run on the same machine).
+All traffic stays on 127.0.0.1; ports are picked free; each node has its own temp dir.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RAY_BIN = str(Path(sys.executable).with_name("ray"))
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def session_pids(session_id: int) -> list[int]:
+    """Process ids whose session id (field 6 of /proc/PID/stat) is ``session_id``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields_after_name = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
+        if int(fields_after_name[3]) == session_id:
+            pids.append(int(entry))
+    return pids
+
+
+def signal_session(session_id: int, sig: int) -> int:
+    """Send ``sig`` to every live process of the session; returns how many were signalled."""
+    count = 0
+    for pid in session_pids(session_id):
+        try:
+            os.kill(pid, sig)
+            count += 1
+        except ProcessLookupError:
+            pass
+    return count
+
+
+@dataclass
+class LocalRayCluster:
+    """Addresses and environment of a running local cluster, and the sessions to stop."""
+
+    gcs_address: str
+    dashboard_url: str
+    env: dict[str, str]  # environment for clients: RAY_AUTH_MODE, token location, HOME
+    temp_root: Path
+    node_logs: list[Path] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM every process of the cluster's sessions, then SIGKILL what is left."""
+        for sid in self.sessions:
+            signal_session(sid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(session_pids(sid) for sid in self.sessions):
+            time.sleep(0.2)
+        for sid in self.sessions:
+            signal_session(sid, signal.SIGKILL)
+
+    def alive_pids(self) -> list[int]:
+        return [pid for sid in self.sessions for pid in session_pids(sid)]
+
+
+def _start_node(args: list[str], env: dict[str, str], log: Path) -> int:
+    """Run ``ray start ...`` in a new session; returns the session id (the ``ray start`` pid)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([RAY_BIN, "start", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        rc = proc.wait(timeout=120)
+    if rc != 0:
+        signal_session(proc.pid, signal.SIGKILL)
+        raise RuntimeError(f"ray start {' '.join(args)} failed ({rc}):\n{log.read_text()[-3000:]}")
+    return proc.pid
+
+
+def start_local_cluster(temp_root: Path, node_cpus: tuple[int, ...] = (1, 1), token_auth: bool = True,
+                        extra_env: dict[str, str] | None = None) -> LocalRayCluster:
+    """Start ``len(node_cpus)`` Ray nodes on 127.0.0.1 (the first is the head) with token auth.
+
+    The token is written to ``temp_root/home/.ray/auth_token`` and HOME points there, so Ray
+    finds it at its default place and the user's real ``~/.ray`` is never touched.
+    ``RAY_AUTH_MODE=token`` is set on every node, as Ray's docs require.
+    """
+    temp_root.mkdir(parents=True, exist_ok=True)
+    home = temp_root / "home"
+    (home / ".ray").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH",
+                                                            "RAY_AUTH_MODE", "RAY_ADDRESS")}
+    env["HOME"] = str(home)
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    if token_auth:
+        (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+        env["RAY_AUTH_MODE"] = "token"
+    else:
+        env["RAY_AUTH_MODE"] = "disabled"
+    env.update(extra_env or {})
+    gcs_port, dashboard_port, *more = free_ports(2 + 3 * len(node_cpus))
+    cluster = LocalRayCluster(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, temp_root)
+    try:
+        for index, cpus in enumerate(node_cpus):
+            agent_port, metrics_port, client_port = more[3 * index: 3 * index + 3]
+            common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--num-gpus", "0",
+                      "--temp-dir", str(temp_root / f"n{index}"), "--disable-usage-stats",
+                      "--dashboard-agent-listen-port", str(agent_port), "--metrics-export-port", str(metrics_port)]
+            if index == 0:
+                args = ["--head", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",
+                        "--dashboard-port", str(dashboard_port), "--include-dashboard", "true",
+                        "--ray-client-server-port", str(client_port), *common]
+            else:
+                args = ["--address", cluster.gcs_address, *common]
+            log = temp_root / f"ray-start-{index}.log"
+            cluster.node_logs.append(log)
+            cluster.sessions.append(_start_node(args, env, log))
+        wait_for_alive_nodes(cluster, len(node_cpus))
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def alive_node_ids(cluster: LocalRayCluster) -> list[str]:
+    """Node ids of alive nodes, asked from the dashboard's state API with the cluster's token."""
+    from ray.util.state import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    from cluster.auth import auth_headers, resolve_auth_token
+
+    headers = auth_headers(resolve_auth_token(home=cluster.env["HOME"], environ={}))
+    client = StateApiClient(cluster.dashboard_url, headers=headers)
+    nodes = client.list(StateResource.NODES, options=ListApiOptions(detail=False), raise_on_missing_output=False)
+    return [n.node_id for n in nodes if n.state == "ALIVE"]
+
+
+def wait_for_alive_nodes(cluster: LocalRayCluster, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if len(alive_node_ids(cluster)) >= count:
+                return
+        except Exception as exc:  # dashboard still starting
+            last_error = exc
+        time.sleep(1.0)
+    raise TimeoutError(f"{count} Ray nodes not alive after {timeout_s:.0f} s (last error: {last_error})")
+
+
+def actor_nodes_by_pid(cluster: LocalRayCluster) -> dict[int, str]:
+    """pid -> node id for every actor the cluster has run, dead or alive (Tune trials are actors).
+
+    Both nodes share 127.0.0.1 and one hostname, so Tune's ``node_ip``/``hostname`` cannot tell
+    them apart; a trial's ``pid`` (also in result.json) looked up in Ray's actor table can.
+    """
+    from ray.util.state import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    from cluster.auth import auth_headers, resolve_auth_token
+
+    headers = auth_headers(resolve_auth_token(home=cluster.env["HOME"], environ={}))
+    client = StateApiClient(cluster.dashboard_url, headers=headers)
+    actors = client.list(StateResource.ACTORS, options=ListApiOptions(detail=True, limit=10_000),
+                         raise_on_missing_output=False)
+    return {int(a.pid): a.node_id for a in actors if a.pid}
