@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from .adapter_io import AdapterError, base_model_info, head_tensors
 from .inject import get_state, ttlora_layers
 
+PROVENANCE_NAME = "ttlora_export.json"
+
 TASK_TYPES = {
     "ForSequenceClassification": "SEQ_CLS",
     "ForCausalLM": "CAUSAL_LM",
@@ -92,10 +94,12 @@ def export_lora(model: nn.Module, directory: str | os.PathLike[str], allow_block
         "use_dora": False,
         "init_lora_weights": True,
         "inference_mode": True,
-        "exported_from": {"library": "ttlora_core", "shapes": {n: l.shape for n, l in layers.items()}},
     }
+    provenance = {n: {"shape": l.shape, "ranks": l.ranks, "alpha": l.alpha, "lora_rank": ranks[n]} for n, l in layers.items()}
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
     (folder / "adapter_config.json").write_text(json.dumps(config, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    # provenance beside (not inside) the PEFT config, which warns about unknown keys
+    (folder / PROVENANCE_NAME).write_text(json.dumps(provenance, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     return folder
