@@ -68,4 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m search.cli`: call the importable module's main, where subcommands register.
+    from search.cli import main as _importable_main
+
+    _importable_main()

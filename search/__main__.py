@@ -1,0 +1,4 @@
+"""``python -m search`` is ``ttsearch``."""
+from search.cli import main
+
+main()

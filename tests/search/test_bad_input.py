@@ -1,0 +1,99 @@
+"""Bad input exits with code 2 before Ray starts, names the file and field, and loses nothing."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from search.cli import main
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
+
+
+def run_main(args: list[str]) -> int:
+    """The CLI's exit code (``main`` returns on success and exits on errors)."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+def _run(storage: Path, shared_data_dir: Path, *extra: str) -> list[str]:
+    return ["run", str(QUICKSTART), "--storage", str(storage), "--data-dir", str(shared_data_dir), *extra]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["--set", "train.colour=red"], ["quickstart.yaml", "train.colour: unknown key"]),
+        (["--set", "search.shape=[[16,16,16,16,16,16]]"],
+         ["quickstart.yaml: search.shape", "16, 16, 16, 16, 16, 16", "384"]),
+        (["--set", "search.shape=[[8,6,8,8,6,8],[7,7]]"], ["search.shape[1]", "7, 7"]),
+        (["--set", "task=glue/nope"], ["nope", "mrpc"]),
+        (["--set", "model.name_or_path=/nonexistent/model-folder"], ["model.name_or_path", "/nonexistent/model-folder"]),
+        (["--set", "ttlora.targets=[no_such_module]"], ["ttlora.targets", "no_such_module"]),
+    ],
+)
+def test_bad_space_exits_2_before_ray(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,
+                                      overrides: list[str], fragments: list[str]) -> None:
+    assert run_main(_run(storage, shared_data_dir, *overrides)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not storage.exists()  # nothing written, no Ray started
+
+
+def test_malformed_yaml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsearch: {rank: [4, 5}\n")
+    assert run_main(["run", str(bad)]) == 2
+    assert "bad.yaml: malformed YAML at line 2" in capsys.readouterr().err
+    assert run_main(["plan", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml: file not found" in capsys.readouterr().err
+
+
+def test_missing_data_folder(storage: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "no-data-here"
+    empty.mkdir()
+    assert run_main(["run", str(QUICKSTART), "--storage", str(storage), "--data-dir", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err and "SST-2" in err
+    assert not storage.exists()
+
+
+def test_existing_experiment_needs_resume_and_is_not_touched(storage: Path, shared_data_dir: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """An experiment folder that holds a search is refused without --resume; its files stay as they were."""
+    experiment = storage / "quickstart"
+    experiment.mkdir(parents=True)
+    (experiment / "tuner.pkl").write_bytes(b"placeholder: Tuner.can_restore looks for this file")
+    before = sorted(p.name for p in experiment.iterdir())
+    assert run_main(_run(storage, shared_data_dir)) == 2
+    err = capsys.readouterr().err
+    assert "already holds a search" in err and "--resume" in err
+    assert sorted(p.name for p in experiment.iterdir()) == before
+    shutil.rmtree(experiment)
+    assert run_main(_run(storage, shared_data_dir, "--resume")) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_command_needs_an_experiment_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_main(["resume", str(tmp_path)]) == 2
+    assert "not an experiment folder" in capsys.readouterr().err
+
+
+def test_plan_quickstart(capsys: pytest.CaptureFixture) -> None:
+    assert run_main(["plan", str(QUICKSTART)]) == 0
+    out = capsys.readouterr().out
+    assert "12 matrices" in out and "LoRA r=8 = 73,728" in out
+    # [8,6,8,8,6,8] rank 4 on 12 matrices of 384x384: (1*8*4 + 4*6*4 + 4*8*4*2 + 4*6*4 + 4*8*1) * 12 = 6,144
+    assert "8x6x8x8x6x8" in out and "6,144" in out
+    assert "HyperBand bracket s=2: up to 9 trials, first cut after 1 epoch(s)" in out

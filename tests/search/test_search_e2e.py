@@ -1,0 +1,166 @@
+"""End-to-end searches: the real CLI, an embedded Ray, the offline MiniLM (or a tiny LLaMA), real data.
+
+Small settings through --set keep each search to about a minute on 2 CPUs; the searches are real
+(HyperBand, per-epoch checkpoints, restarts, resume).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.results_schema import (
+    ADAPTER_DIR, BEST_ADAPTER_DIR, EXPERIMENT_META_FILE, RAY_LOG_DIR, TUNE_ERROR_FILE, ExperimentMeta, MetricKey,
+)
+from tests.search.helpers import (
+    REPO_ROOT, SMALL_QUICKSTART, cli_env, latest_checkpoint, results, run_cli, trial_dirs,
+)
+
+pytestmark = pytest.mark.slow
+QUICKSTART = "spaces/quickstart.yaml"
+
+
+def _assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-4000:]}\nSTDERR:\n{proc.stderr[-4000:]}"
+
+
+def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, minilm_path: str) -> None:
+    """HyperBand over the quickstart space: trials run, some are cut early, every best adapter loads."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from search.space import load_space
+    from search.trainable import ttlora_config_for
+    from ttlora_core import apply_ttlora, load_adapter
+
+    proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
+                    *SMALL_QUICKSTART, "--set", "num_samples=6", "--set", "train.max_epochs=3",
+                    "--set", "scheduler.max_t=3"])
+    _assert_ok(proc)
+    assert "[epoch]" in proc.stdout and "6 trials: 6 finished, 0 failed." in proc.stdout
+    assert "View detailed results" not in proc.stdout + proc.stderr  # Tune's own console output is off
+    experiment = tmp_path / "quickstart"
+    assert (experiment / RAY_LOG_DIR / "driver.log").exists()
+    meta = ExperimentMeta.from_json((experiment / EXPERIMENT_META_FILE).read_text())
+    assert meta.task == "sst2" and len(meta.target_dims) == 12
+
+    trials = trial_dirs(experiment)
+    assert len(trials) == 6
+    epochs_run = {t.name: len(results(t)) for t in trials}
+    final = {t.name: results(t)[-1] for t in trials}
+    cut_by_scheduler = [n for n, r in final.items() if r[MetricKey.STOP_REASON.value] == "running"]
+    assert cut_by_scheduler, f"HyperBand stopped no trial early: {epochs_run}"
+    assert all(epochs_run[n] < 3 for n in cut_by_scheduler)
+    assert any(r[MetricKey.STOP_REASON.value] == "max_epochs" for r in final.values())
+
+    space = load_space(experiment / "space.yaml")
+    base = AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2)
+    for trial in trials:
+        checkpoint = latest_checkpoint(trial)
+        assert checkpoint is not None and (checkpoint / BEST_ADAPTER_DIR).is_dir() and (checkpoint / ADAPTER_DIR).is_dir()
+        params = json.loads((trial / "params.json").read_text())
+        model = apply_ttlora(AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2),
+                             ttlora_config_for(space, params))
+        load_adapter(model, checkpoint / BEST_ADAPTER_DIR)
+        report = final[trial.name]
+        counted = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n)
+        assert counted == report[MetricKey.TTLORA_PARAMS.value]
+        # the loaded adapter changes the model's function (it is not the untrained base)
+        batch = {"input_ids": torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])}
+        with torch.no_grad():
+            assert not torch.allclose(model(**batch).logits, base(**batch).logits)
+
+
+def _tiny_llama(folder: Path, minilm_path: str) -> Path:
+    """A random 2-layer LLaMA with grouped-query attention (v_proj 32x64), saved with the MiniLM tokenizer."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=30522, max_position_embeddings=256, pad_token_id=0)
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(folder)
+    return folder
+
+
+def test_llama2_boolq_space_on_a_tiny_llama(tmp_path: Path, shared_data_dir: Path, minilm_path: str) -> None:
+    model = _tiny_llama(tmp_path / "tiny-llama", minilm_path)
+    proc = run_cli([
+        "run", "spaces/llama2_boolq.yaml", "--storage", str(tmp_path / "results"), "--name", "tiny_llama_boolq",
+        "--set", f"model.name_or_path={model}", "--set", "model.dtype=float32",
+        "--set", f"data.dir={shared_data_dir}", "--set", "data.train_split=val[:80%]",
+        "--set", "data.val_split=val[80%:]", "--set", "data.limit_train=48", "--set", "data.limit_val=24",
+        "--set", "train.max_length=64", "--set", "train.batch_size=16", "--set", "train.max_epochs=2",
+        "--set", "scheduler.max_t=2", "--set", "num_samples=2", "--set", "search.shape=auto",
+        "--set", "search.cores=4", "--set", "search.rank=[2, 3]", "--set", "resources.gpu=0",
+        "--set", "resources.cpu=1",
+    ])
+    _assert_ok(proc)
+    experiment = tmp_path / "results" / "tiny_llama_boolq"
+    meta = ExperimentMeta.from_json((experiment / EXPERIMENT_META_FILE).read_text())
+    assert meta.model_family == "llama" and meta.score_name == "accuracy"
+    # q_proj 64x64 and the grouped-query v_proj 32x64 of both layers
+    assert sorted(tuple(v) for v in meta.target_dims.values()) == [(32, 64), (32, 64), (64, 64), (64, 64)]
+    trials = trial_dirs(experiment)
+    assert len(trials) == 2 and all(len(results(t)) >= 1 for t in trials)
+
+
+def test_trial_that_raises_restarts_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path) -> None:
+    proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
+                    *SMALL_QUICKSTART, "--set", "num_samples=1", "--set", "scheduler.type=none",
+                    "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3"],
+                   TTSEARCH_FAIL_ONCE_AT_EPOCH="2")
+    _assert_ok(proc)
+    assert "[retry]" in proc.stdout and "1 trials: 1 finished, 0 failed." in proc.stdout
+    (trial,) = trial_dirs(tmp_path / "quickstart")
+    assert (trial / ".ttsearch_injected_failure").exists()
+    epochs = [r[MetricKey.EPOCH.value] for r in results(trial)]
+    assert epochs == [1, 2, 3]  # epoch 1 restored from the checkpoint, not trained again
+
+
+def test_nan_loss_trial_fails_and_the_search_goes_on(tmp_path: Path, shared_data_dir: Path) -> None:
+    proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
+                    *SMALL_QUICKSTART, "--set", "search.learning_rate={grid: [0.005, 1.0e+30]}", "--set", "num_samples=1",
+                    "--set", "search.shape=[8,6,8,8,6,8]", "--set", "search.rank=4",
+                    "--set", "scheduler.type=none", "--set", "train.max_epochs=2", "--set", "scheduler.max_t=2",
+                    "--set", "train.max_failures=0"])
+    _assert_ok(proc)
+    assert "2 trials: 1 finished, 1 failed." in proc.stdout
+    errors = [t for t in trial_dirs(tmp_path / "quickstart") if (t / TUNE_ERROR_FILE).exists()]
+    assert len(errors) == 1 and "non-finite" in (errors[0] / TUNE_ERROR_FILE).read_text()
+
+
+def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path, shared_data_dir: Path) -> None:
+    args = ["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART,
+            "--set", "num_samples=4", "--set", "scheduler.type=none", "--set", "train.max_epochs=2",
+            "--set", "scheduler.max_t=2", "--set", "resources.max_concurrent_trials=1"]
+    experiment = tmp_path / "quickstart"
+    driver = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=REPO_ROOT, env=cli_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    finished_before: dict[str, list[dict]] = {}
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not finished_before:
+            time.sleep(1.0)
+            if experiment.is_dir():
+                finished_before = {t.name: results(t) for t in trial_dirs(experiment)
+                                   if results(t) and results(t)[-1][MetricKey.DONE_BY_TRAINABLE.value]}
+        assert finished_before, "no trial finished within 300 s"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        driver.wait()
+    assert len(finished_before) < 4
+
+    proc = run_cli([*args, "--resume"])
+    _assert_ok(proc)
+    trials = trial_dirs(experiment)
+    assert len(trials) == 4
+    for trial in trials:
+        assert results(trial)[-1][MetricKey.EPOCH.value] == 2
+    for name, before in finished_before.items():
+        assert results(experiment / name) == before  # kept as they were, not rerun
