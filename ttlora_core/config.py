@@ -55,8 +55,9 @@ class TTLoRAConfig:
             matching core count.
         alpha: multiplies ΔW directly (paper eq. 3-5; no division by the rank).
         init: ``"zero"``: the first core starts at 0, so ΔW = 0 and the wrapped model's outputs equal
-            the base model's before training; ``"gaussian"``: every core is Gaussian (the paper's
-            non-zero start). Both scale the cores so std(ΔW) is comparable to a Kaiming matrix.
+            the base model's before training (like LoRA's B = 0); ``"gaussian"``: the paper's
+            non-zero start, a TT-SVD of a random Gaussian matrix at the research code's Kaiming
+            scale (see :mod:`ttlora_core.core_init`).
         seed: seeds a private ``torch.Generator`` used for core init (never the global RNG).
         train_head: keep the task head (``classifier`` / ``score`` / ``qa_outputs``) trainable and
             save it with the adapter.

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
 from .shapes import ShapeError, full_ranks, split_index, tt_param_count
-from .tt_math import FusedLowRankLinear, block_factors, block_plan, init_cores, reconstruct, split_factors
+from .core_init import init_cores
+from .tt_math import FusedLowRankLinear, block_factors, block_plan, reconstruct, split_factors
 
 PATHS = ("auto", "split", "block", "dense")
 
@@ -76,7 +77,7 @@ class TTLoRALinear(nn.Module):
             param.requires_grad_(False)
         device = base_layer.weight.device
         self.cores = nn.ParameterList(
-            nn.Parameter(core) for core in init_cores(self.shape, self.ranks, self.in_features, init, generator, device)
+            nn.Parameter(core) for core in init_cores(self.shape, self.ranks, self.out_features, self.in_features, init, generator, device)
         )
         self.path = self._auto_path() if path == "auto" else path
         if self.path not in PATHS[1:]:

@@ -11,7 +11,6 @@ factors:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -144,41 +143,3 @@ class FusedLowRankLinear(torch.autograd.Function):
         if ctx.needs_input_grad[4]:
             grad_s = grad_u.t() @ x2  # (inner, in)
         return grad_x, None, None, grad_p, grad_s, None
-
-
-def gaussian_core_std(ranks: Sequence[int], in_features: int, index: int, gain: float) -> float:
-    """Std of core ``index`` such that std(ΔW) = gain / sqrt(in) and the cores after the first,
-    contracted, have entries of std 1/sqrt(in) (the scale LoRA gives its A matrix)."""
-    d = len(ranks) - 1
-    if index == 0:
-        return gain / math.sqrt(ranks[1])
-    return math.sqrt(in_features ** (-1.0 / (d - 1)) / ranks[index + 1])
-
-
-def init_cores(
-    shape: Sequence[int],
-    ranks: Sequence[int],
-    in_features: int,
-    method: str,
-    generator: torch.Generator | None,
-    device: torch.device | str | None = None,
-) -> list[Tensor]:
-    """Float32 cores for ``method``: ``"gaussian"`` (ΔW != 0) or ``"zero"`` (first core 0, ΔW == 0).
-
-    Both draw every core from ``generator`` in the same order, so the two methods share cores 2..d.
-    Gaussian gain sqrt(2/9) makes std(ΔW) equal the std of the Kaiming-uniform(a=sqrt(8)) matrix the
-    research code TT-decomposes for its init. On the meta device nothing is drawn.
-    """
-    gain = math.sqrt(2.0 / 9.0)
-    cores: list[Tensor] = []
-    for i, k in enumerate(shape):
-        core_shape = (ranks[i], k, ranks[i + 1])
-        if device is not None and torch.device(device).type == "meta":
-            cores.append(torch.empty(core_shape, dtype=torch.float32, device="meta"))
-            continue
-        core = torch.randn(core_shape, generator=generator, dtype=torch.float32)
-        core.mul_(gaussian_core_std(ranks, in_features, i, gain))
-        if method == "zero" and i == 0:
-            core.zero_()
-        cores.append(core.to(device) if device is not None else core)
-    return cores

@@ -8,7 +8,7 @@ import pytest
 
 from ttlora_core import ShapeError, TTLoRAConfig
 from ttlora_core.shapes import full_ranks, propose_shape, resolve_shape, split_index, tt_param_count
-from ttlora_core.tt_math import init_cores
+from ttlora_core.core_init import init_cores
 
 
 @pytest.mark.parametrize("out_in", [(768, 768), (2304, 768), (384, 384), (1024, 4096), (4096, 4096), (48, 144), (96, 50)])
@@ -75,7 +75,7 @@ def test_worked_numbers_from_design_notes(shape: list[int], rank: int, expected:
 def test_closed_form_matches_built_cores(rank: int | list[int]) -> None:
     shape = [4, 6, 5, 3, 8]
     ranks = full_ranks(rank, len(shape))
-    cores = init_cores(shape, ranks, 120, "gaussian", None)
+    cores = init_cores(shape, ranks, 24, 120, "gaussian", None)
     assert tt_param_count(shape, rank) == sum(core.numel() for core in cores)
 
 
