@@ -33,7 +33,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def session_pids(session_id: int) -> list[int]:
-    """Process ids whose session id (field 6 of /proc/PID/stat) is ``session_id``."""
+    """Live (not zombie) process ids whose session id (field 6 of /proc/PID/stat) is ``session_id``."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -43,7 +43,7 @@ def session_pids(session_id: int) -> list[int]:
         except OSError:
             continue
         fields_after_name = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
-        if int(fields_after_name[3]) == session_id:
+        if int(fields_after_name[3]) == session_id and fields_after_name[0] != "Z":
             pids.append(int(entry))
     return pids
 
@@ -80,6 +80,9 @@ class LocalRayCluster:
             time.sleep(0.2)
         for sid in self.sessions:
             signal_session(sid, signal.SIGKILL)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and self.alive_pids():
+            time.sleep(0.2)
 
     def alive_pids(self) -> list[int]:
         return [pid for sid in self.sessions for pid in session_pids(sid)]

@@ -1,0 +1,152 @@
+"""A real two-node Ray cluster on this machine, with token auth: submit, follow, stop and resume a search.
+
+Two ``ray start`` nodes (head + one worker, 1 CPU each) on 127.0.0.1. The quickstart space is cut
+down to 2 trials x 3 epochs on 512 SST-2 examples; each trial asks for 1 CPU and the driver (a Ray
+job on the head) for none, so the two trials must run one per node. Both nodes share 127.0.0.1 and
+one hostname, so the node a trial ran on is found from its ``pid`` (in result.json) in Ray's actor
+table. Everything the test starts is stopped by process session at the end (never ``ray stop``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, start_local_cluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "spaces" / "quickstart.yaml"
+TTSEARCH = str(Path(sys.executable).with_name("ttsearch"))
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalRayCluster]:
+    # Short root: Ray's unix sockets live under it and paths are limited to 107 bytes.
+    root = Path(tempfile.mkdtemp(prefix="ttr", dir="/tmp"))
+    started = start_local_cluster(root, node_cpus=(1, 1), token_auth=True)
+    try:
+        yield started
+    finally:
+        started.stop()
+        leftover = started.alive_pids()
+        shutil.rmtree(root, ignore_errors=True)
+        assert not leftover, f"Ray processes left running: {leftover}"
+
+
+def ttsearch(cluster: LocalRayCluster, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
+    """Run the real `ttsearch` console script with the cluster's client environment."""
+    full_env = {**cluster.env, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env}
+    return subprocess.run([TTSEARCH, *args], env=full_env, capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO)
+
+
+def search_overrides(shared_data_dir: Path) -> list[str]:
+    sets = ["num_samples=2", f"train.max_epochs={EPOCHS}", "scheduler.type=none", f"scheduler.max_t={EPOCHS}",
+            "train.patience=5", "data.limit_train=512", "data.limit_val=64", "train.eval_batch_size=64",
+            "resources.cpu=1", "storage.shared=true", f"data.dir={shared_data_dir}"]
+    return [arg for item in sets for arg in ("--set", item)]
+
+
+def reported_epochs(experiment: Path) -> dict[str, list[int]]:
+    """trial folder -> epochs in its result.json, in order."""
+    epochs: dict[str, list[int]] = {}
+    for result in sorted(experiment.glob("trial_*/result.json")):
+        lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        epochs[result.parent.name] = [int(line["epoch"]) for line in lines]
+    return epochs
+
+
+def trial_pids(experiment: Path) -> dict[str, set[int]]:
+    return {result.parent.name: {json.loads(line)["pid"] for line in result.read_text().splitlines() if line.strip()}
+            for result in experiment.glob("trial_*/result.json")}
+
+
+def test_jobs_api_requires_the_token_and_finds_it_where_ray_does(cluster: LocalRayCluster, tmp_path: Path) -> None:
+    token = (Path(cluster.env["HOME"]) / ".ray" / "auth_token").read_text().strip()
+    ok = ttsearch(cluster, "jobs", "--all", "--address", cluster.dashboard_url)  # ~/.ray/auth_token
+    assert ok.returncode == 0, ok.stderr
+    empty_home = tmp_path / "empty-home"
+    empty_home.mkdir()
+    refused = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home))
+    assert refused.returncode == 2
+    assert "requires a token (sent no token)" in refused.stderr and "RAY_AUTH_TOKEN_PATH" in refused.stderr
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("not-the-token")
+    rejected = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, "--token-file", str(wrong))
+    assert rejected.returncode == 2 and f"rejected (sent the token from --token-file {wrong})" in rejected.stderr
+    from_env = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home),
+                        RAY_AUTH_TOKEN=token)
+    assert from_env.returncode == 0, from_env.stderr
+    right = tmp_path / "right.token"
+    right.write_text(token + "\n")
+    from_path = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home),
+                         RAY_AUTH_TOKEN_PATH=str(right))
+    assert from_path.returncode == 0, from_path.stderr
+
+
+def test_wait_exits_nonzero_when_the_job_fails(cluster: LocalRayCluster, tmp_path: Path) -> None:
+    # scheduler.max_t above train.max_epochs: `ttsearch run` on the cluster rejects the space.
+    result = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
+                      "--storage", str(tmp_path / "exp"), "--set", "train.max_epochs=1", "--wait")
+    assert result.returncode == 1, result.stderr
+    job_id = result.stdout.splitlines()[0]
+    assert job_id.startswith("raysubmit_") and "exceeds train.max_epochs" in result.stdout
+    assert f"job {job_id} FAILED" in result.stderr
+    listed = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url)
+    assert job_id in listed.stdout and "FAILED" in listed.stdout
+
+
+def test_search_runs_on_both_nodes_is_stopped_and_resumed(cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory,
+                                                         shared_data_dir: Path) -> None:
+    storage = tmp_path_factory.mktemp("storage")
+    experiment = storage / "two-nodes"
+    overrides = search_overrides(shared_data_dir)
+    submitted = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
+                         "--storage", str(storage), "--name", "two-nodes", *overrides)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+
+    # Both trials report their first epoch (each on its own node), then the job is stopped.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        epochs = reported_epochs(experiment)
+        if len(epochs) == 2 and all(epochs.values()):
+            break
+        time.sleep(0.5)
+    else:
+        logs = ttsearch(cluster, "logs", job_id, "--address", cluster.dashboard_url)
+        pytest.fail(f"trials did not report within 180 s: {reported_epochs(experiment)}\n{logs.stdout[-3000:]}")
+    stopped = ttsearch(cluster, "stop", job_id, "--address", cluster.dashboard_url)
+    assert stopped.returncode == 0 and f"job {job_id} STOPPED" in stopped.stdout, stopped.stdout + stopped.stderr
+    at_stop = reported_epochs(experiment)
+    assert any(len(e) < EPOCHS for e in at_stop.values()), f"search finished before the stop: {at_stop}"
+    stopped_log = ttsearch(cluster, "logs", job_id, "--address", cluster.dashboard_url)
+    assert stopped_log.returncode == 0 and "[epoch]" in stopped_log.stdout
+
+    # The pids that ran the trials belong to actors on two different nodes.
+    nodes_by_pid = actor_nodes_by_pid(cluster)
+    trial_nodes = {trial: {nodes_by_pid[pid] for pid in pids} for trial, pids in trial_pids(experiment).items()}
+    assert len(set().union(*trial_nodes.values())) == 2, trial_nodes
+
+    # Resume through the Jobs API and follow it to the end.
+    resumed = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
+                       "--storage", str(storage), "--name", "two-nodes", "--resume", "--wait", *overrides)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    assert "SUCCEEDED" in resumed.stderr
+    final = reported_epochs(experiment)
+    # Every trial has each epoch once: interrupted trials went on from their checkpoints.
+    assert final == {trial: list(range(1, EPOCHS + 1)) for trial in at_stop}, (at_stop, final)
+    assert (experiment / "ttsearch_experiment.json").is_file()
+    assert all(sorted((experiment / trial).glob("checkpoint_*")) for trial in final)
+    assert "2 trials: 2 finished, 0 failed" in resumed.stdout  # --wait printed the job's log
