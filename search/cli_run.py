@@ -119,7 +119,10 @@ def render_plan(plan: Plan) -> str:
             shape = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in row.per_target_shapes.items())
         if row.cores is not None:
             shape = f"auto({row.cores}) {shape}"
-        lines.append(f"{shape[:44]:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
+        if len(shape) > 44:  # per-target shapes: the full text on its own line, numbers below
+            lines.append(shape)
+            shape = ""
+        lines.append(f"{shape:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
                      f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
     lines += plan.notes
     return "\n".join(lines)

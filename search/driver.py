@@ -169,6 +169,7 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
                    live: bool | None = None) -> Any:
     """Run a new experiment, or resume an interrupted one without rerunning finished trials."""
     from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from search.progress import ProgressTable
     from search.tune_space import tune_param_space
@@ -196,6 +197,8 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
             param_space=tune_param_space(space),
             tune_config=tune.TuneConfig(
                 metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=build_scheduler(space),
+                # seeded sampling: the same space and seed give the same configurations
+                search_alg=BasicVariantGenerator(random_state=space.train.seed),
                 num_samples=space.num_samples, max_concurrent_trials=space.resources.max_concurrent_trials,
                 reuse_actors=True, trial_dirname_creator=_trial_dirname,
             ),

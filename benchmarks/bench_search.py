@@ -1,0 +1,101 @@
+"""HyperBand vs no scheduler on the same sampled configurations: trial-epochs spent and best found.
+
+Real task from ../shared/data (SST-2 subset; MiniLM is near chance on RTE and CB), the offline MiniLM,
+the quickstart space. Both searches use the same seed, so Tune samples the same configurations;
+the only difference is the scheduler. Also reports trial start-up time with the worker's cached base
+model vs a fresh load (``reuse_actors=True``).
+
+    python benchmarks/bench_search.py [--samples 9] [--max-epochs 9] [--limit-train 1000]
+
+Target (issue 3): HyperBand within 1 point of the no-scheduler best metric with <= 1/3 of the trial-epochs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from search.driver import prepare, run_experiment  # noqa: E402
+from search.results_schema import MetricKey, TUNE_PARAMS_FILE, TUNE_RESULT_FILE  # noqa: E402
+from search.space import load_space  # noqa: E402
+
+
+def read_trials(experiment: Path) -> list[list[dict]]:
+    trials = []
+    for trial in sorted(p for p in experiment.iterdir() if (p / TUNE_PARAMS_FILE).exists()):
+        lines = (trial / TUNE_RESULT_FILE).read_text().splitlines() if (trial / TUNE_RESULT_FILE).exists() else []
+        trials.append([json.loads(line) for line in lines if line.strip()])
+    return trials
+
+
+def summarise(trials: list[list[dict]]) -> dict[str, float]:
+    finished = [t for t in trials if t]
+    best = min(finished, key=lambda t: t[-1][MetricKey.BEST_VAL_LOSS.value])[-1]
+    return {
+        "trials": len(trials),
+        "trial_epochs": sum(len(t) for t in trials),
+        "best_val_loss": best[MetricKey.BEST_VAL_LOSS.value],
+        "best_score_of_best_val_loss": best[MetricKey.BEST_SCORE.value],
+        "max_best_score": max(t[-1][MetricKey.BEST_SCORE.value] for t in finished),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=9)
+    parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--limit-train", type=int, default=1000)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    args = parser.parse_args()
+
+    storage = Path(tempfile.mkdtemp(prefix="bench_search_"))
+    common = [f"num_samples={args.samples}", f"train.max_epochs={args.max_epochs}", f"scheduler.max_t={args.max_epochs}",
+              f"data.limit_train={args.limit_train}", "data.limit_val=872", "train.max_length=64",
+              f"storage.path={storage}", "train.patience=3"]
+    summaries, walls = {}, {}
+    for label, scheduler in (("hyperband", "hyperband"), ("no scheduler", "none")):
+        space = load_space(REPO / "spaces" / "quickstart.yaml", [*common, f"scheduler.type={scheduler}",
+                                                                 f"name=bench_{scheduler}"])
+        prepared = prepare(space, "spaces/quickstart.yaml", args.data_dir)
+        started = time.perf_counter()
+        run_experiment(prepared, live=False)
+        walls[label] = time.perf_counter() - started
+        summaries[label] = summarise(read_trials(Path(prepared.experiment_dir)))
+
+    hb, fifo = summaries["hyperband"], summaries["no scheduler"]
+    print(f"\nSame {args.samples} sampled configurations (seeded), SST-2 {args.limit_train} train / 872 dev, "
+          f"max {args.max_epochs} epochs, patience 3")
+    print(f"{'':<14}{'trial-epochs':>14}{'best val loss':>15}{'acc @ best':>12}{'max acc':>10}{'wall s':>9}")
+    for label, s in summaries.items():
+        print(f"{label:<14}{s['trial_epochs']:>14}{s['best_val_loss']:>15.4f}{s['best_score_of_best_val_loss']:>12.4f}"
+              f"{s['max_best_score']:>10.4f}{walls[label]:>9.0f}")
+    print(f"ratio HB/none: trial-epochs {hb['trial_epochs'] / fifo['trial_epochs']:.3f}, "
+          f"best val loss {hb['best_val_loss'] / fifo['best_val_loss']:.3f}, "
+          f"accuracy at best val loss {hb['best_score_of_best_val_loss'] - fifo['best_score_of_best_val_loss']:+.4f} "
+          f"(difference), wall {walls['hyperband'] / walls['no scheduler']:.3f}")
+
+    setups = {True: [], False: []}
+    for experiment in storage.iterdir():
+        for trial in read_trials(experiment):
+            if trial:
+                setups[bool(trial[0][MetricKey.BASE_MODEL_REUSED.value])].append(
+                    trial[0][MetricKey.TRIAL_SETUP_SECONDS.value])
+    if setups[True] and setups[False]:
+        fresh, reused = statistics.median(setups[False]), statistics.median(setups[True])
+        print(f"trial start-up (median): fresh model load {fresh:.2f} s (n={len(setups[False])}), "
+              f"cached base model {reused:.3f} s (n={len(setups[True])}), ratio {reused / fresh:.3f}")
+    print(f"experiments in {storage}")
+
+
+if __name__ == "__main__":
+    main()
