@@ -152,8 +152,8 @@ def _best_from_curve(rows: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 
 def _stop_reason(record: TrialRecord, tune_status: str | None, experiment_finished: bool) -> str:
-    if record.error_text:
-        return StopReason.ERROR.value
+    """Why the trial ended (a StopReason value). The trainable's own verdict wins: a trial that failed,
+    was retried by Tune and then finished has an old error.txt but ended by max_epochs/early_stop."""
     reported = ""
     for row in reversed(record.rows):
         if isinstance(row.get(MetricKey.STOP_REASON.value), str):
@@ -161,6 +161,8 @@ def _stop_reason(record: TrialRecord, tune_status: str | None, experiment_finish
             break
     if reported in OWN_STOP_REASONS:
         return reported
+    if record.error_text and (tune_status == "ERROR" or record.error_after_last_report):
+        return StopReason.ERROR.value
     if record.rows and (tune_status in TUNE_TERMINAL_STATUSES or experiment_finished):
         return StopReason.SCHEDULER.value  # ended while the trainable still said "running"
     return StopReason.RUNNING.value
@@ -203,7 +205,8 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
         col.SCORE_NAME: score_names[-1] if score_names else (meta.score_name if meta else ""),
         col.EPOCHS: len(rows),
         col.STOP_REASON: stop_reason,
-        col.ERROR: record.error_text,
+        col.ERROR: record.error_text if stop_reason == StopReason.ERROR.value else (
+            f"recovered after: {record.error_text}" if record.error_text else ""),
         col.WALL_SECONDS: wall,
         col.GPU_SECONDS: _sum_numbers(rows, MetricKey.GPU_SECONDS.value),
         col.LAST_REPORT_UNIX: _last_number(rows, TUNE_TIMESTAMP_KEY),
@@ -230,10 +233,7 @@ def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, 
     if meta is not None and _number(getattr(meta, FINISHED_FIELD, None)) > 0:
         return ExperimentStatus.FINISHED
     planned = meta.num_samples if meta else len(records)
-    ended = [
-        r for r in records
-        if r.error_text or _stop_reason(r, tune_statuses.get(r.trial_id), False) != StopReason.RUNNING.value
-    ]
+    ended = [r for r in records if _stop_reason(r, tune_statuses.get(r.trial_id), False) != StopReason.RUNNING.value]
     if len(ended) == len(records) and len(records) >= planned:
         return ExperimentStatus.FINISHED
     return ExperimentStatus.RUNNING if now - newest < STALE_AFTER_SECONDS else ExperimentStatus.STOPPED

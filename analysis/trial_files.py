@@ -47,7 +47,8 @@ class TrialRecord:
     trial_dir: Path
     params: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    error_text: str = ""
+    error_text: str = ""  # last line of error.txt ("" when there is none)
+    error_after_last_report: bool = False  # error.txt is newer than the last report (not recovered)
     best_adapter_dir: Path | None = None
     resolved_shapes: dict[str, list[int]] = field(default_factory=dict)  # module -> shape, from the adapter
     newest_mtime: float = 0.0
@@ -153,6 +154,13 @@ def read_resolved_shapes(adapter_dir: Path) -> dict[str, list[int]]:
         return {}
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _newest_mtime(trial_dir: Path) -> float:
     newest = 0.0
     for name in _TRIAL_FILES:
@@ -212,6 +220,9 @@ def read_trial(trial_dir: Path) -> TrialRecord:
             record.error_text = next((ln for ln in reversed(lines) if ln), "error (empty error.txt)")
         except OSError as exc:
             record.error_text = f"error (cannot read {TUNE_ERROR_FILE}: {exc})"
+
+        record.error_after_last_report = not record.rows or _mtime(error_path) >= max(
+            _mtime(result_path), _mtime(progress_path))
 
     record.best_adapter_dir = _latest_best_adapter(trial_dir)
     if record.best_adapter_dir is not None:
