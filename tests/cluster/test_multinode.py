@@ -20,7 +20,11 @@ from typing import Iterator
 
 import pytest
 
-from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, start_local_cluster
+from cluster.storage import (SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type,
+                             read_mount_table)
+from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, alive_node_ids, start_local_cluster
+from search.cli import main
+from search.errors import UsageError
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -72,27 +76,53 @@ def trial_pids(experiment: Path) -> dict[str, set[int]]:
             for result in experiment.glob("trial_*/result.json")}
 
 
-def test_jobs_api_requires_the_token_and_finds_it_where_ray_does(cluster: LocalRayCluster, tmp_path: Path) -> None:
+def cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run the ttsearch CLI in this process (the same `main` as the console script)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_jobs_api_requires_the_token_and_finds_it_where_ray_does(
+        cluster: LocalRayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     token = (Path(cluster.env["HOME"]) / ".ray" / "auth_token").read_text().strip()
-    ok = ttsearch(cluster, "jobs", "--all", "--address", cluster.dashboard_url)  # ~/.ray/auth_token
-    assert ok.returncode == 0, ok.stderr
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    jobs = ["jobs", "--all", "--address", cluster.dashboard_url]
+    monkeypatch.setenv("HOME", cluster.env["HOME"])  # the token at ~/.ray/auth_token
+    assert cli(jobs, capsys)[0] == 0
     empty_home = tmp_path / "empty-home"
     empty_home.mkdir()
-    refused = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home))
-    assert refused.returncode == 2
-    assert "requires a token (sent no token)" in refused.stderr and "RAY_AUTH_TOKEN_PATH" in refused.stderr
+    monkeypatch.setenv("HOME", str(empty_home))
+    code, _, err = cli(jobs, capsys)
+    assert code == 2 and "requires a token (sent no token)" in err and "RAY_AUTH_TOKEN_PATH" in err
     wrong = tmp_path / "wrong.token"
     wrong.write_text("not-the-token")
-    rejected = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, "--token-file", str(wrong))
-    assert rejected.returncode == 2 and f"rejected (sent the token from --token-file {wrong})" in rejected.stderr
-    from_env = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home),
-                        RAY_AUTH_TOKEN=token)
-    assert from_env.returncode == 0, from_env.stderr
+    code, _, err = cli([*jobs, "--token-file", str(wrong)], capsys)
+    assert code == 2 and f"rejected (sent the token from --token-file {wrong})" in err
     right = tmp_path / "right.token"
     right.write_text(token + "\n")
-    from_path = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url, HOME=str(empty_home),
-                         RAY_AUTH_TOKEN_PATH=str(right))
-    assert from_path.returncode == 0, from_path.stderr
+    assert cli([*jobs, "--token-file", str(right)], capsys)[0] == 0
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(right))
+    assert cli(jobs, capsys)[0] == 0
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)  # wins over the (now wrong) path
+    right.write_text("stale")
+    assert cli(jobs, capsys)[0] == 0
+
+
+def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalRayCluster, tmp_path: Path) -> None:
+    node_count = len(alive_node_ids(cluster))
+    assert node_count == 2
+    if filesystem_type(tmp_path, read_mount_table()) in SHARED_FS_TYPES:
+        pytest.skip(f"{tmp_path} is on a network file system here")
+    with pytest.raises(UsageError, match="the Ray cluster has 2 nodes but"):
+        check_storage_for_cluster(str(tmp_path), node_count, where="--storage")
+    # Both nodes of this cluster are on one machine, so the user may declare the path shared.
+    assert check_storage_for_cluster(str(tmp_path), node_count, declared_shared=True) is StorageKind.DECLARED_SHARED
 
 
 def test_wait_exits_nonzero_when_the_job_fails(cluster: LocalRayCluster, tmp_path: Path) -> None:
@@ -112,6 +142,7 @@ def test_search_runs_on_both_nodes_is_stopped_and_resumed(cluster: LocalRayClust
     storage = tmp_path_factory.mktemp("storage")
     experiment = storage / "two-nodes"
     overrides = search_overrides(shared_data_dir)
+    t0 = time.monotonic()
     submitted = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
                          "--storage", str(storage), "--name", "two-nodes", *overrides)
     assert submitted.returncode == 0, submitted.stderr
@@ -127,6 +158,7 @@ def test_search_runs_on_both_nodes_is_stopped_and_resumed(cluster: LocalRayClust
     else:
         logs = ttsearch(cluster, "logs", job_id, "--address", cluster.dashboard_url)
         pytest.fail(f"trials did not report within 180 s: {reported_epochs(experiment)}\n{logs.stdout[-3000:]}")
+    print(f"[{time.monotonic() - t0:.0f}s] first epochs: {epochs}", flush=True)
     stopped = ttsearch(cluster, "stop", job_id, "--address", cluster.dashboard_url)
     assert stopped.returncode == 0 and f"job {job_id} STOPPED" in stopped.stdout, stopped.stdout + stopped.stderr
     at_stop = reported_epochs(experiment)
@@ -139,12 +171,14 @@ def test_search_runs_on_both_nodes_is_stopped_and_resumed(cluster: LocalRayClust
     trial_nodes = {trial: {nodes_by_pid[pid] for pid in pids} for trial, pids in trial_pids(experiment).items()}
     assert len(set().union(*trial_nodes.values())) == 2, trial_nodes
 
+    print(f"[{time.monotonic() - t0:.0f}s] stopped at {at_stop}", flush=True)
     # Resume through the Jobs API and follow it to the end.
     resumed = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
                        "--storage", str(storage), "--name", "two-nodes", "--resume", "--wait", *overrides)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     assert "SUCCEEDED" in resumed.stderr
     final = reported_epochs(experiment)
+    print(f"[{time.monotonic() - t0:.0f}s] resumed to {final}", flush=True)
     # Every trial has each epoch once: interrupted trials went on from their checkpoints.
     assert final == {trial: list(range(1, EPOCHS + 1)) for trial in at_stop}, (at_stop, final)
     assert (experiment / "ttsearch_experiment.json").is_file()
