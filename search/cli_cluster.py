@@ -133,5 +133,9 @@ def stop_command(job_id: str, address: str, no_wait: bool, token_file: str | Non
     if no_wait:
         click.echo(f"stop requested for job {job_id}")
         return
-    status = jobs.wait_for_terminal_status(client, job_id, timeout_s=120)
+    try:
+        status = jobs.wait_for_terminal_status(client, job_id, timeout_s=120)
+    except TimeoutError as exc:
+        click.echo(f"{exc}; check again with `ttsearch jobs`", err=True)
+        sys.exit(1)
     click.echo(f"job {job_id} {status}")

@@ -112,6 +112,9 @@ def test_jobs_api_requires_the_token_and_finds_it_where_ray_does(
     monkeypatch.setenv("RAY_AUTH_TOKEN", token)  # wins over the (now wrong) path
     right.write_text("stale")
     assert cli(jobs, capsys)[0] == 0
+    for command in ("logs", "stop"):
+        code, _, err = cli([command, "raysubmit_nope", "--address", cluster.dashboard_url], capsys)
+        assert code == 2 and "no job 'raysubmit_nope' on this cluster" in err, err
 
 
 def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalRayCluster, tmp_path: Path) -> None:
