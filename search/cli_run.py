@@ -124,6 +124,10 @@ def render_plan(plan: Plan) -> str:
             shape = ""
         lines.append(f"{shape:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
                      f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
+    lines.append("")
+    lines.append(f"GPU memory per trial (estimate, largest configuration): {plan.memory_per_trial}")
+    if plan.memory_warning:
+        lines.append(f"WARNING: {plan.memory_warning}")
     lines += plan.notes
     return "\n".join(lines)
 
@@ -140,10 +144,12 @@ def _human_bytes(n: int) -> str:
 @click.argument("space_file", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plan_command(space_file: str, overrides: tuple[str, ...], as_json: bool) -> None:
+@click.option("--gpu", type=click.Choice(["H100-80GB", "H200-141GB"]), default=None,
+              help="Check that resources.gpu of this GPU holds one trial's memory estimate.")
+def plan_command(space_file: str, overrides: tuple[str, ...], as_json: bool, gpu: str | None) -> None:
     """Validate SPACE_FILE against its model (meta device, no weights, no Ray) and count parameters."""
     space = _load(space_file, overrides)
-    plan = build_plan(space, space_file)
+    plan = build_plan(space, space_file, gpu)
     if as_json:
         click.echo(json.dumps(plan.to_json_dict(), indent=2, default=str))
     else:

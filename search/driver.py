@@ -73,12 +73,22 @@ def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None
     return PreparedExperiment(space, space_file, plan, experiment_dir, storage, model_path, encoded, pad_token_id)
 
 
-def write_experiment_files(prepared: PreparedExperiment) -> None:
-    """The experiment folder's own files (local storage only; Tune syncs its files to URIs itself)."""
-    if is_uri(prepared.experiment_dir):
+def write_text(location: str, text: str) -> None:
+    """Write a text file to a local path or a storage URI (s3://, gs://, ... through pyarrow.fs)."""
+    if not is_uri(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        Path(location).write_text(text)
         return
-    folder = Path(prepared.experiment_dir)
-    (folder / RAY_LOG_DIR).mkdir(parents=True, exist_ok=True)
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(path) as stream:
+        stream.write(text.encode())
+
+
+def write_experiment_files(prepared: PreparedExperiment) -> None:
+    """The experiment folder's own files: ExperimentMeta and the resolved space (read by analysis/)."""
     space, plan = prepared.space, prepared.plan
     from search.cli import package_version
 
@@ -90,8 +100,11 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
         ttsearch_version=package_version(),
     )
-    (folder / EXPERIMENT_META_FILE).write_text(meta.to_json())
-    (folder / RESOLVED_SPACE_FILE).write_text(dump_space_yaml(space))
+    base = prepared.experiment_dir.rstrip("/")
+    write_text(f"{base}/{EXPERIMENT_META_FILE}", meta.to_json())
+    write_text(f"{base}/{RESOLVED_SPACE_FILE}", dump_space_yaml(space))
+    if not is_uri(base):
+        (Path(base) / RAY_LOG_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def experiment_exists(experiment_dir: str) -> bool:
@@ -104,7 +117,9 @@ def route_ray_logs(experiment_dir: str) -> None:
     """Ray's Python loggers write to <experiment>/ray_logs/driver.log instead of the terminal."""
     if is_uri(experiment_dir):
         return
-    handler = logging.FileHandler(Path(experiment_dir) / RAY_LOG_DIR / "driver.log")
+    log_dir = Path(experiment_dir) / RAY_LOG_DIR
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_dir / "driver.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logger = logging.getLogger(name)
@@ -132,6 +147,17 @@ def start_ray(address: str | None, experiment_dir: str) -> None:
             link.symlink_to(session / "logs", target_is_directory=True)
         except OSError:
             pass
+
+
+def check_cluster_storage(prepared: PreparedExperiment) -> None:
+    """A multi-node cluster needs storage every node can reach (Ray stopped syncing to the head in 2.7)."""
+    import ray
+
+    from cluster.storage import check_storage_for_cluster
+
+    node_count = sum(1 for node in ray.nodes() if node.get("Alive"))
+    check_storage_for_cluster(prepared.storage_path, node_count, declared_shared=prepared.space.storage.shared,
+                              where=f"{prepared.space_file}: storage.path")
 
 
 def build_scheduler(space: SearchSpace) -> Any:
@@ -182,9 +208,10 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
     if resume and not exists:
         raise UsageError(f"nothing to resume at {prepared.experiment_dir}", where="--resume",
                          expected="an experiment folder written by an earlier `ttsearch run`")
+    start_ray(address, prepared.experiment_dir)
+    check_cluster_storage(prepared)
     if not exists:
         write_experiment_files(prepared)
-    start_ray(address, prepared.experiment_dir)
     progress = ProgressTable(prepared.plan.score_name, live=live)
     trainable = build_trainable(prepared)
     if exists:

@@ -53,6 +53,9 @@ class Plan:
     brackets: list[HyperBandBracket] = field(default_factory=list)
     rows: list[PlanRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    memory_per_trial: str = ""  # estimate for the largest configuration (cluster/memory.py)
+    memory_bytes: int = 0
+    memory_warning: str | None = None
 
     @property
     def full_params(self) -> int:
@@ -98,7 +101,27 @@ def _structural_choices(space: SearchSpace) -> list[tuple[int, Any, int | None, 
     return combos
 
 
-def build_plan(space: SearchSpace, space_file: str = "<space>") -> Plan:
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def estimate_memory(plan: Plan, space: SearchSpace, config: Any, meta_model: Any, gpu: str | None) -> None:
+    """Fill the plan's per-trial memory estimate, and warn when the space's GPU fraction of ``gpu``
+    (e.g. "H100-80GB", "H200-141GB") cannot hold it."""
+    from cluster.memory import check_gpu_fraction, estimate_trial_memory, layer_style_for_family
+
+    largest_tt = max((row.tt_params for row in plan.rows), default=0)
+    estimate = estimate_trial_memory(
+        sum(p.numel() for p in meta_model.parameters()), _DTYPE_BYTES[space.model.dtype], largest_tt,
+        space.train.batch_size, space.train.max_length, config.hidden_size, config.num_hidden_layers,
+        intermediate=getattr(config, "intermediate_size", None), heads=getattr(config, "num_attention_heads", None),
+        vocab_size=getattr(config, "vocab_size", 0), layer_style=layer_style_for_family(plan.model_family),
+    )
+    plan.memory_per_trial, plan.memory_bytes = estimate.describe(), estimate.total_bytes
+    if gpu and space.resources.gpu > 0:
+        plan.memory_warning = check_gpu_fraction(estimate, space.resources.gpu, gpu)
+
+
+def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None = None) -> Plan:
     """Validate every structural configuration against the model; raise UsageError on the first bad one."""
     from ttlora_core import ShapeError, TTLoRAConfig
     from ttlora_core.shapes import find_target_modules, plan_counts
@@ -132,6 +155,7 @@ def build_plan(space: SearchSpace, space_file: str = "<space>") -> Plan:
             per_target_shapes=_unique_shapes(counts), compression_vs_full=plan.full_params / tt,
             compression_vs_lora8=plan.lora8_params / tt, storage_bytes_16bit=counts.storage_bytes,
         ))
+    estimate_memory(plan, space, config, meta_model, gpu)
     return plan
 
 

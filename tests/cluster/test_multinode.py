@@ -117,7 +117,8 @@ def test_jobs_api_requires_the_token_and_finds_it_where_ray_does(
         assert code == 2 and "no job 'raysubmit_nope' on this cluster" in err, err
 
 
-def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalRayCluster, tmp_path: Path) -> None:
+def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalRayCluster, tmp_path: Path,
+                                                                shared_data_dir: Path) -> None:
     node_count = len(alive_node_ids(cluster))
     assert node_count == 2
     if filesystem_type(tmp_path, read_mount_table()) in SHARED_FS_TYPES:
@@ -126,6 +127,13 @@ def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalR
         check_storage_for_cluster(str(tmp_path), node_count, where="--storage")
     # Both nodes of this cluster are on one machine, so the user may declare the path shared.
     assert check_storage_for_cluster(str(tmp_path), node_count, declared_shared=True) is StorageKind.DECLARED_SHARED
+    # The driver makes the same check once connected: a search job given a node-local path fails.
+    result = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
+                      "--storage", str(tmp_path / "exp"), *search_overrides(shared_data_dir),
+                      "--set", "storage.shared=false", "--wait")
+    assert result.returncode == 1, result.stderr
+    assert "the Ray cluster has 2 nodes but" in result.stdout
+    assert not (tmp_path / "exp" / "quickstart" / "ttsearch_experiment.json").exists()  # nothing written
 
 
 def test_wait_exits_nonzero_when_the_job_fails(cluster: LocalRayCluster, tmp_path: Path) -> None:

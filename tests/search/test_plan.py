@@ -1,0 +1,33 @@
+"""`ttsearch plan`: HyperBand brackets as Ray builds them, memory per trial and the GPU-fraction warning."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from ray.tune.schedulers import HyperBandScheduler
+
+from search.plan import hyperband_brackets
+from tests.search.helpers import REPO_ROOT
+from tests.search.test_bad_input import run_main
+
+
+@pytest.mark.parametrize(("max_t", "eta"), [(9, 3), (20, 3), (3, 3), (27, 3), (16, 2)])
+def test_brackets_match_rays_hyperband(max_t: int, eta: float) -> None:
+    scheduler = HyperBandScheduler(metric="val_loss", mode="min", max_t=max_t, reduction_factor=eta)
+    ours = {(b.bracket, b.trials, b.first_rung_epochs) for b in hyperband_brackets(max_t, eta)}
+    theirs = {(s, scheduler._get_n0(s), scheduler._get_r0(s)) for s in range(scheduler._s_max_1)
+              if scheduler._get_r0(s) > 0}
+    assert ours == theirs
+
+
+def test_plan_json_has_memory_and_warns_for_a_small_gpu_fraction(capsys: pytest.CaptureFixture) -> None:
+    args = ["plan", str(REPO_ROOT / "spaces" / "llama2_boolq.yaml"), "--json", "--gpu", "H100-80GB", "--set", "search.rank=5",
+            "--set", "search.shape=[16,16,16,16,16,16]"]
+    assert run_main([*args, "--set", "resources.gpu=0.5", "--set", "train.batch_size=8"]) == 0
+    fits = json.loads(capsys.readouterr().out)
+    assert fits["rows"][0]["tt_params"] == 112_640
+    assert 12 * 2**30 < fits["memory_bytes"] < 40 * 2**30  # 7B bf16 weights (12.6 GiB) + activations
+    assert fits["memory_warning"] is None
+    assert run_main([*args, "--set", "resources.gpu=0.1", "--set", "train.batch_size=8"]) == 0
+    squeezed = json.loads(capsys.readouterr().out)
+    assert "resources.gpu = 0.1 of an H100-80GB" in squeezed["memory_warning"]
