@@ -149,6 +149,8 @@ class BrowseHandler(BaseHTTPRequestHandler):
         try:
             if path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, index_html(root, self.server.cache.refresh_seconds).encode())
+            elif path == "/favicon.ico":  # browsers ask for it; no icon, and no 404 in their console
+                self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
             elif path == PLOTLY_JS_ROUTE:
                 self._send(HTTPStatus.OK, PLOTLY_JS_PATH.read_bytes(), "application/javascript; charset=utf-8")
             elif path.startswith(REPORT_ROUTE):

@@ -123,7 +123,8 @@ def pareto_figure(trials: pd.DataFrame, score_name: str, cost_col: str = col.TTL
         front = pareto_front(points, cost_col, metric_col)
         if not front.empty:
             fig.add_trace(go.Scatter(
-                x=front[cost_col], y=front[metric_col], mode="lines", line=dict(shape="hv", color="#d62728", width=2),
+                x=front[cost_col], y=front[metric_col], mode="lines+markers", line=dict(shape="hv", color="#d62728", width=2),
+                marker=dict(symbol="circle-open", size=18, color="#d62728", line=dict(width=2)),
                 name="Pareto front", meta=FRONT_META, hoverinfo="skip",
             ))
     if references:
@@ -195,7 +196,8 @@ def comparison_figure(series: Sequence[tuple[str, pd.DataFrame, str]], cost_col:
         ))
         front = pareto_front(points, cost_col, metric_col)
         fig.add_trace(go.Scatter(
-            x=front[cost_col], y=front[metric_col], mode="lines", line=dict(shape="hv", color=color, width=2),
+            x=front[cost_col], y=front[metric_col], mode="lines+markers", line=dict(shape="hv", color=color, width=2),
+            marker=dict(symbol="circle-open", size=15, color=color, line=dict(width=2)),
             name=f"{label} front", legendgroup=label, meta=FRONT_META, hoverinfo="skip",
         ))
         drawn += 1

@@ -233,7 +233,11 @@ def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, 
     if meta is not None and _number(getattr(meta, FINISHED_FIELD, None)) > 0:
         return ExperimentStatus.FINISHED
     planned = meta.num_samples if meta else len(records)
-    ended = [r for r in records if _stop_reason(r, tune_statuses.get(r.trial_id), False) != StopReason.RUNNING.value]
+    ended = [
+        r for r in records
+        if _stop_reason(r, tune_statuses.get(r.trial_id), False) != StopReason.RUNNING.value
+        or tune_statuses.get(r.trial_id) in TUNE_TERMINAL_STATUSES
+    ]
     if len(ended) == len(records) and len(records) >= planned:
         return ExperimentStatus.FINISHED
     return ExperimentStatus.RUNNING if now - newest < STALE_AFTER_SECONDS else ExperimentStatus.STOPPED

@@ -194,8 +194,8 @@ def read_trial(trial_dir: Path) -> TrialRecord:
     if result_path.is_file():
         rows = read_json_lines(result_path, label, warnings)
     if not rows and progress_path.is_file():
-        if result_path.is_file():
-            warnings.append(f"{label}: no usable line in {TUNE_RESULT_FILE}; read {TUNE_PROGRESS_FILE} instead")
+        why = "has no usable line" if result_path.is_file() else "is missing"
+        warnings.append(f"{label}: {TUNE_RESULT_FILE} {why}; read {TUNE_PROGRESS_FILE} instead")
         rows = read_progress_csv(progress_path, label, warnings)
     if not rows and not (trial_dir / TUNE_ERROR_FILE).is_file():
         missing = [n for n in (TUNE_RESULT_FILE, TUNE_PROGRESS_FILE) if not (trial_dir / n).is_file()]
