@@ -105,9 +105,12 @@ def render_plan(plan: Plan) -> str:
         f"Configurations: {'continuous (sampled)' if math.isinf(plan.configurations) else int(plan.configurations)}"
         f", samples: {plan.num_samples}, scheduler: {plan.scheduler}",
     ]
+    if plan.brackets:
+        band = sum(b.trials for b in plan.brackets)
+        lines.append(f"HyperBand brackets, in the order trials fill them ({band} trials per band):")
     for b in plan.brackets:
-        lines.append(f"  HyperBand bracket s={b.bracket}: up to {b.trials} trials, first cut after "
-                     f"{b.first_rung_epochs} epoch(s)")
+        cut = "no cut (full budget)" if b.bracket == 0 else f"first cut after {b.first_rung_epochs} epoch(s)"
+        lines.append(f"  bracket s={b.bracket}: up to {b.trials} trials, {cut}")
     lines.append("")
     header = f"{'shape':<44} {'rank':>8} {'TT params':>12} {'x full':>10} {'x LoRA8':>9} {'16-bit':>10}"
     lines += [header, "-" * len(header)]

@@ -73,11 +73,13 @@ class Plan:
 
 
 def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBracket]:
-    """The brackets Ray's ``HyperBandScheduler`` builds (same formulas as ray.tune.schedulers.hyperband)."""
+    """The brackets of one HyperBand band, in the order Ray's ``HyperBandScheduler`` fills them with
+    trials (same formulas as ray.tune.schedulers.hyperband): s=0 first (few trials, full budget), then
+    ever more aggressive brackets; further trials start a new band."""
     eta = reduction_factor
     s_max_1 = int(round(math.log(max_t) / math.log(eta))) + 1
     brackets = []
-    for s in reversed(range(s_max_1)):
+    for s in range(s_max_1):
         r0 = int(max_t * eta ** (-s))
         if r0 == 0:
             continue
