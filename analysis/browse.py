@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import math
 import os
 import threading
 import urllib.parse
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import plotly
 
-from analysis import columns as col
 from analysis.figures import comparison_figure
 from analysis.listing import find_experiments, is_experiment_dir, summarise
 from analysis.loading import Experiment, load_experiment
@@ -94,12 +94,13 @@ def index_html(root: Path, refresh_seconds: int) -> str:
     for exp in experiments:
         summary = summarise(exp, root)
         link = REPORT_ROUTE + urllib.parse.quote(summary.relative) + "/"
-        best = "n/a" if summary.best_score != summary.best_score else f"{summary.best_score:.4g}"
-        smallest = "n/a" if summary.smallest_front_params != summary.smallest_front_params else f"{summary.smallest_front_params:,.0f}"
+        best = "n/a" if math.isnan(summary.best_score) else f"{summary.best_score:.4g}"
+        smallest = "n/a" if math.isnan(summary.smallest_front_params) else f"{summary.smallest_front_params:,.0f}"
         rows.append(
             f'<tr><td class="text"><a href="{html.escape(link)}">{html.escape(summary.name)}</a></td>'
             f'<td class="text">{html.escape(summary.relative)}</td><td class="text">{html.escape(summary.status)}</td>'
-            f"<td>{summary.trials_done} / {summary.trials_total}</td><td>{html.escape(best)} ({html.escape(summary.score_name)})</td>"
+            f"<td>{summary.trials_done} / {summary.trials_total}</td>"
+            f"<td>{html.escape(best)} ({html.escape(summary.score_name)})</td>"
             f"<td>{html.escape(smallest)}</td><td>{summary.warnings}</td></tr>"
         )
     table = ("<table id=\"experiments\"><thead><tr><th class=\"text\">experiment</th><th class=\"text\">folder</th>"
@@ -122,7 +123,7 @@ def index_html(root: Path, refresh_seconds: int) -> str:
 class BrowseHandler(BaseHTTPRequestHandler):
     """GET only. Routes: /, /report/<relative experiment path>/, /_static/plotly.min.js."""
 
-    server: "BrowseServer"
+    server: BrowseServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         LOG.info("%s %s", self.address_string(), format % args)
@@ -137,7 +138,8 @@ class BrowseHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _error(self, status: HTTPStatus, message: str) -> None:
-        body = f"<!DOCTYPE html><html><body><h1>{status.value} {html.escape(status.phrase)}</h1><p>{html.escape(message)}</p></body></html>"
+        body = (f"<!DOCTYPE html><html><body><h1>{status.value} {html.escape(status.phrase)}</h1>"
+                f"<p>{html.escape(message)}</p></body></html>")
         self._send(status, body.encode())
 
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming

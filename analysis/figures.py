@@ -53,8 +53,10 @@ def hover_text(row: pd.Series, score_name: str) -> str:
         f"shape {row[col.SHAPE]} ({_int_text(row[col.CORES])} cores), rank {row[col.RANK]}",
         f"alpha {_num_text(row[col.ALPHA])}, learning rate {_num_text(row[col.LEARNING_RATE])}",
         f"TT params {_int_text(row[col.TTLORA_PARAMS])}, head {_int_text(row[col.HEAD_PARAMS])}",
-        f"compression x{_num_text(row[col.COMPRESSION_VS_FULL])} vs full, x{_num_text(row[col.COMPRESSION_VS_LORA8])} vs LoRA r=8",
-        f"{score_name} {_num_text(row[col.BEST_SCORE])}, val loss {_num_text(row[col.BEST_VAL_LOSS])} (epoch {_int_text(row[col.BEST_EPOCH])})",
+        f"compression x{_num_text(row[col.COMPRESSION_VS_FULL])} vs full, "
+        f"x{_num_text(row[col.COMPRESSION_VS_LORA8])} vs LoRA r=8",
+        f"{score_name} {_num_text(row[col.BEST_SCORE])}, val loss {_num_text(row[col.BEST_VAL_LOSS])} "
+        f"(epoch {_int_text(row[col.BEST_EPOCH])})",
         f"{_int_text(row[col.EPOCHS])} epochs, stopped: {row[col.STOP_REASON]}",
     ]
     return "<br>".join(parts)

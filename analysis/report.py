@@ -98,7 +98,8 @@ def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
         budget = exp.trials_total * exp.meta.max_epochs
         items.append(("epochs without early stopping or scheduler", f"{budget:,} ({100 * (1 - epochs / budget):.0f}% saved)"))
     if exp.meta and exp.meta.created_unix and exp.newest_mtime:
-        items.append(("elapsed since the search started (to its newest file)", f"{exp.newest_mtime - exp.meta.created_unix:,.0f} s"))
+        elapsed = exp.newest_mtime - exp.meta.created_unix
+        items.append(("elapsed since the search started (to its newest file)", f"{elapsed:,.0f} s"))
     if len(trials):
         counts = trials[col.STOP_REASON].value_counts()
         items.append(("why trials stopped", ", ".join(f"{reason}: {n}" for reason, n in counts.items())))
@@ -109,17 +110,20 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
     if best is None:
         return "<p>No trial has a result yet.</p>"
     rows = [
-        ("trial", best[col.TRIAL_ID]), ("chosen by", f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better)"),
+        ("trial", best[col.TRIAL_ID]),
+        ("chosen by", f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better)"),
         ("shape", best[col.SHAPE]), ("cores", _fmt(best[col.CORES], "int")), ("rank", best[col.RANK]),
         ("alpha", _fmt(best[col.ALPHA])), ("learning rate", _fmt(best[col.LEARNING_RATE])),
-        ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")), ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
+        ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")),
+        ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
         ("adapter size at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
         ("compression vs full fine-tuning of the targets", _fmt(best[col.COMPRESSION_VS_FULL], "ratio")),
         ("compression vs LoRA r=8", _fmt(best[col.COMPRESSION_VS_LORA8], "ratio")),
         (exp.score_name, _fmt(best[col.BEST_SCORE])), ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
         ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", best[col.CONFIG_JSON]),
     ]
-    cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>' for k, v in rows)
+    cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>'
+                    for k, v in rows)
     command = f"ttsearch export {exp.path} --out {exp.path.name}-best"
     return f'<table id="best-config">{cells}</table><p class="note">Export it: <code>{html.escape(command)}</code></p>'
 
@@ -187,7 +191,8 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     all_spec = _trial_spec(score_name) + [(col.ERROR, "error", "text")]
     parts.append(html_table(trials.sort_values(col.TRIAL_ID) if len(trials) else trials, all_spec, "trials-table"))
     if exp.space_text:
-        parts.append(f"<h2>Search space</h2><details><summary>space.yaml</summary><pre>{html.escape(exp.space_text)}</pre></details>")
+        parts.append("<h2>Search space</h2><details><summary>space.yaml</summary>"
+                     f"<pre>{html.escape(exp.space_text)}</pre></details>")
 
     refresh = (f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">'
                if refresh_seconds and exp.status == ExperimentStatus.RUNNING else "")

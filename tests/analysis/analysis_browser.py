@@ -75,7 +75,7 @@ class Chromium:
         self.process: subprocess.Popen[bytes] | None = None
         self.ws_url = ""
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self.process = subprocess.Popen(
             [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -117,7 +117,7 @@ class Chromium:
                 finally:
                     reader.cancel()
 
-    async def _drive(self, cdp: "_Cdp", url: str, screenshot: Path | None, wait_for_figure: str) -> PageResult:
+    async def _drive(self, cdp: _Cdp, url: str, screenshot: Path | None, wait_for_figure: str) -> PageResult:
         target = await cdp.call("Target.createTarget", {"url": "about:blank"})
         attached = await cdp.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
         sid = attached["sessionId"]

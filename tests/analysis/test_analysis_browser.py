@@ -35,7 +35,7 @@ def chromium() -> Iterator[Chromium]:
 @pytest.fixture
 def served(real_experiments: RealExperiments) -> Iterator[BrowseServer]:
     server = make_server(real_experiments.storage, port=0, refresh_seconds=30)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server

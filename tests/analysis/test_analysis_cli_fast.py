@@ -54,7 +54,7 @@ def browse_server(tmp_path: Path) -> Iterator[BrowseServer]:
     write_empty_experiment(tmp_path / "outside" / "secret")
     (root / "link_out").symlink_to(tmp_path / "outside", target_is_directory=True)
     server = make_server(root, port=0, refresh_seconds=5)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server

@@ -10,7 +10,6 @@ import pytest
 
 from analysis import columns as col
 from analysis.loading import ExperimentStatus, load_experiment
-from analysis.report import build_report_html
 from analysis.trial_files import is_trial_dir
 from search.cli import main as ttsearch_main
 from search.results_schema import (

@@ -94,7 +94,8 @@ def test_report_command_writes_a_self_contained_page(real_experiments: RealExper
     assert "plotly.js v" in page and external_resources(page) == []  # plotly.js inline: works offline
     exp = load_experiment(real_experiments.main)
     front = pareto_front(exp.trials)
-    assert page.count("<tr>", page.index('id="pareto-table"'), page.index("</table>", page.index('id="pareto-table"'))) == len(front) + 1
+    table_start = page.index('id="pareto-table"')
+    assert page.count("<tr>", table_start, page.index("</table>", table_start)) == len(front) + 1
     assert f'data-plotted="{len(plottable(exp.trials, col.TTLORA_PARAMS, col.BEST_SCORE))}"' in page
     assert 'id="best-config"' in page and 'id="cost-summary"' in page and "non-finite" in page
     ttsearch_main(["report", str(real_experiments.main)])  # default location: inside the experiment
@@ -120,3 +121,15 @@ def test_ls_lists_status_trials_best_metric_and_front(real_experiments: RealExpe
     table = capsys.readouterr().out
     assert "main" in table and "finished" in table and "4/4" in table
     assert not math.isnan(line["smallest_front_params"])
+
+
+def test_report_of_several_experiments_compares_them(real_experiments: RealExperiments, experiment_copy,
+                                                     tmp_path, capsys) -> None:
+    out = tmp_path / "cmp.html"
+    ttsearch_main(["report", str(real_experiments.main), str(experiment_copy), "--out", str(out)])
+    assert f"report: {out}" in capsys.readouterr().out
+    page = out.read_text()
+    assert "ttsearch comparison of 2 experiments" in page and external_resources(page) == []
+    table_start = page.index('id="comparison-table"')
+    assert page.count("<tr>", table_start, page.index("</table>", table_start)) == 3  # header + 2 experiments
+    assert 'id="comparison-figure"' in page
