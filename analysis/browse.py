@@ -20,6 +20,7 @@ from pathlib import Path
 
 import plotly
 
+from analysis import DEFAULT_BROWSE_PORT
 from analysis.figures import comparison_figure
 from analysis.listing import find_experiments, is_experiment_dir, summarise
 from analysis.loading import Experiment, load_experiment
@@ -30,7 +31,7 @@ from search.results_schema import EXPERIMENT_META_FILE, TUNE_ERROR_FILE, TUNE_PA
 
 LOG = logging.getLogger("ttsearch.browse")
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8470
+DEFAULT_PORT = DEFAULT_BROWSE_PORT
 PLOTLY_JS_ROUTE = "/_static/plotly.min.js"
 REPORT_ROUTE = "/report/"
 PLOTLY_JS_PATH = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from analysis import BY_METRIC, BY_PARETO
 from analysis import columns as col
 from analysis.loading import Experiment
 from analysis.pareto import best_trial, best_under_budget, metric_column_for
@@ -24,8 +25,6 @@ from search.results_schema import RESOLVED_SPACE_FILE, ParamKey
 
 BEST_SPACE_FILE = "best.yaml"
 EXPORT_SUMMARY_FILE = "export.json"
-BY_METRIC = "metric"
-BY_PARETO = "pareto"
 
 
 def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None = None,

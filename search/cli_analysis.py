@@ -1,7 +1,8 @@
 """``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/``.
 
-Only ``export --merged/--as-lora`` (and the adapter check) need torch; it is imported inside that
-command, so the other three run on a laptop with a copied experiment folder.
+Only ``export`` needs torch (the adapter check, ``--merged``, ``--as-lora``); it is imported inside that
+command, so the other three run on a laptop with a copied experiment folder. pandas/plotly are imported
+inside the commands too: this module is imported on every ``ttsearch`` start to register them.
 """
 from __future__ import annotations
 
@@ -11,12 +12,8 @@ from pathlib import Path
 
 import click
 
+from analysis import BY_METRIC, BY_PARETO, DEFAULT_BROWSE_PORT
 from analysis import columns as col
-from analysis.browse import DEFAULT_PORT, make_server
-from analysis.export_config import BY_METRIC, BY_PARETO, choose_trial, write_best_space
-from analysis.listing import list_experiments
-from analysis.loading import load_experiment
-from analysis.report import build_comparison_html, write_report
 from search.cli import app
 from search.errors import UsageError
 
@@ -46,6 +43,9 @@ def _echo_warnings(name: str, warnings: list[str], limit: int = 10) -> None:
 def report_command(experiments: tuple[str, ...], out: str | None, metric: str, cost: str) -> None:
     """Write a self-contained HTML report (works offline) of one experiment folder, or a comparison
     page of several."""
+    from analysis.loading import load_experiment
+    from analysis.report import build_comparison_html, write_report
+
     loaded = [load_experiment(path) for path in experiments]
     for exp in loaded:
         _echo_warnings(exp.name, exp.warnings)
@@ -60,12 +60,14 @@ def report_command(experiments: tuple[str, ...], out: str | None, metric: str, c
 
 @app.command("browse")
 @click.argument("root", required=False, default=DEFAULT_ROOT, type=click.Path(file_okay=False))
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--port", type=int, default=DEFAULT_BROWSE_PORT, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--refresh", type=click.IntRange(min=2), default=30, show_default=True,
               help="Seconds between page reloads while a search runs.")
 def browse_command(root: str, port: int, refresh: int) -> None:
     """Serve an index of the experiments under ROOT and their reports on 127.0.0.1 (Ctrl-C stops).
     Reports are rebuilt when their experiment has new results."""
+    from analysis.browse import make_server
+
     server = make_server(root, port, refresh)
     click.echo(f"ttsearch browse: {server.root} at {server.url}  (Ctrl-C to stop)", err=True)
     try:
@@ -91,6 +93,9 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
                    name: str | None, merged: bool, as_lora: bool) -> None:
     """Export the best trial: best.yaml (re-runs exactly that configuration once), its adapter, and
     optionally the merged model and a PEFT LoRA adapter."""
+    from analysis.export_config import choose_trial, write_best_space
+    from analysis.loading import load_experiment
+
     exp = load_experiment(experiment)
     _echo_warnings(exp.name, exp.warnings)
     trial = choose_trial(exp, by=by, max_params=max_params, metric=metric)
@@ -110,6 +115,8 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per experiment instead of a table.")
 def ls_command(root: str, as_json: bool) -> None:
     """List the experiments under ROOT: status, trials done/total, best metric, smallest front size."""
+    from analysis.listing import list_experiments
+
     summaries = list_experiments(root)
     if as_json:
         for s in summaries:
