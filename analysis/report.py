@@ -96,7 +96,8 @@ def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
     ]
     if exp.meta and exp.meta.max_epochs and exp.trials_total:
         budget = exp.trials_total * exp.meta.max_epochs
-        items.append(("epochs without early stopping or scheduler", f"{budget:,} ({100 * (1 - epochs / budget):.0f}% saved)"))
+        items.append(("epoch budget (trials x max_epochs)",
+                      f"{budget:,} ({100 * (1 - epochs / budget):.0f}% not run: early stop, scheduler, failures)"))
     if exp.meta and exp.meta.created_unix and exp.newest_mtime:
         elapsed = exp.newest_mtime - exp.meta.created_unix
         items.append(("elapsed since the search started (to its newest file)", f"{elapsed:,.0f} s"))

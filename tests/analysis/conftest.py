@@ -30,6 +30,7 @@ SEARCH_ARGS = [
     "--set", "search.learning_rate={grid: [0.005, 1.0e+30]}", "--set", "search.rank=4",
     "--set", "search.alpha=[4.0, 16.0]", "--set", "train.max_failures=0",
 ]
+SEARCH_TIMEOUT_S = 600
 GOOD_TRIALS = 2
 FAILED_TRIALS = 2
 
@@ -68,7 +69,11 @@ def _poll_while_running(process: subprocess.Popen[str], folder: Path, experiment
     from analysis.loading import load_experiment
     from analysis.report import build_report_html
 
+    deadline = time.monotonic() + SEARCH_TIMEOUT_S
     while process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the fixture search ran over {SEARCH_TIMEOUT_S} s (a stalled Tune run?)")
         time.sleep(1.0)
         if not folder.is_dir():
             continue
@@ -86,17 +91,18 @@ def real_experiments(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: 
     args = ["run", QUICKSTART, "--storage", str(storage), "--name", EXPERIMENT_NAME, "--data-dir", str(shared_data_dir),
             "--no-live", *SEARCH_ARGS]
     experiments = RealExperiments(storage=storage, main=storage / EXPERIMENT_NAME, run_output="")
-    with subprocess.Popen(ttsearch_command(args), cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as process:
+    log_path = storage.parent / "ttsearch_run.log"  # a file, not a pipe: a full pipe would block the run
+    with log_path.open("w") as log, subprocess.Popen(ttsearch_command(args), cwd=REPO_ROOT, env=cli_env(), stdout=log,
+                                                     stderr=subprocess.STDOUT, text=True) as process:
         try:
             _poll_while_running(process, experiments.main, experiments)
-            output, _ = process.communicate(timeout=600)
+            process.wait(timeout=60)
         except BaseException:
             process.kill()
             raise
-    experiments.run_output = output
+    experiments.run_output = log_path.read_text()
     if process.returncode != 0:
-        pytest.fail(f"ttsearch run failed ({process.returncode}):\n{output[-4000:]}")
+        pytest.fail(f"ttsearch run failed ({process.returncode}):\n{experiments.run_output[-4000:]}")
     return experiments
 
 
