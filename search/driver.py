@@ -17,7 +17,7 @@ from search.errors import UsageError
 from search.model_source import load_model_config, resolve_model_path
 from search.plan import Plan, build_plan
 from search.results_schema import (
-    EXPERIMENT_META_FILE, RAY_LOG_DIR, RESOLVED_SPACE_FILE, ExperimentMeta,
+    EXPERIMENT_META_FILE, RAY_LOG_DIR, RESOLVED_SPACE_FILE, ExperimentMeta, MetricKey,
 )
 from search.space import SearchSpace, dump_space_yaml
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer, resolve_data_dir
@@ -85,6 +85,24 @@ def write_text(location: str, text: str) -> None:
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with filesystem.open_output_stream(path) as stream:
         stream.write(text.encode())
+
+
+def read_text(location: str) -> str:
+    if not is_uri(location):
+        return Path(location).read_text()
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read().decode()
+
+
+def mark_finished(prepared: PreparedExperiment) -> None:
+    """Record in ExperimentMeta that the search ended (analysis tells finished from interrupted by it)."""
+    location = f"{prepared.experiment_dir.rstrip('/')}/{EXPERIMENT_META_FILE}"
+    meta = ExperimentMeta.from_json(read_text(location))
+    meta.finished_unix = time.time()
+    write_text(location, meta.to_json())
 
 
 def write_experiment_files(prepared: PreparedExperiment) -> None:
@@ -231,8 +249,13 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
             ),
             run_config=tune.RunConfig(
                 name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=[progress],
+                # A trial that stopped itself (early stop, max epochs) ends with that report; without
+                # this, HyperBand may pause it at that milestone and wait for a report that never comes.
+                stop={MetricKey.DONE_BY_TRAINABLE.value: True},
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=space.train.max_failures),
             ),
         )
-    return tuner.fit()
+    result_grid = tuner.fit()
+    mark_finished(prepared)
+    return result_grid

@@ -112,6 +112,7 @@ class ExperimentMeta:
     patience: int = 5
     target_dims: dict[str, list[int]] = field(default_factory=dict)
     created_unix: float = 0.0
+    finished_unix: float | None = None  # set when Tuner.fit() returns (None: running or interrupted)
     ttsearch_version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

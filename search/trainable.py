@@ -167,11 +167,16 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             optimizer.load_state_dict(torch.load(ckpt / OPTIMIZER_FILE, weights_only=True))
             best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
 
+    if state.epoch >= space.train.max_epochs or state.epochs_without_improvement >= space.train.patience:
+        return  # restored after its final report: nothing left to train
     gpus = space.resources.gpu if device.type == "cuda" else 0.0
     setup_seconds = time.perf_counter() - setup_started
     while state.epoch < space.train.max_epochs:
         epoch = state.epoch + 1
         started = time.perf_counter()
+        # Dropout draws from this worker's global generator: seed it per epoch so a rerun (an exported
+        # best.yaml) or a restarted trial replays the same masks.
+        torch.manual_seed(space.train.seed * 100_003 + epoch)
         train_loss, tokens = _train_one_epoch(model, optimizer, shared.encoded, space, device, epoch)
         if shared.fail_once_at_epoch == epoch:
             _inject_failure_once(epoch)
