@@ -22,7 +22,7 @@ BOOLQ_SPLITS = {"train_split": "val[:80%]", "val_split": "val[80%:]"}
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
     if not (DATA_DIR / "glue").is_dir():
-        pytest.skip(f"benchmark data not found at {DATA_DIR}")
+        pytest.fail(f"benchmark data not found at {DATA_DIR}: ../shared must sit beside the repo")
     return DATA_DIR
 
 

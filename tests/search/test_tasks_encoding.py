@@ -23,7 +23,7 @@ def _tokenizer():  # a fresh one per test: prepare_tokenizer mutates it
 @pytest.fixture(scope="module")
 def mrpc_splits():
     if not (DATA_DIR / "glue").is_dir():
-        pytest.skip(f"benchmark data not found at {DATA_DIR}")
+        pytest.fail(f"benchmark data not found at {DATA_DIR}: ../shared must sit beside the repo")
     return load_splits("mrpc", DATA_DIR, limit_train=64, limit_val=24, seed=0)
 
 
@@ -69,7 +69,7 @@ def test_batches_cover_every_row_and_trim_padding(mrpc_splits) -> None:
 
 def test_regression_labels_are_float() -> None:
     if not (DATA_DIR / "glue").is_dir():
-        pytest.skip(f"benchmark data not found at {DATA_DIR}")
+        pytest.fail(f"benchmark data not found at {DATA_DIR}: ../shared must sit beside the repo")
     splits = load_splits("stsb", DATA_DIR, limit_train=16, limit_val=8)
     encoded = encode_splits(splits, _tokenizer(), max_length=32)
     assert encoded.is_regression and encoded["train"].labels.dtype == torch.float32
