@@ -66,7 +66,7 @@ def make_variants(case: Case, rank: int, dtype: torch.dtype) -> dict[str, nn.Mod
         variants[f"TT-LoRA {label}, dense ΔW rebuilt"] = dense
         if layer.split is not None:
             def unfused(x: Tensor, layer: TTLoRALinear = layer) -> Tensor:
-                p_factor, s_factor = layer.factors()  # (out, r_s), (r_s, in)
+                p_factor, s_factor = (f.to(x.dtype) for f in layer.factors())  # (out, r_s), (r_s, in)
                 return layer.base_layer(x) + layer.alpha * ((x @ s_factor.t()) @ p_factor.t())  # (T, out)
 
             variants[f"TT-LoRA {label}, P,S plain autograd"] = unfused

@@ -154,6 +154,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     generator = torch.Generator().manual_seed(0)
     print(f"torch {torch.__version__}, {args.model}, {args.dtype} on {args.device}, {args.threads} CPU threads; "
           f"median of {args.rounds} interleaved rounds x {args.iters} iterations")

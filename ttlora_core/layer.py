@@ -96,7 +96,11 @@ class TTLoRALinear(nn.Module):
     # -- views of the frozen base ---------------------------------------------------------
     @property
     def weight(self) -> Tensor:
-        """The base layer's weight in its own layout (code that reads ``.weight`` keeps working)."""
+        """The base layer's weight in its own layout, so code that reads ``.weight`` keeps working.
+
+        Like PEFT's LoRA layers this is W0 without ΔW (unless merged); the only reader among the
+        supported families is DeBERTa-v1's ``query_states`` branch, used by its MLM decoder only.
+        """
         return self.base_layer.weight
 
     @property
