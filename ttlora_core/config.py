@@ -57,7 +57,7 @@ class TTLoRAConfig:
         init: ``"zero"``: the first core starts at 0, so ΔW = 0 and the wrapped model's outputs equal
             the base model's before training (like LoRA's B = 0); ``"gaussian"``: the paper's
             non-zero start, a TT-SVD of a random Gaussian matrix at the research code's Kaiming
-            scale (see :mod:`ttlora_core.core_init`).
+            scale. Default ``"zero"``, chosen by measurement (see :mod:`ttlora_core.core_init`).
         seed: seeds a private ``torch.Generator`` used for core init (never the global RNG).
         train_head: keep the task head (``classifier`` / ``score`` / ``qa_outputs``) trainable and
             save it with the adapter.

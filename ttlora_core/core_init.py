@@ -8,6 +8,12 @@
 * ``"zero"``: ΔW = 0 exactly (the wrapped model's outputs equal the base model's), like LoRA's
   B = 0: the first core is zero, the others are i.i.d. Gaussian scaled so the contraction of
   cores 2..d has entries of std 1/sqrt(in), the scale LoRA gives its A matrix.
+
+Default ``"zero"``, chosen by ``benchmarks/compare_init.py`` (MiniLM, query+value, [8,6,8,8,6,8],
+rank 5, alpha 8, lr 5e-3, one epoch, same seeds): SST-2 (2,000-example subset, 4 seeds) dev
+accuracy 0.739 zero vs 0.733 Gaussian, with the lower final training loss in 4 of 4 seeds; MRPC
+(full train, 2 seeds) 0.703 vs 0.694. The gap is within seed noise; zero also starts exactly at
+the base model, which makes every trial's first evaluation the base model's.
 """
 
 from __future__ import annotations
