@@ -62,20 +62,23 @@ def hover_text(row: pd.Series, score_name: str) -> str:
     return "<br>".join(parts)
 
 
-def _num_text(value: object) -> str:
+def _format_number(value: object, as_int: bool) -> str:
+    """Hover text for a number that may be missing (NaN -> "n/a") or not numeric at all."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
-    return "n/a" if math.isnan(number) else f"{number:.4g}"
+    if math.isnan(number):
+        return "n/a"
+    return f"{int(round(number)):,}" if as_int else f"{number:.4g}"
+
+
+def _num_text(value: object) -> str:
+    return _format_number(value, as_int=False)
 
 
 def _int_text(value: object) -> str:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(value)
-    return "n/a" if math.isnan(number) else f"{int(round(number)):,}"
+    return _format_number(value, as_int=True)
 
 
 def _alpha_color(alpha: pd.Series) -> pd.Series:

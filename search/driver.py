@@ -53,7 +53,8 @@ def experiment_location(space: SearchSpace) -> tuple[str, str]:
 
 def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None) -> PreparedExperiment:
     """Validate and tokenise. Raises UsageError (exit 2) on any bad input; starts no Ray."""
-    plan = build_plan(space, space_file)
+    model_config = load_model_config(space.model.name_or_path)  # once: plan and tokenizer both need it
+    plan = build_plan(space, space_file, model_config=model_config)
     task = get_task(space.task)
     data_dir = resolve_data_dir(data_dir_cli, space.data.dir)
     splits = load_splits(task, data_dir, train_split=space.data.train_split, val_split=space.data.val_split,
@@ -66,7 +67,6 @@ def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load the tokenizer of {space.model.name_or_path!r}: {str(exc).splitlines()[0]}",
                          where="model.name_or_path") from None
-    model_config = load_model_config(space.model.name_or_path)
     pad_token_id = prepare_tokenizer(tokenizer, model_config).pad_token_id
     encoded = encode_splits(splits, tokenizer, space.train.max_length)
     storage, experiment_dir = experiment_location(space)

@@ -123,13 +123,14 @@ def estimate_memory(plan: Plan, space: SearchSpace, config: Any, meta_model: Any
         plan.memory_warning = check_gpu_fraction(estimate, space.resources.gpu, gpu)
 
 
-def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None = None) -> Plan:
+def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None = None,
+               model_config: Any = None) -> Plan:
     """Validate every structural configuration against the model; raise UsageError on the first bad one."""
     from ttlora_core import ShapeError, TTLoRAConfig
     from ttlora_core.shapes import find_target_modules, plan_counts
 
     task = get_task(space.task)
-    config = load_model_config(space.model.name_or_path)
+    config = model_config if model_config is not None else load_model_config(space.model.name_or_path)
     meta_model = build_meta_model(config, task.num_labels)
     base_cfg = TTLoRAConfig(targets=space.ttlora.targets)
     try:

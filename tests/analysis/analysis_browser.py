@@ -12,8 +12,11 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +201,19 @@ class _Cdp:
                 if waiter[0] == method and waiter[1] == session and not waiter[2].done():
                     waiter[2].set_result(message.get("params", {}))
                     self.waiters.remove(waiter)
+
+
+@contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    """Run an http.server-style ``server`` in a daemon thread; shut it down and join on exit."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def artifacts_dir() -> Path:

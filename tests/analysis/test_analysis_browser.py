@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from analysis.figures import REPORTED_META, TRIALS_META, plottable
 from analysis.loading import load_experiment
 from analysis.report import CURVES_FIGURE_ID, PARETO_FIGURE_ID
 from search.cli import main as ttsearch_main
-from tests.analysis.analysis_browser import Chromium, artifacts_dir, find_chromium
+from tests.analysis.analysis_browser import Chromium, artifacts_dir, find_chromium, serving
 from tests.analysis.conftest import GOOD_TRIALS, RealExperiments
 
 pytestmark = pytest.mark.slow
@@ -35,14 +34,8 @@ def chromium() -> Iterator[Chromium]:
 @pytest.fixture
 def served(real_experiments: RealExperiments) -> Iterator[BrowseServer]:
     server = make_server(real_experiments.storage, port=0, refresh_seconds=30)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def expected_points(real_experiments: RealExperiments) -> int:

@@ -3,7 +3,6 @@ best.yaml construction, and the result-file readers."""
 from __future__ import annotations
 
 import http.client
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from analysis.report import build_report_html
 from analysis.trial_files import read_json_lines, trial_id_from_dirname
 from search.cli import main as ttsearch_main
 from search.errors import UsageError
+from tests.analysis.analysis_browser import serving
 from search.results_schema import EXPERIMENT_META_FILE, ExperimentMeta
 from search.space import count_configurations, load_space, parse_space
 
@@ -54,14 +54,8 @@ def browse_server(tmp_path: Path) -> Iterator[BrowseServer]:
     write_empty_experiment(tmp_path / "outside" / "secret")
     (root / "link_out").symlink_to(tmp_path / "outside", target_is_directory=True)
     server = make_server(root, port=0, refresh_seconds=5)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def get(server: BrowseServer, raw_path: str, method: str = "GET") -> tuple[int, str]:

@@ -98,7 +98,7 @@ def test_bad_gpu_inputs() -> None:
         check_gpu_fraction(est, -0.5, "H100-80GB")
 
 
-def saved_activation_bytes(model: torch.nn.Module, batch: int, seq: int) -> int:
+def saved_activation_bytes(model: torch.nn.Module, batch: int, seq: int, token_ids: tuple[int, int] = (3, 1000)) -> int:
     """Bytes autograd keeps for backward in one training step: saved-tensor hooks, parameters
     excluded, tensors sharing a storage counted once."""
     parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -110,7 +110,7 @@ def saved_activation_bytes(model: torch.nn.Module, batch: int, seq: int) -> int:
             saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    input_ids = torch.randint(3, 1000, (batch, seq))
+    input_ids = torch.randint(*token_ids, (batch, seq))
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         loss = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                      labels=torch.zeros(batch, dtype=torch.long)).loss
@@ -189,21 +189,7 @@ def test_activation_estimate_matches_what_autograd_saves_for_minilm_with_ttlora(
     model = apply_ttlora(model, TTLoRAConfig(targets=["query", "value"], shape=[8, 6, 8, 8, 6, 8], rank=5, alpha=8.0))
     model.classifier.requires_grad_(True)
     model.train()
-    parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    saved: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameter_storages:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    input_ids = torch.randint(1000, 20000, (batch, seq))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                     labels=torch.zeros(batch, dtype=torch.long)).loss
-    loss.backward()
-    measured = sum(saved.values())
+    measured = saved_activation_bytes(model, batch, seq, token_ids=(1000, 20000))
     cfg = model.config
     est = estimate_trial_memory(22_700_000, 4, 9_360, batch, seq, cfg.hidden_size, cfg.num_hidden_layers,
                                 intermediate=cfg.intermediate_size, heads=cfg.num_attention_heads,
