@@ -54,3 +54,25 @@ def resolved_shape_text(shape: Any, resolved: dict[str, list[int]]) -> str:
     if len(distinct) == 1:
         return f"auto:{_dims_text(list(next(iter(distinct))))}"
     return f"auto:{len(distinct)} shapes"
+
+
+def format_number(value: object, kind: str = "num") -> str:
+    """Display text for a table or hover value that may be missing or not numeric.
+
+    ``kind``: "num" (4 significant digits), "int" (rounded, thousands separators), "ratio" ("x12.3").
+    None -> "", NaN -> "n/a", strings and other non-numbers pass through."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "n/a"
+    if kind == "int":
+        return f"{int(round(number)):,}"
+    if kind == "ratio":
+        return f"x{number:,.1f}"
+    return f"{number:.4g}"

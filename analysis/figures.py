@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis import columns as col
+from analysis.config_display import format_number
 from analysis.paper_reference import ReportedResult
 from analysis.pareto import pareto_front
 from search.results_schema import MetricKey
@@ -62,23 +63,12 @@ def hover_text(row: pd.Series, score_name: str) -> str:
     return "<br>".join(parts)
 
 
-def _format_number(value: object, as_int: bool) -> str:
-    """Hover text for a number that may be missing (NaN -> "n/a") or not numeric at all."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "n/a"
-    return f"{int(round(number)):,}" if as_int else f"{number:.4g}"
-
-
 def _num_text(value: object) -> str:
-    return _format_number(value, as_int=False)
+    return format_number(value)
 
 
 def _int_text(value: object) -> str:
-    return _format_number(value, as_int=True)
+    return format_number(value, "int")
 
 
 def _alpha_color(alpha: pd.Series) -> pd.Series:

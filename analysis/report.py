@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import columns as col
+from analysis.config_display import format_number as _fmt
 from analysis.figures import learning_curves_figure, pareto_figure, plottable
 from analysis.loading import Experiment, ExperimentStatus
 from analysis.paper_reference import ReportedResult, reference_points
@@ -35,24 +36,6 @@ th{background:#f4f4f4} td.text,th.text{text-align:left}
 .status{display:inline-block;padding:2px 8px;border-radius:4px;background:#e8eef8}
 .note{color:#555;font-size:0.9em} pre{background:#f7f7f7;padding:8px;overflow:auto}
 """
-
-
-def _fmt(value: object, kind: str = "num") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "n/a"
-    if kind == "int":
-        return f"{int(round(number)):,}"
-    if kind == "ratio":
-        return f"x{number:,.1f}"
-    return f"{number:.4g}"
 
 
 def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_id: str = "") -> str:
