@@ -27,8 +27,9 @@ from torch import Tensor, nn
 from ._version import __version__
 from .config import TTLoRAConfig
 from .inject import apply_ttlora, get_state, ttlora_layers
-from .shapes import ShapeError, full_ranks, resolve_shape
+from .model_plan import resolve_shape
 from .targets import find_target_modules, head_module_names
+from .tt_arithmetic import ShapeError, full_ranks
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"

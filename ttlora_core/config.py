@@ -1,9 +1,9 @@
 """TTLoRAConfig: the typed, validated description of one TT-LoRA adapter.
 
 Every field is checked in ``__post_init__`` so a bad value fails when the config is built, not
-after a model was loaded or a trial started. Shapes that depend on a model (products against
-``out * in``) are checked later by :func:`ttlora_core.shapes.resolve_shape`, still before any
-core is created.
+after a model was loaded or a trial started. The structural shape check is :func:`ttlora_core.tt_arithmetic.check_shape_value`
+(the search schema uses the same one); products against a layer's ``out * in`` are checked later by
+:func:`ttlora_core.model_plan.resolve_shape`, still before any core is created.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from .tt_arithmetic import check_shape_value
 
 INIT_CHOICES = ("zero", "gaussian")
 REGEX_PREFIX = "re:"
@@ -47,7 +49,7 @@ class TTLoRAConfig:
             * a mapping target-suffix -> list or ``"auto"`` (per-target shapes, e.g. LLaMA-3's
               1024x4096 v_proj next to its 4096x4096 q_proj). The longest matching suffix wins;
               a target that no key matches is an error (no silent fallback);
-            * ``"auto"``: :func:`ttlora_core.shapes.propose_shape` with ``cores`` cores, a balanced
+            * ``"auto"``: :func:`ttlora_core.tt_arithmetic.propose_shape` with ``cores`` cores, a balanced
               factorisation that always has a split point (the fast, LoRA-exportable path).
         cores: core count used wherever the shape is ``"auto"`` (>= 2).
         rank: TT rank. An int r means ``[1, r, ..., r, 1]``; a list is either the full rank list
@@ -113,28 +115,7 @@ class TTLoRAConfig:
         self.targets = list(self.targets)
 
     def _validate_shape(self) -> None:
-        if isinstance(self.shape, str):
-            if self.shape != "auto":
-                raise ValueError(f"TTLoRAConfig.shape: expected 'auto', a list or a mapping, got {self.shape!r}")
-            return
-        if isinstance(self.shape, dict):
-            if not self.shape:
-                raise ValueError("TTLoRAConfig.shape: the mapping target -> shape is empty")
-            checked: dict[str, list[int] | str] = {}
-            for key, value in self.shape.items():
-                if not isinstance(key, str) or not key:
-                    raise ValueError(f"TTLoRAConfig.shape: mapping keys must be target suffixes, got {key!r}")
-                if value == "auto":
-                    checked[key] = "auto"
-                else:
-                    checked[key] = _check_int_list(f"shape[{key!r}]", value, 1)
-                    if len(checked[key]) < 2:
-                        raise ValueError(f"TTLoRAConfig.shape[{key!r}]: needs at least 2 cores, got {value!r}")
-            self.shape = checked
-            return
-        self.shape = _check_int_list("shape", self.shape, 1)
-        if len(self.shape) < 2:
-            raise ValueError(f"TTLoRAConfig.shape: needs at least 2 cores, got {self.shape!r}")
+        self.shape = check_shape_value(self.shape, "TTLoRAConfig.shape")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict; ``TTLoRAConfig.from_dict(c.to_dict()) == c``."""

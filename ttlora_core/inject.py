@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from .config import TTLoRAConfig
 from .layer import TTLoRALinear
-from .shapes import resolve_shape
-from .targets import default_targets, find_target_modules, head_module_names
+from .model_plan import resolve_shape
+from .targets import count_head_parameters, default_targets, find_target_modules, head_module_names
 
 __all__ = [
     "TTLoRAState",
@@ -108,14 +108,8 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     ttlora = sum(core.numel() for layer in ttlora_layers(model).values() for core in layer.cores)
     state = get_state(model)
     head_names = state.head_modules if state is not None else head_module_names(model)
+    head = count_head_parameters(model, head_names, trainable_only=True)
     seen: set[int] = set()
-    head = 0
-    for head_name in head_names:
-        for param in model.get_submodule(head_name).parameters():
-            if param.requires_grad and id(param) not in seen:
-                seen.add(id(param))
-                head += param.numel()
-    seen.clear()
     total = 0
     for param in model.parameters():
         if param.requires_grad and id(param) not in seen:

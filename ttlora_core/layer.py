@@ -4,7 +4,7 @@ Forward paths (chosen automatically, overridable through ``path``):
 
 * ``"split"``: the shape has a split point s, ΔW = P @ S with P (out, r_s), S (r_s, in); one
   fused autograd function computes the base output and adds alpha * P (S x) in place, saving only
-  x and S x (design.md §3: the fastest measured training path).
+  x and S x (docs/ARCHITECTURE.md, "Forward paths": the fastest measured training path).
 * ``"block"``: no split point; the cores straddling the row/column boundary are merged into one
   block, giving exact factors P (out, R), S (R, in) with R = min(r_{s0} u, v r_{s1}), run by the
   same fused function (e.g. the paper's RoBERTa shape [64, 16, 9, 64] on 768x768: R = 12 r).
@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
-from .shapes import ShapeError, full_ranks, split_index, tt_param_count
 from .core_init import init_cores
+from .tt_arithmetic import ShapeError, full_ranks, split_index, tt_param_count
 from .tt_math import FusedLowRankLinear, block_factors, block_plan, reconstruct, split_factors
 
 PATHS = ("auto", "split", "block", "dense")

@@ -11,6 +11,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from .config import REGEX_PREFIX, TTLoRAConfig
+from .layer import TTLoRALinear
 
 # model_type (transformers config) -> default target suffixes, as used by the paper and PEFT.
 DEFAULT_TARGETS: dict[str, list[str]] = {
@@ -56,8 +57,6 @@ def suffix_matches(module_name: str, suffix: str) -> bool:
 
 def layer_features(module: nn.Module) -> tuple[int, int]:
     """(out_features, in_features) of a supported layer in torch's weight layout."""
-    from .layer import TTLoRALinear  # local: layer imports nothing from here
-
     if isinstance(module, TTLoRALinear):
         return module.out_features, module.in_features
     if isinstance(module, nn.Linear):
@@ -73,10 +72,21 @@ def head_module_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_children() if name in HEAD_NAMES]
 
 
+def count_head_parameters(model: nn.Module, head_names: list[str], trainable_only: bool = False) -> int:
+    """Parameters of the named head modules, each tensor counted once (tied weights are shared).
+    The one head counter: planning (meta models) and ``count_parameters`` (live models) both use it."""
+    seen: set[int] = set()
+    total = 0
+    for head_name in head_names:
+        for param in model.get_submodule(head_name).parameters():
+            if (param.requires_grad or not trainable_only) and id(param) not in seen:
+                seen.add(id(param))
+                total += param.numel()
+    return total
+
+
 def _candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """All named modules except those inside a TTLoRALinear (its frozen base layer)."""
-    from .layer import TTLoRALinear
-
     found: list[tuple[str, nn.Module]] = []
     inside: list[str] = []
     for name, module in model.named_modules():
@@ -94,8 +104,6 @@ def find_target_modules(model: nn.Module, config: TTLoRAConfig) -> dict[str, tup
     Works on meta-device models. Raises ValueError when a target suffix matches nothing, when a
     match is not an ``nn.Linear`` / GPT-2 ``Conv1D``, or when a target is the task head.
     """
-    from .layer import TTLoRALinear
-
     targets = config.targets if config.targets is not None else default_targets(model)
     candidates = _candidate_modules(model)
     heads = set(head_module_names(model))

@@ -11,6 +11,7 @@ from torch import nn
 
 import ttlora_core
 from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, count_parameters, load_adapter, save_adapter
+from ttlora_core.tt_arithmetic import tt_param_count
 
 PAPER_MINILM = TTLoRAConfig(targets=["query", "value"], shape=[8, 6, 8, 8, 6, 8], rank=5, alpha=8.0)
 
@@ -30,7 +31,7 @@ def test_apply_wraps_targets_freezes_the_rest_and_counts(minilm: nn.Module) -> N
     trainable = {name for name, p in minilm.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in minilm.named_parameters() if ".cores." in n or n.startswith("classifier.")}
     counts = count_parameters(minilm)
-    assert counts["ttlora"] == 12 * ttlora_core.shapes.tt_param_count([8, 6, 8, 8, 6, 8], 5) == 12 * 780
+    assert counts["ttlora"] == 12 * tt_param_count([8, 6, 8, 8, 6, 8], 5) == 12 * 780
     assert counts["head"] == 384 * 2 + 2
     assert counts["total_trainable"] == sum(p.numel() for p in minilm.parameters() if p.requires_grad)
     assert counts["total_trainable"] == counts["ttlora"] + counts["head"]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ttlora_core import TTLoRALinear
-from ttlora_core.shapes import full_ranks, split_index
+from ttlora_core.tt_arithmetic import full_ranks, split_index
 from ttlora_core.tt_math import block_plan
 
 

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from ttlora_core import ShapeError, TTLoRAConfig
-from ttlora_core.shapes import full_ranks, propose_shape, resolve_shape, split_index, tt_param_count
+from ttlora_core.model_plan import resolve_shape
+from ttlora_core.tt_arithmetic import full_ranks, propose_shape, split_index, tt_param_count
 from ttlora_core.core_init import init_cores
 
 

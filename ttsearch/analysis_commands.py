@@ -1,4 +1,5 @@
-"""``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/``.
+"""``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/`` (and, for
+the torch half of ``export``, ``search.export_artifacts``).
 
 Only ``export`` needs torch (the adapter check, ``--merged``, ``--as-lora``); it is imported inside that
 command, so the other three run on a laptop with a copied experiment folder. pandas/plotly are imported
@@ -14,8 +15,9 @@ import click
 
 from analysis import BY_METRIC, BY_PARETO, DEFAULT_BROWSE_PORT
 from analysis import columns as col
-from search.cli import app
-from search.errors import UsageError
+from ttsearch.app import app
+from vocab.errors import UsageError
+from vocab.experiment_folder import RESOLVED_SPACE_FILE
 
 DEFAULT_ROOT = "./ttsearch_results"
 _METRICS = {"score": col.BEST_SCORE, "val_loss": col.BEST_VAL_LOSS}
@@ -105,8 +107,12 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
                f"{trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.TTLORA_PARAMS]:,.0f} TT params")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")
     from search.export_artifacts import export_artifacts  # torch: only here
+    from search.space import load_space
 
-    for line in export_artifacts(exp, trial, out_dir, merged=merged, as_lora=as_lora):
+    adapter = str(trial[col.BEST_ADAPTER_PATH] or "")
+    space = load_space(exp.path / RESOLVED_SPACE_FILE)  # write_best_space has checked it is there
+    for line in export_artifacts(space, Path(adapter) if adapter else None, str(trial[col.TRIAL_ID]),
+                                 str(trial[col.TRIAL_DIR]), out_dir, merged=merged, as_lora=as_lora):
         click.echo(line)
 
 

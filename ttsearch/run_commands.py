@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from search.cli import app
-from search.errors import UsageError
+from ttsearch.app import app
+from vocab.errors import UsageError
 from search.plan import Plan, build_plan
-from search.results_schema import RESOLVED_SPACE_FILE
+from vocab.experiment_folder import RESOLVED_SPACE_FILE
 from search.space import SearchSpace, load_space
 
 _SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
@@ -32,7 +32,7 @@ def _load(space_file: str, overrides: tuple[str, ...], storage: str | None = Non
 
 def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
     """Print what happened: trials by outcome, the best trial, and what to do next."""
-    from search.results_schema import MetricKey
+    from vocab.experiment_folder import MetricKey
 
     errors = [r for r in result_grid if r.error is not None]
     ok = [r for r in result_grid if r.error is None and r.metrics]

@@ -1,7 +1,7 @@
 """``ttsearch submit / jobs / logs / stop``: run a search as a Ray job on an existing cluster.
 
 Thin click wrappers over ``cluster.jobs``; importing this module registers the commands on
-``search.cli.app``. Every command takes ``--address`` (the dashboard URL, or the
+``ttsearch.app.app``. Every command takes ``--address`` (the dashboard URL, or the
 ``RAY_API_SERVER_ADDRESS`` variable, as Ray's own ``ray job`` CLI) and ``--token-file``
 (see ``cluster.auth`` for where else the token is looked for).
 """
@@ -12,7 +12,7 @@ import sys
 import click
 
 from cluster import jobs
-from search.cli import app
+from ttsearch.app import app
 
 ADDRESS_ENV_VAR = "RAY_API_SERVER_ADDRESS"
 

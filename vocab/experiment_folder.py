@@ -1,14 +1,15 @@
-"""One results schema shared by the trainable (writer) and `analysis/` (reader).
+"""The experiment-folder schema, shared by the trainable and driver (writers) and `analysis/` (reader).
 
 Every metric key the trainable reports to Tune, and every file it or the driver writes into an
-experiment folder, is spelled here once. Stdlib only: `analysis/` imports this without torch or Ray.
+experiment folder, is spelled here once; the sampled hyperparameters' keys are the names of
+``vocab.searched_params``. Stdlib only (docs/ARCHITECTURE.md, "Results schema").
 
 Experiment folder layout (``<storage_path>/<experiment_name>/``)::
 
     ttsearch_experiment.json   ExperimentMeta (written by the driver before Tune starts)
     space.yaml                 the fully resolved search space (defaults < YAML < --set)
     ray_logs/                  Ray's own log output (driver side)
-    <trial_dir>/params.json    Tune: the sampled hyperparameters (keys in ``ParamKey``)
+    <trial_dir>/params.json    Tune: the sampled hyperparameters (keys: ``vocab.searched_params.PARAM_NAMES``)
     <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
     <trial_dir>/progress.csv   Tune: the same as CSV
     <trial_dir>/error.txt      Tune: present when the trial failed
@@ -37,16 +38,6 @@ TRIAL_STATE_FILE = "trial_state.json"
 ADAPTER_DIR = "adapter"
 BEST_ADAPTER_DIR = "best_adapter"
 OPTIMIZER_FILE = "optimizer.pt"
-
-
-class ParamKey(str, Enum):
-    """Keys of the sampled hyperparameters in a trial's config (Tune's params.json)."""
-
-    SHAPE = "shape"  # list[int] (one shape for all targets), dict[target, list[int]], or "auto"
-    CORES = "cores"  # int: core count, used when shape == "auto"
-    RANK = "rank"  # int or list[int]
-    ALPHA = "alpha"  # float
-    LEARNING_RATE = "learning_rate"  # float
 
 
 class MetricKey(str, Enum):

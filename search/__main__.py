@@ -1,4 +1,0 @@
-"""``python -m search`` is ``ttsearch``."""
-from search.cli import main
-
-main()

@@ -1,0 +1,4 @@
+"""``python -m ttsearch`` is ``ttsearch``."""
+from ttsearch.main import main
+
+main()

@@ -1,0 +1,13 @@
+"""The shared vocabulary of ttsearch: the bottom layer every other package may import.
+
+What it holds (docs/ARCHITECTURE.md, "Layers"):
+
+* ``vocab.errors``: ``UsageError``, the one error type for bad user input (exit code 2).
+* ``vocab.experiment_folder``: the experiment-folder schema (file names, metric keys, stop reasons,
+  ``ExperimentMeta``), written by ``search`` and read by ``analysis``.
+* ``vocab.searched_params``: the table of searched hyperparameters (one row each).
+* ``vocab.shape_text``: the one shape-to-text formatter.
+* ``vocab.version``: the installed package version.
+
+Standard library only: no torch, no Ray, no pandas, no YAML, so a report can be built on a laptop.
+"""

@@ -1,0 +1,64 @@
+"""The table of searched hyperparameters: each is declared here once, and everything else is derived.
+
+From this table ``search`` builds the ``search:`` section of the space schema (one field per row,
+validated by the row's kind and bounds), the Tune ``param_space`` (every row is a key of a trial's
+config and of Tune's ``params.json``), and the routing of a sampled value into the config it
+feeds. ``analysis`` reads the same rows for its parameter columns and for the ``best.yaml`` writer.
+
+Defaults are not written here: a row's default is the default of the field it feeds
+(``ttlora_core.TTLoRAConfig.<name>`` for ``feeds="ttlora"``, the space's ``train.<name>`` for
+``feeds="train"``), so the library and the search cannot disagree. A ``train`` row can be fixed
+either as ``train.<name>`` or searched as ``search.<name>`` (not both).
+
+Adding a searched hyperparameter: add a row (and put it in ``SEARCHED_PARAMS``); give the field it
+feeds a default if it has none. docs/ARCHITECTURE.md, "Where to change what".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ValueKind = Literal["shape", "int", "float"]
+Feeds = Literal["ttlora", "train"]
+
+
+@dataclass(frozen=True)
+class SearchedParam:
+    """One searched hyperparameter.
+
+    ``value``: ``"shape"`` (a tensor shape, a per-target mapping, or ``"auto"``; only choice/grid),
+    ``"int"`` or ``"float"``. ``minimum``: lowest allowed value (``minimum_exclusive``: the value must
+    be above it). ``list_values``: a candidate may itself be a list of ints (full TT-rank lists).
+    ``feeds``: the config the sampled value goes into, field of the same name. ``structural``: it
+    changes the adapter's parameter count (``plan`` enumerates these). ``label``: display name.
+    """
+
+    name: str
+    value: ValueKind
+    feeds: Feeds
+    minimum: float | None = None
+    minimum_exclusive: bool = False
+    list_values: bool = False
+    structural: bool = False
+    label: str = ""
+    help: str = ""
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+SHAPE = SearchedParam("shape", "shape", "ttlora", structural=True,
+                      help="tensor shape of ΔW: a list of ints, a mapping target -> shape, or 'auto'")
+CORES = SearchedParam("cores", "int", "ttlora", minimum=2, structural=True,
+                      help="core count wherever the shape is 'auto'")
+RANK = SearchedParam("rank", "int", "ttlora", minimum=1, list_values=True, structural=True,
+                     help="TT rank: one int, or a full / inner rank list")
+ALPHA = SearchedParam("alpha", "float", "ttlora", minimum=0, minimum_exclusive=True,
+                      help="scale of ΔW (y = W0 x + alpha ΔW x)")
+LEARNING_RATE = SearchedParam("learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
+                              help="AdamW learning rate")
+
+SEARCHED_PARAMS: tuple[SearchedParam, ...] = (SHAPE, CORES, RANK, ALPHA, LEARNING_RATE)
+PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
+PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}
