@@ -26,8 +26,14 @@ from analysis.listing import find_experiments, is_experiment_dir, summarise
 from analysis.loading import Experiment, load_experiment
 from analysis.report import build_report_html
 from analysis.trial_files import is_trial_dir
-from search.errors import UsageError
-from search.results_schema import EXPERIMENT_META_FILE, TUNE_ERROR_FILE, TUNE_PARAMS_FILE, TUNE_PROGRESS_FILE, TUNE_RESULT_FILE
+from vocab.errors import UsageError
+from vocab.experiment_folder import (
+    EXPERIMENT_META_FILE,
+    TUNE_ERROR_FILE,
+    TUNE_PARAMS_FILE,
+    TUNE_PROGRESS_FILE,
+    TUNE_RESULT_FILE,
+)
 
 LOG = logging.getLogger("ttsearch.browse")
 HOST = "127.0.0.1"

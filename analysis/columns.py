@@ -1,15 +1,16 @@
 """Column names of the per-trial and per-epoch DataFrames built by `analysis.loading`.
 
-Metric columns reuse the results schema's ``MetricKey`` values and hyperparameter columns its
-``ParamKey`` values (spelled once, in `search.results_schema`); only the columns analysis derives
-itself are named here. Plain string constants, not an Enum: pandas looks columns up by hash, and a
+Metric columns reuse the results schema's ``MetricKey`` values (`vocab.experiment_folder`) and
+hyperparameter columns the names of `vocab.searched_params` (one column per searched parameter);
+only the columns analysis derives itself are named here. Plain string constants, not an Enum: pandas looks columns up by hash, and a
 ``str`` Enum member hashes by its *name*, not its value.
 """
 from __future__ import annotations
 
 from typing import Final
 
-from search.results_schema import MetricKey, ParamKey
+import vocab.searched_params as table
+from vocab.experiment_folder import MetricKey
 
 # --- identification
 TRIAL_ID: Final = "trial_id"
@@ -17,11 +18,13 @@ TRIAL_DIR: Final = "trial_dir"  # folder name relative to the experiment folder
 EXPERIMENT: Final = "experiment"  # experiment name (multi-experiment views)
 
 # --- configuration (display forms; the raw sampled values are in CONFIG_JSON)
-SHAPE: Final = ParamKey.SHAPE.value  # display string, e.g. "8x6x8x8x6x8" or "query:8x6x8|value:..."
-CORES: Final = ParamKey.CORES.value  # core count (int; from the shape when it is explicit)
-RANK: Final = ParamKey.RANK.value  # display string ("5" or "1,5,5,1")
-ALPHA: Final = ParamKey.ALPHA.value
-LEARNING_RATE: Final = ParamKey.LEARNING_RATE.value
+# One column per row of vocab.searched_params; these have display forms of their own:
+SHAPE: Final = table.SHAPE.name  # display string, e.g. "8x6x8x8x6x8" or "query:8x6x8|value:..."
+CORES: Final = table.CORES.name  # core count (int; from the shape when it is explicit)
+RANK: Final = table.RANK.name  # display string ("5" or "1,5,5,1"); any list-valued row likewise
+ALPHA: Final = table.ALPHA.name  # the colour of the Figure-5 view
+LEARNING_RATE: Final = table.LEARNING_RATE.name
+PARAM_COLUMNS: Final[tuple[str, ...]] = table.PARAM_NAMES
 CONFIG_JSON: Final = "config_json"  # the trial's sampled parameters as JSON
 
 # --- sizes (from the trainable's reports)
@@ -47,7 +50,7 @@ BEST_ADAPTER_PATH: Final = "best_adapter_path"  # absolute path or "" when no ch
 ON_FRONT: Final = "on_front"  # set by analysis.pareto.mark_front
 
 TRIAL_COLUMNS: Final[tuple[str, ...]] = (
-    TRIAL_ID, TRIAL_DIR, SHAPE, CORES, RANK, ALPHA, LEARNING_RATE,
+    TRIAL_ID, TRIAL_DIR, *PARAM_COLUMNS,
     TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT,
     COMPRESSION_VS_FULL, COMPRESSION_VS_LORA8,
     BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,

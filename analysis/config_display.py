@@ -4,21 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from vocab.shape_text import dims_text, shape_text
 
-def _dims_text(dims: Any) -> str:
-    if isinstance(dims, list) and all(isinstance(k, int) for k in dims):
-        return "x".join(str(k) for k in dims)
-    return str(dims)
-
-
-def shape_text(shape: Any) -> str:
-    """``[8, 6, 8]`` -> ``"8x6x8"``; ``{"query": [...], "value": [...]}`` -> ``"query:8x6x8|value:..."``;
-    ``"auto"`` stays ``"auto"``; a missing shape is ``""``."""
-    if shape is None:
-        return ""
-    if isinstance(shape, dict):
-        return "|".join(f"{target}:{_dims_text(dims)}" for target, dims in sorted(shape.items()))
-    return _dims_text(shape)
+__all__ = ["shape_text", "core_count", "rank_text", "resolved_shape_text", "format_number"]
 
 
 def core_count(shape: Any, cores: Any) -> float:
@@ -52,7 +40,7 @@ def resolved_shape_text(shape: Any, resolved: dict[str, list[int]]) -> str:
         return text
     distinct = {tuple(dims) for dims in resolved.values()}
     if len(distinct) == 1:
-        return f"auto:{_dims_text(list(next(iter(distinct))))}"
+        return f"auto:{dims_text(list(next(iter(distinct))))}"
     return f"auto:{len(distinct)} shapes"
 
 

@@ -3,7 +3,7 @@
 ``best.yaml`` = the experiment's resolved ``space.yaml`` with every searched parameter replaced by the
 value this trial sampled, ``scheduler: {type: none}`` and ``num_samples: 1``: ``ttsearch run best.yaml``
 trains exactly that configuration, once, with the same model, task, data and training settings.
-No torch here; the adapter files are written by ``search.export_artifacts``.
+No torch here; the adapter files are written by ``search.export_artifacts`` (called by the CLI).
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from analysis import BY_METRIC, BY_PARETO
 from analysis import columns as col
 from analysis.loading import Experiment
 from analysis.pareto import best_trial, best_under_budget, metric_column_for
-from search.errors import UsageError
-from search.results_schema import RESOLVED_SPACE_FILE, ParamKey
+from vocab.errors import UsageError
+from vocab.experiment_folder import RESOLVED_SPACE_FILE
+from vocab.searched_params import PARAM_NAMES, PARAMS_BY_NAME
 
 BEST_SPACE_FILE = "best.yaml"
 EXPORT_SUMMARY_FILE = "export.json"
@@ -59,15 +60,16 @@ def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None 
 
 
 def sampled_params(trial: pd.Series) -> dict[str, Any]:
-    """The hyperparameters Tune sampled for this trial (ParamKey keys only)."""
+    """The hyperparameters Tune sampled for this trial (the rows of ``vocab.searched_params``)."""
     raw = json.loads(trial[col.CONFIG_JSON]) if trial[col.CONFIG_JSON] else {}
-    return {key.value: raw[key.value] for key in ParamKey if key.value in raw}
+    return {name: raw[name] for name in PARAM_NAMES if name in raw}
 
 
 def _fixed_value(key: str, value: Any) -> Any:
-    """A value the space schema reads as fixed. A list of ranks would read as a choice among ranks,
-    so it is wrapped as a one-candidate choice; a shape list/mapping is already a fixed shape."""
-    if key == ParamKey.RANK.value and isinstance(value, list):
+    """A value the space schema reads as fixed. A list value of a list-valued row (a rank list) would
+    read as a choice, so it is wrapped as a one-candidate choice; a shape list/mapping is already a
+    fixed shape."""
+    if PARAMS_BY_NAME[key].list_values and isinstance(value, list):
         return {"choice": [value]}
     return copy.deepcopy(value)
 

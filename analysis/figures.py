@@ -17,7 +17,8 @@ from analysis import columns as col
 from analysis.config_display import format_number
 from analysis.paper_reference import ReportedResult
 from analysis.pareto import pareto_front
-from search.results_schema import MetricKey
+from vocab.experiment_folder import MetricKey
+from vocab.searched_params import SEARCHED_PARAMS
 
 TRIALS_META = "trials"
 FRONT_META = "front"
@@ -52,7 +53,7 @@ def hover_text(row: pd.Series, score_name: str) -> str:
     parts = [
         f"<b>trial {row[col.TRIAL_ID]}</b>",
         f"shape {row[col.SHAPE]} ({_int_text(row[col.CORES])} cores), rank {row[col.RANK]}",
-        f"alpha {_num_text(row[col.ALPHA])}, learning rate {_num_text(row[col.LEARNING_RATE])}",
+        ", ".join(f"{p.display_label} {_num_text(row[p.name])}" for p in SEARCHED_PARAMS if not p.structural),
         f"TT params {_int_text(row[col.TTLORA_PARAMS])}, head {_int_text(row[col.HEAD_PARAMS])}",
         f"compression x{_num_text(row[col.COMPRESSION_VS_FULL])} vs full, "
         f"x{_num_text(row[col.COMPRESSION_VS_LORA8])} vs LoRA r=8",

@@ -10,8 +10,8 @@ import pandas as pd
 from analysis import columns as col
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
 from analysis.pareto import pareto_front
-from search.errors import UsageError
-from search.results_schema import EXPERIMENT_META_FILE, RAY_LOG_DIR
+from vocab.errors import UsageError
+from vocab.experiment_folder import EXPERIMENT_META_FILE, RAY_LOG_DIR
 
 MAX_DEPTH = 4  # <root>/<storage>/<experiment> and a little more
 

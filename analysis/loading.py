@@ -24,16 +24,16 @@ from analysis.trial_files import (
     is_trial_dir,
     read_trial,
 )
-from search.errors import UsageError
-from search.results_schema import (
+from vocab.errors import UsageError
+from vocab.experiment_folder import (
     EXPERIMENT_META_FILE,
     RAY_LOG_DIR,
     RESOLVED_SPACE_FILE,
     ExperimentMeta,
     MetricKey,
-    ParamKey,
     StopReason,
 )
+from vocab.searched_params import CORES, SEARCHED_PARAMS, SHAPE
 
 # Tune's experiment state (trial statuses; may lag behind the trial folders, so only a hint).
 TUNE_EXPERIMENT_STATE_GLOB = "experiment_state-*.json"
@@ -118,6 +118,24 @@ def _read_tune_statuses(folder: Path) -> dict[str, str]:
         return {}
 
 
+def param_columns(params: dict[str, Any], resolved_shapes: dict[str, list[int]]) -> dict[str, Any]:
+    """One display value per searched parameter: the shape as text ("auto" resolved from the adapter),
+    the core count of the shape, list-valued rows as text, numbers as floats."""
+    shape = params.get(SHAPE.name)
+    columns: dict[str, Any] = {}
+    for param in SEARCHED_PARAMS:
+        value = params.get(param.name)
+        if param is SHAPE:
+            columns[param.name] = resolved_shape_text(shape, resolved_shapes)
+        elif param is CORES:
+            columns[param.name] = core_count(shape, value)
+        elif param.list_values:
+            columns[param.name] = rank_text(value)
+        else:
+            columns[param.name] = _number(value)
+    return columns
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or value is None:
         return math.nan
@@ -184,15 +202,10 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
     wall = _sum_numbers(rows, MetricKey.EPOCH_SECONDS.value)
     if math.isnan(wall):
         wall = _sum_numbers(rows, TUNE_TIME_THIS_ITER_KEY)
-    shape = params.get(ParamKey.SHAPE.value)
     return {
         col.TRIAL_ID: record.trial_id,
         col.TRIAL_DIR: record.trial_dir.name,
-        col.SHAPE: resolved_shape_text(shape, record.resolved_shapes),
-        col.CORES: core_count(shape, params.get(ParamKey.CORES.value)),
-        col.RANK: rank_text(params.get(ParamKey.RANK.value)),
-        col.ALPHA: _number(params.get(ParamKey.ALPHA.value)),
-        col.LEARNING_RATE: _number(params.get(ParamKey.LEARNING_RATE.value)),
+        **param_columns(params, record.resolved_shapes),
         col.TTLORA_PARAMS: ttlora_params,
         col.HEAD_PARAMS: _last_number(rows, MetricKey.HEAD_PARAMS.value),
         col.TRAINABLE_PARAMS: _last_number(rows, MetricKey.TRAINABLE_PARAMS.value),

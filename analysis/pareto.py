@@ -13,8 +13,8 @@ import math
 import pandas as pd
 
 from analysis import columns as col
-from search.errors import UsageError
-from search.results_schema import MetricKey, StopReason
+from vocab.errors import UsageError
+from vocab.experiment_folder import MetricKey, StopReason
 
 
 def _check_columns(trials: pd.DataFrame, cost_col: str, metric_col: str) -> None:

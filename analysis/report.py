@@ -21,6 +21,7 @@ from analysis.figures import learning_curves_figure, pareto_figure, plottable
 from analysis.loading import Experiment, ExperimentStatus
 from analysis.paper_reference import ReportedResult, reference_points
 from analysis.pareto import best_trial, metric_column_for, pareto_front
+from vocab.searched_params import SEARCHED_PARAMS
 
 REPORT_FILE = "report.html"
 MAX_WARNINGS_SHOWN = 50
@@ -52,10 +53,15 @@ def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_i
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _param_spec() -> list[tuple[str, str, str]]:
+    """(column, label, format) of every searched parameter, from vocab.searched_params."""
+    return [(p.name, p.display_label, "text" if p.value == "shape" or p.list_values else p.value.replace("float", "num"))
+            for p in SEARCHED_PARAMS]
+
+
 def _trial_spec(score_name: str) -> list[tuple[str, str, str]]:
     return [
-        (col.TRIAL_ID, "trial", "text"), (col.SHAPE, "shape", "text"), (col.CORES, "cores", "int"),
-        (col.RANK, "rank", "text"), (col.ALPHA, "alpha", "num"), (col.LEARNING_RATE, "learning rate", "num"),
+        (col.TRIAL_ID, "trial", "text"), *_param_spec(),
         (col.TTLORA_PARAMS, "TT params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
         (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, score_name, "num"),
         (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
@@ -96,8 +102,7 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
     rows = [
         ("trial", best[col.TRIAL_ID]),
         ("chosen by", f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better)"),
-        ("shape", best[col.SHAPE]), ("cores", _fmt(best[col.CORES], "int")), ("rank", best[col.RANK]),
-        ("alpha", _fmt(best[col.ALPHA])), ("learning rate", _fmt(best[col.LEARNING_RATE])),
+        *((label, _fmt(best[column], kind)) for column, label, kind in _param_spec()),
         ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")),
         ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
         ("adapter size at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.results_schema import (
+from vocab.experiment_folder import (
     BEST_ADAPTER_DIR,
     CHECKPOINT_PREFIX,
     TUNE_ERROR_FILE,

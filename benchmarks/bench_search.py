@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from search.driver import prepare, run_experiment  # noqa: E402
-from search.results_schema import MetricKey, TUNE_PARAMS_FILE, TUNE_RESULT_FILE  # noqa: E402
 from search.space import load_space  # noqa: E402
+from vocab.experiment_folder import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey  # noqa: E402
 
 
 def read_trials(experiment: Path) -> list[list[dict]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 TOKEN_ENV_VAR = "RAY_AUTH_TOKEN"
 TOKEN_PATH_ENV_VAR = "RAY_AUTH_TOKEN_PATH"

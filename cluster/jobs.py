@@ -12,7 +12,7 @@ What travels with the job (its ``runtime_env``):
   ``ttsearch run <space> --address auto ...``.
 - ``--working-dir DIR``: a project checkout uploaded as the job's working directory (Ray adds it to
   ``sys.path``); the space must lie inside DIR, and the entrypoint is
-  ``python -m search.cli run ...`` so the uploaded code is what runs. The cluster still needs the
+  ``python -m ttsearch run ...`` so the uploaded code is what runs. The cluster still needs the
   dependencies (torch, transformers, ray); ``--pip`` can add packages.
 
 Paths inside the space (data, model folders) are read on the cluster, so they must exist there:
@@ -36,7 +36,7 @@ import yaml
 
 from cluster.auth import WHERE_TOKENS_ARE_LOOKED_FOR, auth_headers, resolve_auth_token
 from cluster.storage import uri_scheme
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 DEFAULT_DASHBOARD_PORT = 8265
 NON_DASHBOARD_PORTS = {6379: "the GCS port", 10001: "the Ray Client port"}
@@ -209,7 +209,7 @@ def build_job_request(
                              expected="a working dir that contains the space file") from None
         runtime_env["working_dir"] = str(root)
         runtime_env["excludes"] = list(WORKING_DIR_EXCLUDES)
-        program = ["python", "-m", "search.cli"]
+        program = ["python", "-m", "ttsearch"]
     if pip:
         runtime_env["pip"] = list(pip)
     if env_vars:

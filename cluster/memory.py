@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 GIB = 1024**3
 MIB = 1024**2

@@ -28,7 +28,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 REMOTE_SCHEMES = frozenset({"s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "az"})
 

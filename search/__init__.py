@@ -1,4 +1,6 @@
-"""The search side of ttsearch: CLI, space schema, task registry, Tune trainable and driver.
+"""The search side of ttsearch: space schema, task registry, Tune trainable, scheduler set-up, driver,
+``plan`` and the torch half of ``export``. The only package that imports ``ray.tune``.
 
-Kept import-light on purpose: `analysis/` reads `search.results_schema` without pulling in Ray or torch.
+Imports ``ttlora_core``, ``vocab`` and ``cluster``; never ``analysis`` or the CLI
+(docs/ARCHITECTURE.md, "Layers").
 """

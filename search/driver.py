@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.errors import UsageError
 from search.model_source import load_model_config, resolve_model_path
 from search.plan import Plan, build_plan
-from search.results_schema import (
-    EXPERIMENT_META_FILE, RAY_LOG_DIR, RESOLVED_SPACE_FILE, ExperimentMeta, MetricKey,
-)
 from search.space import SearchSpace, dump_space_yaml
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer, resolve_data_dir
+from vocab.errors import UsageError
+from vocab.experiment_folder import (
+    EXPERIMENT_META_FILE,
+    RAY_LOG_DIR,
+    RESOLVED_SPACE_FILE,
+    ExperimentMeta,
+    MetricKey,
+)
+from vocab.version import package_version
 
 LOG = logging.getLogger("ttsearch")
 
@@ -108,8 +113,6 @@ def mark_finished(prepared: PreparedExperiment) -> None:
 def write_experiment_files(prepared: PreparedExperiment) -> None:
     """The experiment folder's own files: ExperimentMeta and the resolved space (read by analysis/)."""
     space, plan = prepared.space, prepared.plan
-    from search.cli import package_version
-
     meta = ExperimentMeta(
         name=space.name, space_file=prepared.space_file, model=space.model.name_or_path,
         model_family=plan.model_family, task=plan.task, score_name=plan.score_name,
@@ -202,7 +205,7 @@ def build_trainable(prepared: PreparedExperiment) -> Any:
     from search.trainable import SharedTrialInputs, fail_once_epoch_from_env, run_trial
 
     shared = SharedTrialInputs(
-        space=prepared.space.to_plain(), model_path=prepared.model_path, encoded=prepared.encoded,
+        space=prepared.space, model_path=prepared.model_path, encoded=prepared.encoded,
         pad_token_id=prepared.pad_token_id, fail_once_at_epoch=fail_once_epoch_from_env(),
     )
     resources = {"cpu": prepared.space.resources.cpu, "gpu": prepared.space.resources.gpu}

@@ -1,8 +1,9 @@
 """The torch half of ``ttsearch export``: the chosen trial's adapter, and on request the merged model
 and a PEFT LoRA adapter.
 
-The adapter files are the trial's ``best_adapter/`` (lowest val loss) copied and self-checked with
-``ttlora_core`` (checksum, keys, shapes). ``--merged`` and ``--as-lora`` rebuild the base model the way
+It takes what it needs (the trial's ``best_adapter/`` folder, the experiment's space, the trial id),
+not analysis's tables: the CLI picks the trial with ``analysis`` and hands those over. The adapter
+files are copied and self-checked with ``ttlora_core`` (checksum, keys, shapes). ``--merged`` and ``--as-lora`` rebuild the base model the way
 the trainable does (same model, task head size, dtype, seed, pad token), load the adapter into it with
 ``ttlora_core.load_adapter``, and write ``save_pretrained`` / ``export_lora`` folders.
 """
@@ -11,31 +12,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
-from analysis import columns as col
-from analysis.loading import Experiment
-from search.errors import UsageError
-from search.results_schema import RESOLVED_SPACE_FILE
-from search.space import SearchSpace, load_space
+from search.space import SearchSpace
+from vocab.errors import UsageError
 
 ADAPTER_OUT = "adapter"
 MERGED_OUT = "merged"
 LORA_OUT = "lora"
 
 
-def _space(exp: Experiment) -> SearchSpace:
-    return load_space(exp.path / RESOLVED_SPACE_FILE)
-
-
-def copy_adapter(trial: pd.Series, out_dir: Path) -> Path:
-    """Copy the trial's best adapter to ``out_dir/adapter`` and check it reads back (no model needed)."""
+def copy_adapter(source: Path | None, trial_id: str, trial_dir: str, out_dir: Path) -> Path:
+    """Copy the trial's best adapter folder ``source`` to ``out_dir/adapter`` and check it reads back
+    (no model needed)."""
     from ttlora_core.adapter_io import AdapterError, read_adapter
 
-    source = str(trial[col.BEST_ADAPTER_PATH] or "")
-    if not source or not Path(source).is_dir():
-        raise UsageError(f"trial {trial[col.TRIAL_ID]} has no best_adapter/ in its checkpoints",
-                         where=str(trial[col.TRIAL_DIR]), expected="a trial that finished at least one epoch")
+    if source is None or not source.is_dir():
+        raise UsageError(f"trial {trial_id} has no best_adapter/ in its checkpoints",
+                         where=trial_dir, expected="a trial that finished at least one epoch")
     target = out_dir / ADAPTER_OUT
     if target.exists():
         shutil.rmtree(target)
@@ -43,7 +35,7 @@ def copy_adapter(trial: pd.Series, out_dir: Path) -> Path:
     try:
         read_adapter(target)
     except AdapterError as exc:
-        raise UsageError(f"the adapter of trial {trial[col.TRIAL_ID]} is damaged: {exc}", where=source) from None
+        raise UsageError(f"the adapter of trial {trial_id} is damaged: {exc}", where=str(source)) from None
     return target
 
 
@@ -70,18 +62,17 @@ def load_model_with_adapter(space: SearchSpace, adapter_dir: Path):  # -> (model
     return model, tokenizer
 
 
-def export_artifacts(exp: Experiment, trial: pd.Series, out_dir: Path, merged: bool = False,
-                     as_lora: bool = False) -> list[str]:
+def export_artifacts(space: SearchSpace, adapter_source: Path | None, trial_id: str, trial_dir: str,
+                     out_dir: Path, merged: bool = False, as_lora: bool = False) -> list[str]:
     """Write the adapter (always) and the merged model / LoRA adapter (on request); return one line
-    per folder written, for the CLI to print."""
+    per folder written, for the CLI to print. ``space``: the experiment's resolved space."""
     lines = []
-    adapter_dir = copy_adapter(trial, out_dir)
+    adapter_dir = copy_adapter(adapter_source, trial_id, trial_dir, out_dir)
     lines.append(f"adapter: {adapter_dir}  (ttlora_core.load_adapter(model, path))")
     if not (merged or as_lora):
         return lines
     from ttlora_core import AdapterError, export_lora, unload
 
-    space = _space(exp)
     model, tokenizer = load_model_with_adapter(space, adapter_dir)
     if as_lora:
         try:

@@ -1,7 +1,7 @@
 """A per-process cache of the frozen base model, so successive trials in one worker load weights once.
 
-With ``TuneConfig(reuse_actors=True)`` Tune runs the next trial in the same worker process (design.md
-§4). Between trials only the adapter changes: ``unload(merge=False)`` puts the untouched W0 back and
+With ``TuneConfig(reuse_actors=True)`` Tune runs the next trial in the same worker process (docs/ARCHITECTURE.md,
+"Ray Tune facts"). Between trials only the adapter changes: ``unload(merge=False)`` puts the untouched W0 back and
 resets the task head to its values at apply time (the seeded initial head of the first load), and a new
 ``apply_ttlora`` wraps it again, so every trial starts from the same head whichever worker it lands on.
 """

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 PACKAGE_PREFIX = "package:"
 

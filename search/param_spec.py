@@ -1,13 +1,17 @@
 """Searched-parameter specs: what a YAML value like ``[4, 5]`` or ``{loguniform: [1e-4, 1e-2]}`` means.
 
-Parsed into one typed ``ParamSpec`` (no Ray here); ``search/tune_space.py`` maps specs onto
-``ray.tune`` through an explicit table.
+Parsed into one typed ``ParamSpec`` by the row of ``vocab.searched_params`` that declares the
+parameter (``parse_searched``); no Ray here: ``search/tune_space.py`` maps specs onto ``ray.tune``
+through an explicit table. Shapes are checked by ttlora_core's own ``check_shape_value``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from ttlora_core.tt_arithmetic import AUTO_SHAPE, check_shape_value
+from vocab.searched_params import SearchedParam
 
 SpecKind = Literal["fixed", "choice", "grid", "loguniform", "uniform", "randint"]
 DISCRETE_KINDS = ("choice", "grid")
@@ -47,28 +51,31 @@ class ParamSpec:
         return {self.kind: [self.low, self.high]}
 
 
-def _check_number(value: Any, numeric_kind: str, minimum: float | None, where: str) -> Any:
+def _check_number(value: Any, numeric_kind: str, minimum: float | None, where: str,
+                  exclusive: bool = False) -> Any:
     ok_types = (int,) if numeric_kind == "int" else (int, float)
     if isinstance(value, bool) or not isinstance(value, ok_types):
         raise ValueError(f"{where}{value!r} is not {'an integer' if numeric_kind == 'int' else 'a number'}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{where}{value!r} is below the minimum {minimum}")
-    if minimum == 0 and value == 0:
-        raise ValueError(f"{where}{value!r} must be > 0")
+    if exclusive and value == minimum:
+        raise ValueError(f"{where}{value!r} must be > {minimum}")
     return value
 
 
-def _check_value(value: Any, numeric_kind: str, minimum: float | None, allow_list_values: bool, where: str) -> Any:
+def _check_value(value: Any, numeric_kind: str, minimum: float | None, allow_list_values: bool, where: str,
+                 exclusive: bool = False) -> Any:
     if allow_list_values and isinstance(value, list):
         return [_check_number(v, numeric_kind, 1, where) for v in value]
-    return _check_number(value, numeric_kind, minimum, where)
+    return _check_number(value, numeric_kind, minimum, where, exclusive)
 
 
 def parse_param_spec(value: Any, numeric_kind: str = "number", allow_list_values: bool = False,
-                     minimum: float | None = None) -> ParamSpec:
+                     minimum: float | None = None, exclusive: bool = False) -> ParamSpec:
     """Parse a numeric parameter: scalar = fixed, list = choice, mapping = explicit distribution.
 
-    ``allow_list_values`` lets a candidate itself be a list (a full TT-rank list ``[1, 5, 5, 1]``)."""
+    ``allow_list_values`` lets a candidate itself be a list (a full TT-rank list ``[1, 5, 5, 1]``);
+    ``exclusive``: values must be above ``minimum``, not equal to it."""
     if isinstance(value, ParamSpec):
         return value
     if isinstance(value, dict):
@@ -78,11 +85,13 @@ def parse_param_spec(value: Any, numeric_kind: str = "number", allow_list_values
         if kind in DISCRETE_KINDS:
             if not isinstance(arg, list) or not arg:
                 raise ValueError(f"{kind} needs a non-empty list of candidates")
-            return ParamSpec(kind, tuple(_check_value(v, numeric_kind, minimum, allow_list_values, f"{kind}: ") for v in arg))
+            return ParamSpec(kind, tuple(_check_value(v, numeric_kind, minimum, allow_list_values, f"{kind}: ", exclusive)
+                                         for v in arg))
         if kind in RANGE_KINDS:
             if not isinstance(arg, list) or len(arg) != 2:
                 raise ValueError(f"{kind} needs [low, high]")
-            low, high = (_check_number(v, "int" if kind == "randint" else "number", minimum, f"{kind}: ") for v in arg)
+            low, high = (_check_number(v, "int" if kind == "randint" else "number", minimum, f"{kind}: ", exclusive)
+                         for v in arg)
             if not low < high:
                 raise ValueError(f"{kind} needs low < high, got [{low}, {high}]")
             if kind == "loguniform" and low <= 0:
@@ -92,30 +101,14 @@ def parse_param_spec(value: Any, numeric_kind: str = "number", allow_list_values
     if isinstance(value, list):
         if not value:
             raise ValueError("an empty list of candidates")
-        return ParamSpec("choice", tuple(_check_value(v, numeric_kind, minimum, allow_list_values, "") for v in value))
-    return ParamSpec("fixed", (_check_number(value, numeric_kind, minimum, ""),))
-
-
-ShapeValue = Any  # list[int] | dict[str, list[int] | "auto"] | "auto"
-
-
-def _check_shape(shape: Any, where: str = "") -> ShapeValue:
-    if shape == "auto":
-        return "auto"
-    if isinstance(shape, list):
-        if len(shape) < 2 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in shape):
-            raise ValueError(f"{where}tensor shape {shape!r} must be a list of at least 2 positive integers")
-        return list(shape)
-    if isinstance(shape, dict):
-        if not shape:
-            raise ValueError(f"{where}an empty mapping of target -> shape")
-        return {str(target): _check_shape(sub, f"{where}{target}: ") for target, sub in shape.items()}
-    raise ValueError(f"{where}{shape!r} is not a tensor shape (a list of ints, a mapping target -> shape, or 'auto')")
+        return ParamSpec("choice", tuple(_check_value(v, numeric_kind, minimum, allow_list_values, "", exclusive)
+                                         for v in value))
+    return ParamSpec("fixed", (_check_number(value, numeric_kind, minimum, "", exclusive),))
 
 
 def _is_shape_literal(value: Any) -> bool:
     """A single shape: a flat list of ints, 'auto', or a target mapping (not a distribution)."""
-    if value == "auto":
+    if value == AUTO_SHAPE:
         return True
     if isinstance(value, list):
         return bool(value) and all(isinstance(k, int) for k in value)
@@ -127,7 +120,7 @@ def parse_shape_spec(value: Any) -> ParamSpec:
     if isinstance(value, ParamSpec):
         return value
     if _is_shape_literal(value):
-        return ParamSpec("fixed", (_check_shape(value),))
+        return ParamSpec("fixed", (check_shape_value(value, "shape"),))
     if isinstance(value, dict):
         (kind, arg), = value.items() if len(value) == 1 else ((None, None),)
         if kind not in DISCRETE_KINDS:
@@ -137,4 +130,13 @@ def parse_shape_spec(value: Any) -> ParamSpec:
         kind, candidates = "choice", value
     if not isinstance(candidates, list) or not candidates:
         raise ValueError("a non-empty list of tensor shapes")
-    return ParamSpec(kind, tuple(_check_shape(c, f"[{i}] ") for i, c in enumerate(candidates)))
+    return ParamSpec(kind, tuple(check_shape_value(c, f"shape[{i}]") for i, c in enumerate(candidates)))
+
+
+def parse_searched(param: SearchedParam, value: Any) -> ParamSpec:
+    """Parse the YAML value of one searched parameter by its row of ``vocab.searched_params``."""
+    if param.value == "shape":
+        return parse_shape_spec(value)
+    return parse_param_spec(value, numeric_kind="int" if param.value == "int" else "number",
+                            allow_list_values=param.list_values, minimum=param.minimum,
+                            exclusive=param.minimum_exclusive)

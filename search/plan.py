@@ -12,10 +12,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from search.errors import UsageError
 from search.model_source import build_meta_model, load_model_config, model_family
+from search.param_spec import ParamSpec
 from search.space import SearchSpace, count_configurations
 from search.tasks import get_task
+from search.trial_config import ttlora_config_for
+from ttlora_core.config import TTLoRAConfig
+from ttlora_core.tt_arithmetic import AUTO_SHAPE, ShapeError
+from vocab.errors import UsageError
+from vocab.searched_params import CORES, RANK, SEARCHED_PARAMS, SHAPE
 
 
 @dataclass
@@ -87,19 +92,28 @@ def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBra
     return brackets
 
 
-def _structural_choices(space: SearchSpace) -> list[tuple[int, Any, int | None, Any]]:
-    """(shape index, shape, cores, rank) for every discrete structural combination."""
-    shapes = space.search.shape.discrete_values()
-    cores_values = space.search.cores.discrete_values() if space.search.cores.kind != "randint" else list(
-        range(int(space.search.cores.low), int(space.search.cores.high)))
-    rank_spec = space.search.rank
-    ranks = rank_spec.discrete_values() if rank_spec.kind != "randint" else list(
-        range(int(rank_spec.low), int(rank_spec.high)))
+def _discrete(spec: ParamSpec) -> list[Any]:
+    if spec.kind == "randint":
+        return list(range(int(spec.low), int(spec.high)))  # type: ignore[arg-type]  # high exclusive
+    return spec.discrete_values()
+
+
+def _structural_choices(space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:
+    """(shape index, structural values) for every discrete combination of the table's structural rows.
+    ``cores`` only matters where a shape is ``auto``; elsewhere it is left out (one row, not one per
+    core count)."""
+    specs = space.searched_params()
+    others = [p.name for p in SEARCHED_PARAMS if p.structural and p not in (SHAPE, CORES)]
     combos = []
-    for (index, shape), rank in itertools.product(enumerate(shapes), ranks):
-        uses_auto = shape == "auto" or (isinstance(shape, dict) and "auto" in shape.values())
-        for cores in (cores_values if uses_auto else [None]):
-            combos.append((index, shape, cores, rank))
+    for index, shape in enumerate(specs[SHAPE.name].discrete_values()):
+        uses_auto = shape == AUTO_SHAPE or (isinstance(shape, dict) and AUTO_SHAPE in shape.values())
+        core_choices = _discrete(specs[CORES.name]) if uses_auto else [None]
+        for values in itertools.product(*(_discrete(specs[name]) for name in others)):
+            for cores in core_choices:
+                combo = {SHAPE.name: shape, **dict(zip(others, values))}
+                if cores is not None:
+                    combo[CORES.name] = cores
+                combos.append((index, combo))
     return combos
 
 
@@ -126,8 +140,8 @@ def estimate_memory(plan: Plan, space: SearchSpace, config: Any, meta_model: Any
 def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None = None,
                model_config: Any = None) -> Plan:
     """Validate every structural configuration against the model; raise UsageError on the first bad one."""
-    from ttlora_core import ShapeError, TTLoRAConfig
-    from ttlora_core.shapes import find_target_modules, plan_counts
+    from ttlora_core.model_plan import plan_counts
+    from ttlora_core.targets import find_target_modules
 
     task = get_task(space.task)
     config = model_config if model_config is not None else load_model_config(space.model.name_or_path)
@@ -144,8 +158,8 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     if space.scheduler.type == "hyperband":
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
     multi = space.search.shape.kind != "fixed"
-    for index, shape, cores, rank in _structural_choices(space):
-        cfg = TTLoRAConfig(targets=space.ttlora.targets, shape=shape, cores=cores or 6, rank=rank)
+    for index, values in _structural_choices(space):
+        cfg = ttlora_config_for(space, values)
         try:
             counts = plan_counts(meta_model, cfg, dtype_bytes=2)
         except (ShapeError, ValueError) as exc:
@@ -154,7 +168,7 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
                              expected="a shape whose product equals out*in of every target") from None
         tt = counts.total_params
         plan.rows.append(PlanRow(
-            shape=shape, cores=cores, rank=rank, tt_params=tt,
+            shape=values[SHAPE.name], cores=values.get(CORES.name), rank=values[RANK.name], tt_params=tt,
             per_target_shapes=_unique_shapes(counts), compression_vs_full=plan.full_params / tt,
             compression_vs_lora8=plan.lora8_params / tt, storage_bytes_16bit=counts.storage_bytes,
         ))

@@ -1,7 +1,7 @@
 """A live trial table for the terminal instead of Ray's log flood.
 
-A Tune ``Callback`` running in the driver keeps one row per trial (shape, rank, alpha, lr, epoch, val
-loss, metric, status). On a terminal it redraws a rich table; elsewhere (CI, redirected output) it
+A Tune ``Callback`` running in the driver keeps one row per trial (each searched parameter of
+``vocab.searched_params``, epoch, val loss, metric, status). On a terminal it redraws a rich table; elsewhere (CI, redirected output) it
 prints one compact line per reported epoch and per state change, so logs stay readable.
 """
 from __future__ import annotations
@@ -11,21 +11,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ray import tune
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from ray import tune
 
-from search.results_schema import MetricKey, ParamKey
+from vocab.experiment_folder import MetricKey
+from vocab.searched_params import CORES, SEARCHED_PARAMS, SHAPE, SearchedParam
+from vocab.shape_text import shape_text
+
+# Columns: every searched parameter except cores, which is shown inside the shape ("auto/4").
+SHOWN_PARAMS: tuple[SearchedParam, ...] = tuple(p for p in SEARCHED_PARAMS if p is not CORES)
 
 
 @dataclass
 class TrialRow:
     trial_id: str
-    shape: str
-    rank: str
-    alpha: str
-    lr: str
+    params: dict[str, str]  # parameter name -> display text
     epoch: int = 0
     val_loss: float | None = None
     score: float | None = None
@@ -33,12 +35,15 @@ class TrialRow:
     stop_reason: str = "running"
 
 
-def _short_shape(shape: Any, cores: Any) -> str:
-    if shape == "auto":
-        return f"auto/{cores}"
-    if isinstance(shape, dict):
-        return ",".join(f"{k}:{'x'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in shape.items())
-    return "x".join(map(str, shape))
+def param_text(param: SearchedParam, config: dict[str, Any]) -> str:
+    """A sampled value as table text: shapes by the shared formatter ("auto/<cores>" for auto),
+    floats in 3 significant digits, the rest as str."""
+    value = config.get(param.name)
+    if param is SHAPE:
+        return f"auto/{config.get(CORES.name)}" if value == "auto" else shape_text(value, separator=",")
+    if param.value == "float" and isinstance(value, (int, float)):
+        return f"{value:.3g}"
+    return str(value)
 
 
 class ProgressTable(tune.Callback):
@@ -54,22 +59,15 @@ class ProgressTable(tune.Callback):
 
     def _row(self, trial: Any) -> TrialRow:
         if trial.trial_id not in self.rows:
-            cfg = trial.config
-            self.rows[trial.trial_id] = TrialRow(
-                trial.trial_id,
-                _short_shape(cfg.get(ParamKey.SHAPE.value), cfg.get(ParamKey.CORES.value)),
-                str(cfg.get(ParamKey.RANK.value)),
-                f"{cfg.get(ParamKey.ALPHA.value):g}",
-                f"{cfg.get(ParamKey.LEARNING_RATE.value):.2e}",
-            )
+            self.rows[trial.trial_id] = TrialRow(trial.trial_id, {p.name: param_text(p, trial.config) for p in SHOWN_PARAMS})
         return self.rows[trial.trial_id]
 
     def _table(self) -> Table:
         table = Table(title="ttsearch trials", expand=False)
-        for column in ("trial", "shape", "rank", "alpha", "lr", "epoch", "val loss", self.score_name, "status"):
+        for column in ("trial", *(p.display_label for p in SHOWN_PARAMS), "epoch", "val loss", self.score_name, "status"):
             table.add_column(column, justify="right" if column in ("epoch", "val loss", self.score_name) else "left")
         for row in self.rows.values():
-            table.add_row(row.trial_id, row.shape, row.rank, row.alpha, row.lr, str(row.epoch),
+            table.add_row(row.trial_id, *row.params.values(), str(row.epoch),
                           "" if row.val_loss is None else f"{row.val_loss:.4f}",
                           "" if row.score is None else f"{row.score:.4f}", row.status)
         return table
@@ -90,7 +88,7 @@ class ProgressTable(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         row = self._row(trial)
         row.status = "RUNNING"
-        self._emit(f"[start] {row.trial_id} shape={row.shape} rank={row.rank} alpha={row.alpha} lr={row.lr}")
+        self._emit(f"[start] {row.trial_id} " + " ".join(f"{name}={text}" for name, text in row.params.items()))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         row = self._row(trial)

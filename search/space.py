@@ -1,7 +1,8 @@
 """The search-space schema: a YAML file parsed into typed pydantic models, one to one.
 
 One precedence rule: schema defaults < YAML (after ``extends`` merging) < ``--set key=value``.
-Every error names the file, the field path and what was expected (``search.errors.UsageError``).
+Every error names the file, the field path and what was expected (``vocab.errors.UsageError``).
+The ``search:`` section is derived from the table ``vocab.searched_params`` (one field per row).
 No Ray here: the mapping of parameter specs onto ``ray.tune`` lives in ``search/tune_space.py``.
 """
 from __future__ import annotations
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from search.errors import UsageError
-from search.param_spec import ParamSpec, parse_param_spec, parse_shape_spec
+from search.param_spec import ParamSpec, parse_searched
+from ttlora_core.config import TTLoRAConfig
+from vocab.errors import UsageError
+from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
 
 
 class StrictModel(BaseModel):
@@ -53,36 +56,6 @@ class TTLoRASection(StrictModel):
     train_head: bool = True
 
 
-class SearchSection(StrictModel):
-    """The searched hyperparameters. Each is a scalar (fixed), a list (choice), or a mapping
-    ``{choice|grid: [...]}`` / ``{loguniform|uniform: [low, high]}`` / ``{randint: [low, high]}``.
-
-    ``shape`` values are tensor shapes: a flat list of ints (one fixed shape for every target), a
-    mapping target -> shape, ``"auto"`` (balanced shape with a split point, ``cores`` cores), or a list
-    of those (a choice)."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-    shape: Any = "auto"
-    cores: Any = 6
-    rank: Any = 5
-    alpha: Any = 8.0
-    learning_rate: Any = 5e-3
-
-    @field_validator("shape")
-    @classmethod
-    def _shape(cls, value: Any) -> ParamSpec:
-        return parse_shape_spec(value)
-
-    @field_validator("cores", "rank", "alpha", "learning_rate")
-    @classmethod
-    def _param(cls, value: Any, info: Any) -> ParamSpec:
-        name = info.field_name
-        numeric_kind = "int" if name in ("cores", "rank") else "number"
-        minimum = {"cores": 2, "rank": 1, "alpha": 0, "learning_rate": 0}[name]  # alpha, lr: > 0
-        return parse_param_spec(value, numeric_kind=numeric_kind, allow_list_values=name == "rank", minimum=minimum)
-
-
 class TrainSection(StrictModel):
     """Per-trial training settings (the paper: at most 20 epochs, early stop after 5 without
     val-loss improvement)."""
@@ -92,12 +65,49 @@ class TrainSection(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     eval_batch_size: int = Field(default=64, ge=1)
     max_length: int = Field(default=128, ge=8)
+    learning_rate: float = Field(default=5e-3, gt=0.0)  # searchable: search.learning_rate
     seed: int = 0
     weight_decay: float = Field(default=0.0, ge=0.0)
     grad_clip: float | None = Field(default=1.0, gt=0.0)
     max_failures: int = Field(default=1, ge=0)  # restarts of a crashed trial from its last checkpoint
     # torch threads per trial; None = the trial's CPU request (Ray sets OMP_NUM_THREADS to it)
     torch_threads: int | None = Field(default=None, ge=1)
+
+
+def searched_default(param: SearchedParam) -> Any:
+    """The ``search:`` default of a row: ttlora_core's ``TTLoRAConfig`` default for ``feeds="ttlora"``;
+    None for ``feeds="train"`` (not searched: the trial uses ``train.<name>``)."""
+    if param.feeds == "ttlora":
+        return TTLoRAConfig.__dataclass_fields__[param.name].default
+    if param.name not in TrainSection.model_fields:
+        raise TypeError(f"searched parameter {param.name!r} feeds train, but TrainSection has no such field")
+    return None
+
+
+class SearchSectionBase(StrictModel):
+    """The searched hyperparameters, one field per row of ``vocab.searched_params``. Each is a scalar
+    (fixed), a list (choice), or a mapping ``{choice|grid: [...]}`` / ``{loguniform|uniform: [low, high]}``
+    / ``{randint: [low, high]}``.
+
+    ``shape`` values are tensor shapes: a flat list of ints (one fixed shape for every target), a
+    mapping target -> shape, ``"auto"`` (balanced shape with a split point, ``cores`` cores), or a list
+    of those (a choice). A parameter that feeds the training settings (``learning_rate``) may instead
+    be fixed as ``train.<name>``."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*")
+    @classmethod
+    def _parse(cls, value: Any, info: Any) -> ParamSpec | None:
+        if value is None:
+            return None  # a train-fed parameter left to train.<name>
+        return parse_searched(PARAMS_BY_NAME[info.field_name], value)
+
+
+SearchSection = create_model(  # a module-level class: trials receive the space by pickle
+    "SearchSection", __base__=SearchSectionBase, __module__=__name__,
+    **{p.name: (Any, Field(default=searched_default(p), description=p.help)) for p in SEARCHED_PARAMS},
+)
 
 
 class SchedulerSection(StrictModel):
@@ -136,12 +146,26 @@ class SearchSpace(StrictModel):
     task: str
     data: DataSection = DataSection()
     ttlora: TTLoRASection = TTLoRASection()
-    search: SearchSection = SearchSection()
+    search: SearchSection = Field(default_factory=SearchSection)  # type: ignore[valid-type]
     train: TrainSection = TrainSection()
     scheduler: SchedulerSection = SchedulerSection()
     num_samples: int = Field(default=1, ge=1)
     resources: ResourcesSection = ResourcesSection()
     storage: StorageSection = StorageSection()
+
+    @model_validator(mode="after")
+    def _train_fed_params(self) -> "SearchSpace":
+        """A train-fed parameter is fixed as train.<name> or searched as search.<name>, not both;
+        when not searched, its spec is the fixed train value."""
+        for param in SEARCHED_PARAMS:
+            if param.feeds != "train":
+                continue
+            spec = getattr(self.search, param.name)
+            if spec is not None and param.name in self.train.model_fields_set:
+                raise ValueError(f"{param.name} is set as train.{param.name} and as search.{param.name}; set one of them")
+            if spec is None:
+                setattr(self.search, param.name, ParamSpec("fixed", (getattr(self.train, param.name),)))
+        return self
 
     @model_validator(mode="after")
     def _scheduler_budget(self) -> "SearchSpace":
@@ -156,14 +180,17 @@ class SearchSpace(StrictModel):
         return self.scheduler.max_t or self.train.max_epochs
 
     def searched_params(self) -> dict[str, ParamSpec]:
-        """The five searched parameters by their results-schema key (``ParamKey`` values)."""
-        s = self.search
-        return {"shape": s.shape, "cores": s.cores, "rank": s.rank, "alpha": s.alpha, "learning_rate": s.learning_rate}
+        """Every searched parameter's spec by name (the keys of a trial's config and params.json)."""
+        return {p.name: getattr(self.search, p.name) for p in SEARCHED_PARAMS}
 
     def to_plain(self) -> dict[str, Any]:
-        """A YAML-safe dict that loads back into an equal ``SearchSpace``."""
+        """A YAML-safe dict that loads back into an equal ``SearchSpace``: every searched parameter in
+        ``search:`` (train-fed ones leave ``train:``, so the file does not set them twice)."""
         raw = self.model_dump(mode="python")
         raw["search"] = {k: v.to_plain() for k, v in self.searched_params().items()}
+        for param in SEARCHED_PARAMS:
+            if param.feeds == "train":
+                raw["train"].pop(param.name, None)
         return raw
 
 

@@ -3,7 +3,7 @@
 Each epoch: train, evaluate, ``tune.report`` (metrics of ``results_schema.MetricKey``) with a checkpoint
 holding only the adapter (current and best) plus optimizer and trial state — never the base model.
 A resumed or restarted trial continues from ``tune.get_checkpoint()``; HyperBand pauses trials between
-rounds, so this is what keeps a search moving (design.md §4). The trial stops itself after ``patience``
+rounds, so this is what keeps a search moving (docs/ARCHITECTURE.md, "Life of a trial"). The trial stops itself after ``patience``
 epochs without val-loss improvement or at ``max_epochs``.
 
 The frozen base model is cached per worker process (``reuse_actors=True`` keeps the process across
@@ -24,12 +24,18 @@ import torch
 from ray import tune
 
 from search.model_cache import BaseModelCache, TrialModelSpec
-from search.results_schema import (
-    ADAPTER_DIR, BEST_ADAPTER_DIR, OPTIMIZER_FILE, TRIAL_STATE_FILE, MetricKey, ParamKey, StopReason,
-)
-from search.space import SearchSpace
+from search.space import SearchSpace, TrainSection
 from search.tasks import EncodedSplits, compute_score, get_task
-from ttlora_core import TTLoRAConfig, count_parameters, load_adapter, save_adapter
+from search.trial_config import train_settings_for, ttlora_config_for
+from ttlora_core import count_parameters, load_adapter, save_adapter
+from vocab.experiment_folder import (
+    ADAPTER_DIR,
+    BEST_ADAPTER_DIR,
+    OPTIMIZER_FILE,
+    TRIAL_STATE_FILE,
+    MetricKey,
+    StopReason,
+)
 
 _MODEL_CACHE = BaseModelCache()
 
@@ -53,26 +59,11 @@ class SharedTrialInputs:
     """What every trial of an experiment shares; passed once through ``tune.with_parameters``
     (Ray's object store), so data is tokenised once per experiment, not once per trial."""
 
-    space: dict[str, Any]  # SearchSpace.to_plain()
+    space: SearchSpace  # validated once by the driver; trials do not re-validate it
     model_path: str  # resolved local folder or hub id
     encoded: EncodedSplits
     pad_token_id: int | None = None  # decoder models: the tokenizer's pad id, set on model.config
     fail_once_at_epoch: int | None = None
-
-
-def ttlora_config_for(space: SearchSpace, params: dict[str, Any]) -> TTLoRAConfig:
-    """The TT-LoRA config of one trial: the space's fixed settings plus the sampled parameters."""
-    init_kwargs = {"init": space.ttlora.init} if space.ttlora.init else {}
-    return TTLoRAConfig(
-        targets=space.ttlora.targets,
-        shape=params[ParamKey.SHAPE.value],
-        cores=int(params[ParamKey.CORES.value]),
-        rank=params[ParamKey.RANK.value],
-        alpha=float(params[ParamKey.ALPHA.value]),
-        seed=space.train.seed,
-        train_head=space.ttlora.train_head,
-        **init_kwargs,
-    )
 
 
 def _pick_device(space: SearchSpace) -> torch.device:
@@ -81,14 +72,14 @@ def _pick_device(space: SearchSpace) -> torch.device:
     return torch.device("cpu")
 
 
-def _evaluate(model: torch.nn.Module, encoded: EncodedSplits, space: SearchSpace, device: torch.device,
+def _evaluate(model: torch.nn.Module, encoded: EncodedSplits, train: TrainSection, device: torch.device,
               task_name: str) -> tuple[float, float, dict[str, float]]:
     """Mean val loss, the task score and all task metrics."""
     model.eval()
     total_loss, total_items = 0.0, 0
     logits_all, labels_all = [], []
     with torch.no_grad():
-        for batch in encoded["validation"].batches(space.train.eval_batch_size, shuffle=False):
+        for batch in encoded["validation"].batches(train.eval_batch_size, shuffle=False):
             batch = {k: v.to(device) for k, v in batch.items()}
             out = model(**batch)
             n = batch["labels"].shape[0]
@@ -104,21 +95,20 @@ def _evaluate(model: torch.nn.Module, encoded: EncodedSplits, space: SearchSpace
 
 
 def _train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, encoded: EncodedSplits,
-                     space: SearchSpace, device: torch.device, epoch: int) -> tuple[float, int]:
+                     train: TrainSection, device: torch.device, epoch: int) -> tuple[float, int]:
     """One pass over the train split in a seeded order; returns mean loss and non-pad tokens seen."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     total_loss, steps, tokens = 0.0, 0, 0
-    for batch in encoded["train"].batches(space.train.batch_size, shuffle=True,
-                                         seed=space.train.seed * 100_003 + epoch):
+    for batch in encoded["train"].batches(train.batch_size, shuffle=True, seed=train.seed * 100_003 + epoch):
         batch = {k: v.to(device) for k, v in batch.items()}
         loss = model(**batch).loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss ({float(loss)}) at epoch {epoch}, step {steps}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if space.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, space.train.grad_clip)
+        if train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
         optimizer.step()
         total_loss += float(loss)
         steps += 1
@@ -139,20 +129,20 @@ def _write_dir_bytes(directory: Path, files: dict[str, bytes]) -> None:
 def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     """The Tune function trainable (see module docstring)."""
     setup_started = time.perf_counter()
-    space = SearchSpace.model_validate(shared.space)
+    space = shared.space
     task = get_task(space.task)
-    torch.set_num_threads(space.train.torch_threads or max(1, int(space.resources.cpu)))
+    train = train_settings_for(space, config)
+    torch.set_num_threads(train.torch_threads or max(1, int(space.resources.cpu)))
     device = _pick_device(space)
     ttlora_cfg = ttlora_config_for(space, config)
 
     model = _MODEL_CACHE.acquire(
-        TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, space.train.seed, str(device),
+        TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
                        shared.pad_token_id),
         ttlora_cfg,
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=float(config[ParamKey.LEARNING_RATE.value]),
-                                  weight_decay=space.train.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=train.learning_rate, weight_decay=train.weight_decay)
     counts = count_parameters(model)
     tt_params = counts["ttlora"]
 
@@ -167,20 +157,20 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             optimizer.load_state_dict(torch.load(ckpt / OPTIMIZER_FILE, weights_only=True))
             best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
 
-    if state.epoch >= space.train.max_epochs or state.epochs_without_improvement >= space.train.patience:
+    if state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
         return  # restored after its final report: nothing left to train
     gpus = space.resources.gpu if device.type == "cuda" else 0.0
     setup_seconds = time.perf_counter() - setup_started
-    while state.epoch < space.train.max_epochs:
+    while state.epoch < train.max_epochs:
         epoch = state.epoch + 1
         started = time.perf_counter()
         # Dropout draws from this worker's global generator: seed it per epoch so a rerun (an exported
         # best.yaml) or a restarted trial replays the same masks.
-        torch.manual_seed(space.train.seed * 100_003 + epoch)
-        train_loss, tokens = _train_one_epoch(model, optimizer, shared.encoded, space, device, epoch)
+        torch.manual_seed(train.seed * 100_003 + epoch)
+        train_loss, tokens = _train_one_epoch(model, optimizer, shared.encoded, train, device, epoch)
         if shared.fail_once_at_epoch == epoch:
             _inject_failure_once(epoch)
-        val_loss, score, _ = _evaluate(model, shared.encoded, space, device, space.task)
+        val_loss, score, _ = _evaluate(model, shared.encoded, train, device, space.task)
         seconds = time.perf_counter() - started
         if not math.isfinite(val_loss):
             raise FloatingPointError(f"non-finite validation loss at epoch {epoch}")
@@ -194,9 +184,9 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             state.epochs_without_improvement += 1
 
         stop = StopReason.RUNNING
-        if state.epochs_without_improvement >= space.train.patience:
+        if state.epochs_without_improvement >= train.patience:
             stop = StopReason.EARLY_STOP
-        elif epoch >= space.train.max_epochs:
+        elif epoch >= train.max_epochs:
             stop = StopReason.MAX_EPOCHS
 
         metrics = {
@@ -247,4 +237,4 @@ def fail_once_epoch_from_env() -> int | None:
     return int(value) if value else None
 
 
-__all__ = ["run_trial", "SharedTrialInputs", "TrialState", "ttlora_config_for", "fail_once_epoch_from_env"]
+__all__ = ["run_trial", "SharedTrialInputs", "TrialState", "fail_once_epoch_from_env"]

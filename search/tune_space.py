@@ -30,5 +30,5 @@ def to_tune(spec: ParamSpec) -> Any:
 
 
 def tune_param_space(space: SearchSpace) -> dict[str, Any]:
-    """The Tuner's ``param_space``: only the searched parameters (keys = ``ParamKey`` values)."""
+    """The Tuner's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants)."""
     return {key: to_tune(spec) for key, spec in space.searched_params().items()}

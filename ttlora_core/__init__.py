@@ -43,13 +43,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # static analysers see the plain imports
-    from .adapter_io import AdapterError, load_adapter, save_adapter
-    from .config import TTLoRAConfig
-    from .inject import apply_ttlora, count_parameters, default_targets, merge, ttlora_layers, unload, unmerge
-    from .layer import TTLoRALinear
-    from .model_plan import PlanCounts, plan_counts, resolve_shape
-    from .peft_export import export_lora
-    from .tt_arithmetic import ShapeError, propose_shape
+    from .adapter_io import AdapterError, load_adapter, save_adapter  # noqa: F401
+    from .config import TTLoRAConfig  # noqa: F401
+    from .inject import apply_ttlora, count_parameters, default_targets, merge, ttlora_layers, unload, unmerge  # noqa: F401
+    from .layer import TTLoRALinear  # noqa: F401
+    from .model_plan import PlanCounts, plan_counts, resolve_shape  # noqa: F401
+    from .peft_export import export_lora  # noqa: F401
+    from .tt_arithmetic import ShapeError, propose_shape  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ the ``meta`` device (``ttsearch plan`` counts parameters of 7B models without lo
 from __future__ import annotations
 
 import re
+
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 

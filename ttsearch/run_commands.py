@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
+from search.plan import Plan, build_plan
+from search.space import SearchSpace, load_space
 from ttsearch.app import app
 from vocab.errors import UsageError
-from search.plan import Plan, build_plan
 from vocab.experiment_folder import RESOLVED_SPACE_FILE
-from search.space import SearchSpace, load_space
+from vocab.shape_text import dims_text, shape_text
 
 _SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
 
@@ -117,9 +118,9 @@ def render_plan(plan: Plan) -> str:
     for row in plan.rows:
         distinct = {tuple(v) for v in row.per_target_shapes.values()}
         if len(distinct) == 1:
-            shape = "x".join(map(str, next(iter(distinct))))
+            shape = dims_text(list(next(iter(distinct))))
         else:
-            shape = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in row.per_target_shapes.items())
+            shape = shape_text(row.per_target_shapes, separator=", ")
         if row.cores is not None:
             shape = f"auto({row.cores}) {shape}"
         if len(shape) > 44:  # per-target shapes: the full text on its own line, numbers below

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from search.errors import UsageError
 from search.tasks.formulations import Example
+from vocab.errors import UsageError
 
 
 def prepare_tokenizer(tokenizer: Any, model_config: Any | None = None) -> Any:

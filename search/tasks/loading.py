@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from search.errors import UsageError
 from search.tasks.formulations import Example
 from search.tasks.local_files import LAYOUT_HELP, local_file_for, read_local_rows
 from search.tasks.registry import TaskSpec, get_task
 from search.tasks.split_expr import SplitExpression, parse_split_expression
+from vocab.errors import UsageError
 
 DATA_DIR_ENV = "TTSEARCH_DATA_DIR"
 TRAIN = "train"

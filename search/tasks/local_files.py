@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from search.errors import UsageError
 from search.tasks.registry import LocalFormat, TaskSpec
+from vocab.errors import UsageError
 
 LAYOUT_HELP = (
     "the official layout: <data_dir>/glue/<Task>/{train,dev,test}.tsv (e.g. glue/SST-2/train.tsv) "

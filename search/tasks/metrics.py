@@ -22,8 +22,8 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
-from search.errors import UsageError
 from search.tasks.registry import TaskSpec, get_task
+from vocab.errors import UsageError
 
 ClassMetric = Callable[[np.ndarray, np.ndarray, int], float]
 

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from search.errors import UsageError
 from search.tasks.formulations import (
     BOOLQ_FORMULATION,
     COPA_FORMULATION,
@@ -29,6 +28,7 @@ from search.tasks.formulations import (
     single_sentence,
     wsc_example,
 )
+from vocab.errors import UsageError
 
 LabelKind = Literal["int", "float", "bool", "names"]
 

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from search.errors import UsageError
 from search.tasks.registry import TaskSpec
+from vocab.errors import UsageError
 
 SPLIT_EXPRESSION_HELP = (
     "a split name optionally sliced like Hugging Face datasets: 'train', 'val[:80%]', "

@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager

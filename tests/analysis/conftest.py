@@ -44,7 +44,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def ttsearch_command(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "search", *args]
+    return [sys.executable, "-m", "ttsearch", *args]
 
 
 def run_ttsearch(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -15,9 +15,9 @@ from analysis.browse import BrowseServer, make_server
 from analysis.figures import REPORTED_META, TRIALS_META, plottable
 from analysis.loading import load_experiment
 from analysis.report import CURVES_FIGURE_ID, PARETO_FIGURE_ID
-from search.cli import main as ttsearch_main
 from tests.analysis.analysis_browser import Chromium, artifacts_dir, find_chromium, serving
 from tests.analysis.conftest import GOOD_TRIALS, RealExperiments
+from ttsearch.main import main as ttsearch_main
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,11 @@ from analysis.export_config import best_space
 from analysis.loading import ExperimentStatus, load_experiment
 from analysis.report import build_report_html
 from analysis.trial_files import read_json_lines, trial_id_from_dirname
-from search.cli import main as ttsearch_main
-from search.errors import UsageError
-from tests.analysis.analysis_browser import serving
-from search.results_schema import EXPERIMENT_META_FILE, ExperimentMeta
 from search.space import count_configurations, load_space, parse_space
+from tests.analysis.analysis_browser import serving
+from ttsearch.main import main as ttsearch_main
+from vocab.errors import UsageError
+from vocab.experiment_folder import EXPERIMENT_META_FILE, ExperimentMeta
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,14 @@ import pytest
 from analysis import columns as col
 from analysis.loading import ExperimentStatus, load_experiment
 from analysis.trial_files import is_trial_dir
-from search.cli import main as ttsearch_main
-from search.results_schema import (
-    EXPERIMENT_META_FILE, TUNE_PARAMS_FILE, TUNE_PROGRESS_FILE, TUNE_RESULT_FILE, MetricKey, StopReason,
+from ttsearch.main import main as ttsearch_main
+from vocab.experiment_folder import (
+    EXPERIMENT_META_FILE,
+    TUNE_PARAMS_FILE,
+    TUNE_PROGRESS_FILE,
+    TUNE_RESULT_FILE,
+    MetricKey,
+    StopReason,
 )
 
 pytestmark = pytest.mark.slow

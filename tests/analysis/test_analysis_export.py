@@ -13,11 +13,11 @@ from analysis import columns as col
 from analysis.export_config import BEST_SPACE_FILE, EXPORT_SUMMARY_FILE
 from analysis.loading import load_experiment
 from analysis.pareto import best_trial, pareto_front
-from search.cli import main as ttsearch_main
 from search.export_artifacts import ADAPTER_OUT, LORA_OUT, MERGED_OUT
-from search.results_schema import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey, StopReason
 from search.space import load_space
 from tests.analysis.conftest import RealExperiments, run_ttsearch
+from ttsearch.main import main as ttsearch_main
+from vocab.experiment_folder import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey, StopReason
 
 pytestmark = pytest.mark.slow
 

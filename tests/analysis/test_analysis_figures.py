@@ -8,10 +8,16 @@ import pandas as pd
 
 from analysis import columns as col
 from analysis.figures import (
-    FRONT_META, REPORTED_META, TRIALS_META, comparison_figure, learning_curves_figure, pareto_figure, plottable,
+    FRONT_META,
+    REPORTED_META,
+    TRIALS_META,
+    comparison_figure,
+    learning_curves_figure,
+    pareto_figure,
+    plottable,
 )
 from analysis.paper_reference import REPORTED_RESULTS, ReportedResult, reference_points
-from search.results_schema import MetricKey, StopReason
+from vocab.experiment_folder import MetricKey, StopReason
 
 
 def trials_table(rows: list[dict]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import analysis
 names = [m.name for m in pkgutil.iter_modules(analysis.__path__, "analysis.")]
 for name in names:
     importlib.import_module(name)
-importlib.import_module("search.cli_analysis")  # registered on `ttsearch` at start-up: must stay light too
+importlib.import_module("ttsearch.analysis_commands")  # registered on `ttsearch` at start-up: must stay light too
 print(json.dumps({"modules": names, "heavy": sorted(m for m in ("torch", "ray", "transformers", "peft") if m in sys.modules)}))
 """
 

@@ -8,8 +8,8 @@ import pytest
 
 from analysis import columns as col
 from analysis.pareto import best_trial, best_under_budget, mark_front, metric_column_for, pareto_front, pareto_mask
-from search.errors import UsageError
-from search.results_schema import StopReason
+from vocab.errors import UsageError
+from vocab.experiment_folder import StopReason
 
 DONE = StopReason.MAX_EPOCHS.value
 ERR = StopReason.ERROR.value

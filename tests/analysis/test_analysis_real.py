@@ -13,9 +13,9 @@ from analysis.figures import plottable
 from analysis.loading import ExperimentStatus, load_experiment
 from analysis.pareto import pareto_front
 from analysis.report import PARETO_FIGURE_ID, REPORT_FILE, build_report_html
-from search.cli import main as ttsearch_main
-from search.results_schema import EXPERIMENT_META_FILE, ExperimentMeta, MetricKey, StopReason
 from tests.analysis.conftest import FAILED_TRIALS, GOOD_TRIALS, RealExperiments
+from ttsearch.main import main as ttsearch_main
+from vocab.experiment_folder import EXPERIMENT_META_FILE, ExperimentMeta, MetricKey, StopReason
 
 pytestmark = pytest.mark.slow
 

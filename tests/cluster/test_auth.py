@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cluster.auth import auth_headers, resolve_auth_token
-from search.errors import UsageError
+from vocab.errors import UsageError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import click
 import pytest
 import yaml
 
-from search.cli import _register_commands, app
+from ttsearch.main import app
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "cluster"
 SLURM_SCRIPT = CLUSTER_DIR / "slurm" / "ttsearch-slurm.sh"
@@ -18,7 +18,6 @@ SLURM_SCRIPT = CLUSTER_DIR / "slurm" / "ttsearch-slurm.sh"
 
 def parse_ttsearch_run(argv: list[str]) -> click.Context:
     """Parse ``argv`` (starting at ``ttsearch``) with the real `run` command, without running it."""
-    _register_commands()
     assert argv[:2] == ["ttsearch", "run"], argv
     run_command = app.commands["run"]
     return run_command.make_context("run", list(argv[2:]), resilient_parsing=False)

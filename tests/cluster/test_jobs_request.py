@@ -5,11 +5,11 @@ import shlex
 from pathlib import Path
 
 import pytest
+from test_configs import parse_ttsearch_run
 
 from cluster.jobs import build_job_request, normalize_dashboard_address, parse_env_pairs
-from search.cli import main
-from search.errors import UsageError
-from test_configs import parse_ttsearch_run
+from ttsearch.main import main
+from vocab.errors import UsageError
 
 SPACE_TEXT = "name: demo\nstorage:\n  path: ./relative_results\n"
 
@@ -65,7 +65,7 @@ def test_working_dir_request_runs_the_uploaded_code(space: Path) -> None:
     request = build_job_request(str(space), [], storage="s3://bucket/x", working_dir=str(project),
                                 pip=["einops==0.8.0"])
     assert request.staging_dir is None
-    assert request.entrypoint[:5] == ["python", "-m", "search.cli", "run", "spaces/demo.yaml"]
+    assert request.entrypoint[:5] == ["python", "-m", "ttsearch", "run", "spaces/demo.yaml"]
     assert request.runtime_env["working_dir"] == str(project) and ".venv" in request.runtime_env["excludes"]
     assert request.runtime_env["pip"] == ["einops==0.8.0"]
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cluster.memory import (GIB, GPU_MEMORY_BYTES, activation_bytes_per_token_per_layer,
-                            check_gpu_fraction, estimate_trial_memory, layer_style_for_family)
-from search.errors import UsageError
+from cluster.memory import (
+    GIB,
+    GPU_MEMORY_BYTES,
+    activation_bytes_per_token_per_layer,
+    check_gpu_fraction,
+    estimate_trial_memory,
+    layer_style_for_family,
+)
+from vocab.errors import UsageError
 
 # LLaMA-2-7B: parameters counted from its config (32 layers, hidden 4096, MLP 11008, vocab 32000).
 LLAMA2_7B_PARAMS = 6_738_415_616
@@ -120,8 +126,14 @@ def saved_activation_bytes(model: torch.nn.Module, batch: int, seq: int, token_i
 
 def tiny_model_with_ttlora(family: str, layers: int, dtype: torch.dtype, attention: str) -> torch.nn.Module:
     """A random tiny model of ``family`` (hidden 256, 4 heads), frozen, TT-LoRA on its attention."""
-    from transformers import (BertConfig, BertForSequenceClassification, DebertaConfig,
-                              DebertaForSequenceClassification, LlamaConfig, LlamaForSequenceClassification)
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DebertaConfig,
+        DebertaForSequenceClassification,
+        LlamaConfig,
+        LlamaForSequenceClassification,
+    )
 
     from ttlora_core import TTLoRAConfig, apply_ttlora
 

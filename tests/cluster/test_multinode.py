@@ -9,7 +9,6 @@ table. Everything the test starts is stopped by process session at the end (neve
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,12 +18,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
-from cluster.storage import (SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type,
-                             read_mount_table)
 from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, alive_node_ids, start_local_cluster
-from search.cli import main
-from search.errors import UsageError
+
+from cluster.storage import SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type, read_mount_table
+from ttsearch.main import main
+from vocab.errors import UsageError
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

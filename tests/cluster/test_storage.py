@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.storage import (SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type,
-                             read_mount_table)
-from search.errors import UsageError
+from cluster.storage import SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type, read_mount_table
+from vocab.errors import UsageError
 
 # Lines in the real /proc/mounts format, as an HPC login node shows them.
 HPC_MOUNTS = """\

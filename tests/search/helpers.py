@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from search.results_schema import CHECKPOINT_PREFIX, TUNE_PARAMS_FILE, TUNE_RESULT_FILE
+from vocab.experiment_folder import CHECKPOINT_PREFIX, TUNE_PARAMS_FILE, TUNE_RESULT_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def run_cli(args: list[str], timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
     """``ttsearch ARGS`` in a fresh process (its own embedded Ray), from the repo root."""
-    return subprocess.run([sys.executable, "-m", "search", *args], cwd=REPO_ROOT, env=cli_env(**env),
+    return subprocess.run([sys.executable, "-m", "ttsearch", *args], cwd=REPO_ROOT, env=cli_env(**env),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
+from ttsearch.main import main
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
 

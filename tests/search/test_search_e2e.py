@@ -15,11 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from search.results_schema import (
-    ADAPTER_DIR, BEST_ADAPTER_DIR, EXPERIMENT_META_FILE, RAY_LOG_DIR, TUNE_ERROR_FILE, ExperimentMeta, MetricKey,
-)
 from tests.search.helpers import (
-    REPO_ROOT, SMALL_QUICKSTART, cli_env, latest_checkpoint, results, run_cli, trial_dirs,
+    REPO_ROOT,
+    SMALL_QUICKSTART,
+    cli_env,
+    latest_checkpoint,
+    results,
+    run_cli,
+    trial_dirs,
+)
+from vocab.experiment_folder import (
+    ADAPTER_DIR,
+    BEST_ADAPTER_DIR,
+    EXPERIMENT_META_FILE,
+    RAY_LOG_DIR,
+    TUNE_ERROR_FILE,
+    ExperimentMeta,
+    MetricKey,
 )
 
 pytestmark = pytest.mark.slow
@@ -36,7 +48,7 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
     from transformers import AutoModelForSequenceClassification
 
     from search.space import load_space
-    from search.trainable import ttlora_config_for
+    from search.trial_config import ttlora_config_for
     from ttlora_core import apply_ttlora, load_adapter
 
     proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
@@ -140,7 +152,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path,
             "--set", "num_samples=4", "--set", "scheduler.type=none", "--set", "train.max_epochs=2",
             "--set", "scheduler.max_t=2", "--set", "resources.max_concurrent_trials=1"]
     experiment = tmp_path / "quickstart"
-    driver = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=REPO_ROOT, env=cli_env(),
+    driver = subprocess.Popen([sys.executable, "-m", "ttsearch", *args], cwd=REPO_ROOT, env=cli_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     finished_before: dict[str, list[dict]] = {}
     try:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search.errors import UsageError
 from search.param_spec import ParamSpec
 from search.space import SearchSpace, count_configurations, dump_space_yaml, load_space, parse_space, parse_yaml_text
+from vocab.errors import UsageError
 
 BASE = {
     "name": "demo",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from search.errors import UsageError
 from search.tasks import TASKS, get_task, load_splits, resolve_data_dir
 from search.tasks.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from vocab.errors import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -225,7 +225,7 @@ def test_resolve_data_dir_precedence() -> None:
 def test_hub_path_fails_fast_and_clearly_when_offline() -> None:
     code = (
         "from search.tasks import load_splits\n"
-        "from search.errors import UsageError\n"
+        "from vocab.errors import UsageError\n"
         "try:\n    load_splits('sst2', None)\n"
         "except UsageError as exc:\n    print('USAGE', exc)\n"
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.errors import UsageError
 from search.tasks import EncodedSplits, encode_splits, load_splits, prepare_tokenizer
+from vocab.errors import UsageError
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 

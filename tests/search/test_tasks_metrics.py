@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from search.errors import UsageError
 from search.tasks import TASKS, compute_score, get_task
+from vocab.errors import UsageError
 
 
 def test_binary_f1_and_matthews_by_hand() -> None:

@@ -1,6 +1,6 @@
 """Closed-form counts on paper-size models built on the meta device (no weights, no hub).
 
-The expected numbers are the worked examples in design.md §2.
+The expected numbers are the worked examples in docs/ARCHITECTURE.md, "Worked parameter counts".
 """
 
 from __future__ import annotations

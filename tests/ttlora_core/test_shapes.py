@@ -7,9 +7,9 @@ import math
 import pytest
 
 from ttlora_core import ShapeError, TTLoRAConfig
+from ttlora_core.core_init import init_cores
 from ttlora_core.model_plan import resolve_shape
 from ttlora_core.tt_arithmetic import full_ranks, propose_shape, split_index, tt_param_count
-from ttlora_core.core_init import init_cores
 
 
 @pytest.mark.parametrize("out_in", [(768, 768), (2304, 768), (384, 384), (1024, 4096), (4096, 4096), (48, 144), (96, 50)])
@@ -61,7 +61,7 @@ def test_full_ranks_forms_and_errors() -> None:
 @pytest.mark.parametrize(
     ("shape", "rank", "expected"),
     [
-        ([12, 8, 8, 3, 8, 8, 12], 5, 995),  # design.md §2 (the paper's text says 1,135)
+        ([12, 8, 8, 3, 8, 8, 12], 5, 995),  # docs/ARCHITECTURE.md worked counts (the paper's text says 1,135)
         ([64, 36, 12, 64], 5, 1840),
         ([64, 16, 9, 64], 4, 912),
         ([16] * 6, 5, 1760),

@@ -1,0 +1,44 @@
+"""One trial's sampled hyperparameters routed into the configs they feed, by the table's ``feeds``.
+
+A trial's Tune config holds every row of ``vocab.searched_params`` (fixed ones too). Rows that feed
+``ttlora`` become fields of ``ttlora_core.TTLoRAConfig``; rows that feed ``train`` replace the field
+of the same name in the space's ``train`` section. Nothing here names a particular parameter, so a
+new row needs no change in this file.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from search.space import SearchSpace, TrainSection
+from ttlora_core.config import TTLoRAConfig
+from vocab.searched_params import SEARCHED_PARAMS, SearchedParam
+
+
+def coerce(param: SearchedParam, value: Any) -> Any:
+    """The sampled value as the plain Python type its config expects (Tune may hand numpy scalars)."""
+    if param.value == "int" and not isinstance(value, list):
+        return int(value)
+    if param.value == "float":
+        return float(value)
+    return value
+
+
+def sampled_values(sampled: dict[str, Any], feeds: str) -> dict[str, Any]:
+    """The rows of ``sampled`` (a trial config) that feed ``feeds``, coerced; absent rows are left out."""
+    return {p.name: coerce(p, sampled[p.name]) for p in SEARCHED_PARAMS if p.feeds == feeds and p.name in sampled}
+
+
+def ttlora_config_for(space: SearchSpace, sampled: dict[str, Any]) -> TTLoRAConfig:
+    """The TT-LoRA config of one trial: the space's fixed ``ttlora`` settings plus the sampled values.
+    A structural row missing from ``sampled`` keeps ``TTLoRAConfig``'s default."""
+    init_kwargs = {"init": space.ttlora.init} if space.ttlora.init else {}
+    return TTLoRAConfig(targets=space.ttlora.targets, seed=space.train.seed, train_head=space.ttlora.train_head,
+                        **init_kwargs, **sampled_values(sampled, "ttlora"))
+
+
+def train_settings_for(space: SearchSpace, sampled: dict[str, Any]) -> TrainSection:
+    """The training settings of one trial: ``space.train`` with the sampled train-fed values."""
+    return space.train.model_copy(update=sampled_values(sampled, "train"))
+
+
+__all__ = ["coerce", "sampled_values", "ttlora_config_for", "train_settings_for"]
