@@ -58,7 +58,8 @@ ALPHA = SearchedParam("alpha", "float", "ttlora", minimum=0, minimum_exclusive=T
                       help="scale of ΔW (y = W0 x + alpha ΔW x)")
 LEARNING_RATE = SearchedParam("learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
                               help="AdamW learning rate")
+WEIGHT_DECAY = SearchedParam("weight_decay", "float", "train", minimum=0, help="AdamW weight decay")
 
-SEARCHED_PARAMS: tuple[SearchedParam, ...] = (SHAPE, CORES, RANK, ALPHA, LEARNING_RATE)
+SEARCHED_PARAMS: tuple[SearchedParam, ...] = (SHAPE, CORES, RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY)
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
 PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}

