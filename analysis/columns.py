@@ -31,7 +31,8 @@ CONFIG_JSON: Final = "config_json"  # the trial's sampled parameters as JSON
 TTLORA_PARAMS: Final = MetricKey.TTLORA_PARAMS.value
 HEAD_PARAMS: Final = MetricKey.HEAD_PARAMS.value
 TRAINABLE_PARAMS: Final = MetricKey.TRAINABLE_PARAMS.value
-ADAPTER_BYTES_16BIT: Final = MetricKey.ADAPTER_BYTES_16BIT.value
+ADAPTER_BYTES_16BIT: Final = MetricKey.ADAPTER_BYTES_16BIT.value  # TT cores only, 16-bit
+ADAPTER_FILE_BYTES: Final = MetricKey.ADAPTER_FILE_BYTES.value  # the adapter as written (cores + head + saved modules)
 COMPRESSION_VS_FULL: Final = "compression_vs_full"  # full fine-tuning of the targets / TT params
 COMPRESSION_VS_LORA8: Final = "compression_vs_lora8"  # LoRA r=8 on the same targets / TT params
 
@@ -39,6 +40,8 @@ COMPRESSION_VS_LORA8: Final = "compression_vs_lora8"  # LoRA r=8 on the same tar
 BEST_VAL_LOSS: Final = MetricKey.BEST_VAL_LOSS.value
 BEST_SCORE: Final = MetricKey.BEST_SCORE.value  # task metric at the best (lowest val loss) epoch
 BEST_EPOCH: Final = MetricKey.BEST_EPOCH.value
+BEST_TEST_SCORE: Final = MetricKey.BEST_TEST_SCORE.value  # held-out split at BEST_EPOCH; never used to decide
+BEST_TEST_LOSS: Final = MetricKey.BEST_TEST_LOSS.value
 SCORE_NAME: Final = MetricKey.SCORE_NAME.value
 EPOCHS: Final = "epochs"  # epochs reported
 STOP_REASON: Final = MetricKey.STOP_REASON.value  # a StopReason value, inferred where needed
@@ -51,9 +54,9 @@ ON_FRONT: Final = "on_front"  # set by analysis.pareto.mark_front
 
 TRIAL_COLUMNS: Final[tuple[str, ...]] = (
     TRIAL_ID, TRIAL_DIR, *PARAM_COLUMNS,
-    TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT,
+    TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT, ADAPTER_FILE_BYTES,
     COMPRESSION_VS_FULL, COMPRESSION_VS_LORA8,
-    BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,
+    BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, BEST_TEST_SCORE, BEST_TEST_LOSS, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,
     WALL_SECONDS, GPU_SECONDS, LAST_REPORT_UNIX, BEST_ADAPTER_PATH, CONFIG_JSON,
 )
 

@@ -115,7 +115,8 @@ def write_best_space(exp: Experiment, trial: pd.Series, out_dir: Path, name: str
     summary = {
         "experiment": str(exp.path), "trial_id": str(trial[col.TRIAL_ID]), "trial_dir": str(trial[col.TRIAL_DIR]),
         "params": sampled_params(trial),
-        **{key: _json_number(trial[key]) for key in (col.TTLORA_PARAMS, col.BEST_SCORE, col.BEST_VAL_LOSS, col.BEST_EPOCH)},
+        **{key: _json_number(trial[key]) for key in (col.TTLORA_PARAMS, col.BEST_SCORE, col.BEST_TEST_SCORE,
+                                                   col.BEST_VAL_LOSS, col.BEST_EPOCH)},
         col.SCORE_NAME: exp.score_name,
     }
     (out_dir / EXPORT_SUMMARY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")

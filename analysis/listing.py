@@ -60,7 +60,8 @@ class ExperimentSummary:
     trials_done: int
     trials_total: int
     score_name: str
-    best_score: float  # highest task metric at any trial's best epoch
+    best_score: float  # highest validation task metric at any trial's best epoch (what selection sees)
+    best_test_score: float  # the held-out test metric of that same trial (NaN without a test split)
     smallest_front_params: float  # fewest TT params on the Pareto front
     warnings: int
 
@@ -68,6 +69,7 @@ class ExperimentSummary:
 def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
     trials = exp.trials
     scores = pd.to_numeric(trials[col.BEST_SCORE], errors="coerce") if len(trials) else pd.Series(dtype=float)
+    test_scores = pd.to_numeric(trials[col.BEST_TEST_SCORE], errors="coerce") if len(trials) else pd.Series(dtype=float)
     front = pareto_front(trials) if len(trials) else trials
     smallest = float(pd.to_numeric(front[col.TTLORA_PARAMS]).min()) if len(front) else math.nan
     try:
@@ -78,6 +80,7 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         name=exp.name, path=exp.path, relative=relative, status=exp.status, trials_done=exp.trials_done,
         trials_total=exp.trials_total, score_name=exp.score_name,
         best_score=float(scores.max()) if scores.notna().any() else math.nan,
+        best_test_score=float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan,
         smallest_front_params=smallest, warnings=len(exp.warnings),
     )
 

@@ -43,7 +43,8 @@ STALE_AFTER_SECONDS = 15 * 60
 # Field a driver may set on ExperimentMeta when Tuner.fit returns (read if present).
 FINISHED_FIELD = "finished_unix"
 
-OWN_STOP_REASONS = (StopReason.EARLY_STOP.value, StopReason.MAX_EPOCHS.value, StopReason.SINGLE_RUN.value)
+OWN_STOP_REASONS = (StopReason.EARLY_STOP.value, StopReason.MAX_EPOCHS.value, StopReason.DIVERGED.value,
+                    StopReason.OUT_OF_MEMORY.value, StopReason.SINGLE_RUN.value)
 
 
 class ExperimentStatus:
@@ -131,9 +132,27 @@ def param_columns(params: dict[str, Any], resolved_shapes: dict[str, list[int]])
             columns[param.name] = core_count(shape, value)
         elif param.list_values:
             columns[param.name] = rank_text(value)
+        elif param.value == "text":
+            columns[param.name] = "" if value is None else str(value)
         else:
             columns[param.name] = _number(value)
     return columns
+
+
+def _epochs_trained(rows: list[dict[str, Any]]) -> int:
+    """Epochs reported (a diverged trial's closing report repeats its last finished epoch)."""
+    epochs = [r.get(MetricKey.EPOCH.value) for r in rows]
+    numbers = [int(e) for e in epochs if isinstance(e, (int, float)) and not isinstance(e, bool)]
+    return max(numbers) if numbers else len(rows)
+
+
+def _error_text(record: TrialRecord, rows: list[dict[str, Any]], stop_reason: str) -> str:
+    if stop_reason == StopReason.ERROR.value:
+        return record.error_text
+    if stop_reason in (StopReason.DIVERGED.value, StopReason.OUT_OF_MEMORY.value):
+        messages = [r.get(MetricKey.END_MESSAGE.value) for r in rows if isinstance(r.get(MetricKey.END_MESSAGE.value), str)]
+        return f"{stop_reason}: {messages[-1]}" if messages else stop_reason
+    return f"recovered after: {record.error_text}" if record.error_text else ""
 
 
 def _number(value: Any) -> float:
@@ -210,16 +229,18 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
         col.HEAD_PARAMS: _last_number(rows, MetricKey.HEAD_PARAMS.value),
         col.TRAINABLE_PARAMS: _last_number(rows, MetricKey.TRAINABLE_PARAMS.value),
         col.ADAPTER_BYTES_16BIT: _last_number(rows, MetricKey.ADAPTER_BYTES_16BIT.value),
+        col.ADAPTER_FILE_BYTES: _last_number(rows, MetricKey.ADAPTER_FILE_BYTES.value),
         col.COMPRESSION_VS_FULL: full / ttlora_params if full and has_size else math.nan,
         col.COMPRESSION_VS_LORA8: lora8 / ttlora_params if lora8 and has_size else math.nan,
         col.BEST_VAL_LOSS: best_loss,
         col.BEST_SCORE: best_score,
         col.BEST_EPOCH: best_epoch,
+        col.BEST_TEST_SCORE: _last_number(rows, MetricKey.BEST_TEST_SCORE.value),
+        col.BEST_TEST_LOSS: _last_number(rows, MetricKey.BEST_TEST_LOSS.value),
         col.SCORE_NAME: score_names[-1] if score_names else (meta.score_name if meta else ""),
-        col.EPOCHS: len(rows),
+        col.EPOCHS: _epochs_trained(rows),
         col.STOP_REASON: stop_reason,
-        col.ERROR: record.error_text if stop_reason == StopReason.ERROR.value else (
-            f"recovered after: {record.error_text}" if record.error_text else ""),
+        col.ERROR: _error_text(record, rows, stop_reason),
         col.WALL_SECONDS: wall,
         col.GPU_SECONDS: _sum_numbers(rows, MetricKey.GPU_SECONDS.value),
         col.LAST_REPORT_UNIX: _last_number(rows, TUNE_TIMESTAMP_KEY),

@@ -55,16 +55,23 @@ def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_i
 
 def _param_spec() -> list[tuple[str, str, str]]:
     """(column, label, format) of every searched parameter, from vocab.searched_params."""
-    return [(p.name, p.display_label, "text" if p.value == "shape" or p.list_values else p.value.replace("float", "num"))
-            for p in SEARCHED_PARAMS]
+    kinds = {"shape": "text", "text": "text", "int": "int", "float": "num"}
+    return [(p.name, p.display_label, "text" if p.list_values else kinds[p.value]) for p in SEARCHED_PARAMS]
+
+
+COST_LABELS = {
+    col.TTLORA_PARAMS: "TT-LoRA core parameters (the task head not counted)",
+    col.TRAINABLE_PARAMS: "all trainable parameters (TT cores + task head + saved modules)",
+    col.ADAPTER_BYTES_16BIT: "TT cores at 16 bits, in bytes",
+}
 
 
 def _trial_spec(score_name: str) -> list[tuple[str, str, str]]:
     return [
         (col.TRIAL_ID, "trial", "text"), *_param_spec(),
         (col.TTLORA_PARAMS, "TT params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
-        (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, score_name, "num"),
-        (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
+        (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, f"val {score_name}", "num"),
+        (col.BEST_TEST_SCORE, f"test {score_name}", "num"), (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
         (col.EPOCHS, "epochs", "int"), (col.STOP_REASON, "stopped", "text"), (col.WALL_SECONDS, "seconds", "num"),
     ]
 
@@ -105,10 +112,13 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
         *((label, _fmt(best[column], kind)) for column, label, kind in _param_spec()),
         ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")),
         ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
-        ("adapter size at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
+        ("TT cores at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
+        ("adapter file as written (fp32 cores, head, saved modules)", f"{_fmt(best[col.ADAPTER_FILE_BYTES], 'int')} bytes"),
         ("compression vs full fine-tuning of the targets", _fmt(best[col.COMPRESSION_VS_FULL], "ratio")),
         ("compression vs LoRA r=8", _fmt(best[col.COMPRESSION_VS_LORA8], "ratio")),
-        (exp.score_name, _fmt(best[col.BEST_SCORE])), ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
+        (f"val {exp.score_name} (used for selection)", _fmt(best[col.BEST_SCORE])),
+        (f"test {exp.score_name} (held out, never used to choose)", _fmt(best[col.BEST_TEST_SCORE])),
+        ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
         ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", best[col.CONFIG_JSON]),
     ]
     cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>'
@@ -159,7 +169,8 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     parts.append(f'<p class="note" id="plot-count" data-plotted="{len(points)}">{len(points)} of {len(trials)} trials plotted'
                  + (f"; {not_plotted} have no result yet or failed before reporting" if not_plotted else "")
                  + (f"; stars are baselines reported in the TT-LoRA paper ({len(references)}), not runs of ours"
-                    if references else "; no paper baselines for this model and task") + ".</p>")
+                    if references else "; no paper baselines for this model and task")
+                 + f". x axis: {html.escape(COST_LABELS.get(cost_col, cost_col))}.</p>")
     parts.append(_figure_html(pareto_figure(trials, score_name, cost_col, metric_col, references, title=exp.name),
                               PARETO_FIGURE_ID, plotlyjs))
 

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ttlora_core import TTLoRALinear
+from ttlora_core.tt_math import FusedLowRankLinear
 
 
 @dataclass
@@ -64,6 +65,13 @@ def make_variants(case: Case, rank: int, dtype: torch.dtype) -> dict[str, nn.Mod
         variants[f"TT-LoRA {label} (auto: {layer.path})"] = layer
         dense = TTLoRALinear(base, shape, rank, alpha=8.0, init="gaussian", generator=torch.Generator().manual_seed(0), path="dense")
         variants[f"TT-LoRA {label}, dense ΔW rebuilt"] = dense
+        if layer.path == "block":
+            def kron_factors(x: Tensor, layer: TTLoRALinear = layer) -> Tensor:
+                p_factor, s_factor = (f.to(x.dtype) for f in layer.factors())  # dense kron side: (out, R), (R, in)
+                base = layer.base_layer
+                return FusedLowRankLinear.apply(x, base.weight, base.bias, p_factor, s_factor, layer.alpha)
+
+            variants[f"TT-LoRA {label}, dense kron factors (before)"] = kron_factors
         if layer.split is not None:
             def unfused(x: Tensor, layer: TTLoRALinear = layer) -> Tensor:
                 p_factor, s_factor = (f.to(x.dtype) for f in layer.factors())  # (out, r_s), (r_s, in)

@@ -56,14 +56,44 @@ def experiment_location(space: SearchSpace) -> tuple[str, str]:
     return storage, f"{storage.rstrip('/')}/{space.name}"
 
 
+def with_absolute_paths(space: SearchSpace, data_dir: Path | None) -> SearchSpace:
+    """The space with local paths made absolute (data folder, a local model folder, storage), so the
+    experiment's space.yaml, and a best.yaml exported from it, run from any working directory."""
+    model = space.model
+    local_model = Path(model.name_or_path).expanduser()
+    if not model.name_or_path.startswith("package:") and local_model.is_dir():
+        model = model.model_copy(update={"name_or_path": str(local_model.resolve())})
+    data = space.data.model_copy(update={"dir": str(data_dir.resolve()) if data_dir is not None else None})
+    storage = space.storage
+    if not is_uri(storage.path):
+        storage = storage.model_copy(update={"path": str(Path(storage.path).expanduser().resolve())})
+    return space.model_copy(update={"model": model, "data": data, "storage": storage})
+
+
+def check_local_gpus(space: SearchSpace, address: str | None) -> None:
+    """An embedded local Ray on a machine without a GPU cannot place a trial that asks for one: say so
+    before Ray starts (it would otherwise wait for resources forever)."""
+    if address is not None or space.resources.gpu <= 0:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"resources.gpu={space.resources.gpu} but this machine has no CUDA GPU and no --address was "
+                         "given", where="resources.gpu",
+                         expected="resources.gpu=0 (--set resources.gpu=0) on a CPU machine, or --address of a GPU cluster")
+
+
 def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None) -> PreparedExperiment:
     """Validate and tokenise. Raises UsageError (exit 2) on any bad input; starts no Ray."""
     model_config = load_model_config(space.model.name_or_path)  # once: plan and tokenizer both need it
     plan = build_plan(space, space_file, model_config=model_config)
     task = get_task(space.task)
     data_dir = resolve_data_dir(data_dir_cli, space.data.dir)
-    splits = load_splits(task, data_dir, train_split=space.data.train_split, val_split=space.data.val_split,
-                         limit_train=space.data.limit_train, limit_val=space.data.limit_val, seed=space.train.seed)
+    data = space.data
+    splits = load_splits(task, data_dir, train_split=data.train_split,
+                         val_split=None if data.val_from_train else data.val_split,
+                         limit_train=data.limit_train, limit_val=data.limit_val, seed=space.train.seed,
+                         test_split=data.test_split, limit_test=data.limit_test, val_from_train=data.val_from_train)
     model_path = resolve_model_path(space.model.name_or_path)
     from transformers import AutoTokenizer
 
@@ -74,6 +104,7 @@ def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None
                          where="model.name_or_path") from None
     pad_token_id = prepare_tokenizer(tokenizer, model_config).pad_token_id
     encoded = encode_splits(splits, tokenizer, space.train.max_length)
+    space = with_absolute_paths(space, data_dir)
     storage, experiment_dir = experiment_location(space)
     return PreparedExperiment(space, space_file, plan, experiment_dir, storage, model_path, encoded, pad_token_id)
 
@@ -202,11 +233,11 @@ def _trial_dirname(trial: Any) -> str:
 def build_trainable(prepared: PreparedExperiment) -> Any:
     from ray import tune
 
-    from search.trainable import SharedTrialInputs, fail_once_epoch_from_env, run_trial
+    from search.trainable import SharedTrialInputs, faults_from_env, run_trial
 
     shared = SharedTrialInputs(
         space=prepared.space, model_path=prepared.model_path, encoded=prepared.encoded,
-        pad_token_id=prepared.pad_token_id, fail_once_at_epoch=fail_once_epoch_from_env(),
+        pad_token_id=prepared.pad_token_id, faults=faults_from_env(),
     )
     resources = {"cpu": prepared.space.resources.cpu, "gpu": prepared.space.resources.gpu}
     return tune.with_resources(tune.with_parameters(run_trial, shared=shared), resources)
@@ -229,6 +260,7 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
     if resume and not exists:
         raise UsageError(f"nothing to resume at {prepared.experiment_dir}", where="--resume",
                          expected="an experiment folder written by an earlier `ttsearch run`")
+    check_local_gpus(space, address)
     start_ray(address, prepared.experiment_dir)
     check_cluster_storage(prepared)
     if not exists:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ttlora_core import TTLoRAConfig, apply_ttlora, ttlora_layers, unload
+from ttlora_core.targets import missing_keys_to_modules
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -32,17 +33,28 @@ class TrialModelSpec:
 
 def load_base_model(spec: TrialModelSpec) -> torch.nn.Module:
     """Load the sequence-classification model; the randomly initialised head is seeded without
-    touching the caller's global RNG state (``fork_rng``)."""
+    touching the caller's global RNG state (``fork_rng``). ``model.ttsearch_newly_initialised`` lists
+    the modules besides the head that the checkpoint did not hold (from the loading info): they are
+    trained and saved with the adapter."""
     from transformers import AutoModelForSequenceClassification
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            spec.model_path, num_labels=spec.num_labels, dtype=_DTYPES[spec.dtype],
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            spec.model_path, num_labels=spec.num_labels, dtype=_DTYPES[spec.dtype], output_loading_info=True,
         )
     if spec.pad_token_id is not None:
         model.config.pad_token_id = spec.pad_token_id
+    model.ttsearch_newly_initialised = missing_keys_to_modules(list(info.get("missing_keys", ())), model)
     return model.to(spec.device)
+
+
+def with_newly_initialised(model: torch.nn.Module, config: TTLoRAConfig) -> TTLoRAConfig:
+    """``config`` with ``modules_to_save`` from the model's loading info, unless the space set it."""
+    found = getattr(model, "ttsearch_newly_initialised", [])
+    if config.modules_to_save is not None or not found:
+        return config
+    return replace(config, modules_to_save=list(found))
 
 
 class BaseModelCache:
@@ -66,6 +78,6 @@ class BaseModelCache:
             self._model = load_base_model(spec)
             self._spec = spec
             self.last_was_reused = False
-        model = apply_ttlora(self._model, config)
+        model = apply_ttlora(self._model, with_newly_initialised(self._model, config))
         self.last_load_seconds = time.perf_counter() - started
         return model

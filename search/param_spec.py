@@ -133,10 +133,43 @@ def parse_shape_spec(value: Any) -> ParamSpec:
     return ParamSpec(kind, tuple(check_shape_value(c, f"shape[{i}]") for i, c in enumerate(candidates)))
 
 
+def parse_text_spec(value: Any, choices: tuple[str, ...]) -> ParamSpec:
+    """A text parameter: one of ``choices`` (fixed), or a list / ``{choice|grid: [...]}`` of them."""
+    def check(item: Any, where: str = "") -> str:
+        if item not in choices:
+            raise ValueError(f"{where}{item!r} is not one of {', '.join(choices)}")
+        return str(item)
+
+    if isinstance(value, ParamSpec):
+        return value
+    if isinstance(value, dict):
+        (kind, arg), = value.items() if len(value) == 1 else ((None, None),)
+        if kind not in DISCRETE_KINDS or not isinstance(arg, list) or not arg:
+            raise ValueError(f"a text value is searched with {{choice: [...]}} or {{grid: [...]}} of {', '.join(choices)}")
+        return ParamSpec(kind, tuple(check(v, f"{kind}: ") for v in arg))
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("an empty list of candidates")
+        return ParamSpec("choice", tuple(check(v) for v in value))
+    return ParamSpec("fixed", (check(value),))
+
+
+def _check_maximum(spec: ParamSpec, maximum: float | None, exclusive: bool) -> ParamSpec:
+    if maximum is None:
+        return spec
+    for value in (*spec.values, *(v for v in (spec.low, spec.high) if v is not None)):
+        if isinstance(value, (int, float)) and (value > maximum or (exclusive and value == maximum)):
+            raise ValueError(f"{value!r} must be {'<' if exclusive else '<='} {maximum}")
+    return spec
+
+
 def parse_searched(param: SearchedParam, value: Any) -> ParamSpec:
     """Parse the YAML value of one searched parameter by its row of ``vocab.searched_params``."""
     if param.value == "shape":
         return parse_shape_spec(value)
-    return parse_param_spec(value, numeric_kind="int" if param.value == "int" else "number",
+    if param.value == "text":
+        return parse_text_spec(value, param.choices)
+    spec = parse_param_spec(value, numeric_kind="int" if param.value == "int" else "number",
                             allow_list_values=param.list_values, minimum=param.minimum,
                             exclusive=param.minimum_exclusive)
+    return _check_maximum(spec, param.maximum, param.maximum_exclusive)

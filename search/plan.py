@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from search.model_source import build_meta_model, load_model_config, model_family
-from search.param_spec import ParamSpec
-from search.space import SearchSpace, count_configurations
+from search.space import SearchSpace
+from search.structural import count_configurations, discrete, shape_core_pairs, uses_auto
 from search.tasks import get_task
 from search.trial_config import ttlora_config_for
 from ttlora_core.config import TTLoRAConfig
-from ttlora_core.tt_arithmetic import AUTO_SHAPE, ShapeError
+from ttlora_core.tt_arithmetic import ShapeError
 from vocab.errors import UsageError
 from vocab.searched_params import CORES, RANK, SEARCHED_PARAMS, SHAPE
 
@@ -61,6 +61,7 @@ class Plan:
     memory_per_trial: str = ""  # estimate for the largest configuration (cluster/memory.py)
     memory_bytes: int = 0
     memory_warning: str | None = None
+    data_roles: dict[str, str] = field(default_factory=dict)  # role (as shown) -> which rows
 
     @property
     def full_params(self) -> int:
@@ -92,28 +93,19 @@ def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBra
     return brackets
 
 
-def _discrete(spec: ParamSpec) -> list[Any]:
-    if spec.kind == "randint":
-        return list(range(int(spec.low), int(spec.high)))  # type: ignore[arg-type]  # high exclusive
-    return spec.discrete_values()
-
-
 def _structural_choices(space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:
-    """(shape index, structural values) for every discrete combination of the table's structural rows.
-    ``cores`` only matters where a shape is ``auto``; elsewhere it is left out (one row, not one per
-    core count)."""
+    """(shape index, structural values) for every distinct combination of the table's structural rows
+    (``cores`` only where a shape is ``auto``: search/structural.py)."""
     specs = space.searched_params()
+    shapes = discrete(specs[SHAPE.name])
     others = [p.name for p in SEARCHED_PARAMS if p.structural and p not in (SHAPE, CORES)]
     combos = []
-    for index, shape in enumerate(specs[SHAPE.name].discrete_values()):
-        uses_auto = shape == AUTO_SHAPE or (isinstance(shape, dict) and AUTO_SHAPE in shape.values())
-        core_choices = _discrete(specs[CORES.name]) if uses_auto else [None]
-        for values in itertools.product(*(_discrete(specs[name]) for name in others)):
-            for cores in core_choices:
-                combo = {SHAPE.name: shape, **dict(zip(others, values))}
-                if cores is not None:
-                    combo[CORES.name] = cores
-                combos.append((index, combo))
+    for shape, cores in shape_core_pairs(space):
+        for values in itertools.product(*(discrete(specs[name]) for name in others)):
+            combo = {SHAPE.name: shape, **dict(zip(others, values))}
+            if uses_auto(shape):
+                combo[CORES.name] = cores
+            combos.append((shapes.index(shape), combo))
     return combos
 
 
@@ -155,6 +147,7 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     target_dims = {name: [int(o), int(i)] for name, (o, i) in dims.items()}
     plan = Plan(space.name, space.model.name_or_path, model_family(config, space.model.family), task.name,
                 task.score_name, target_dims, count_configurations(space), space.num_samples, space.scheduler.type)
+    plan.data_roles = data_roles(space)
     if space.scheduler.type == "hyperband":
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
     multi = space.search.shape.kind != "fixed"
@@ -174,6 +167,22 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
         ))
     estimate_memory(plan, space, config, meta_model, gpu)
     return plan
+
+
+def data_roles(space: SearchSpace) -> dict[str, str]:
+    """What each split is for, named as the report names it: validation decides, test only reports."""
+    data = space.data
+
+    def limited(text: str, limit: int | None) -> str:
+        return f"{text} (at most {limit:,} rows)" if limit else text
+
+    val = f"{data.val_from_train:.0%} of {data.train_split}, stratified" if data.val_from_train else data.val_split
+    train = f"{data.train_split} without the validation rows" if data.val_from_train else data.train_split
+    return {
+        "train": limited(train, data.limit_train),
+        "validation (used for selection)": limited(val, data.limit_val),
+        "test (held out, never used to choose)": limited(data.test_split, data.limit_test) if data.test_split else "none",
+    }
 
 
 def _unique_shapes(counts: Any) -> dict[str, list[int]]:

@@ -8,7 +8,6 @@ No Ray here: the mapping of parameter specs onto ``ray.tune`` lives in ``search/
 from __future__ import annotations
 
 import copy
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -43,9 +42,21 @@ class DataSection(StrictModel):
 
     dir: str | None = None
     train_split: str = "train"
-    val_split: str = "validation"
+    val_split: str = "validation"  # MNLI: validation_matched
+    # Held-out arrangement: val_from_train 0.1 (validation = a stratified 10% of train, used for every
+    # decision) and test_split "validation" (the official dev set, evaluated at each trial's best
+    # epoch and never used to decide anything).
+    val_from_train: float | None = Field(default=None, gt=0.0, lt=1.0)
+    test_split: str | None = None
     limit_train: int | None = Field(default=None, ge=1)
     limit_val: int | None = Field(default=None, ge=1)
+    limit_test: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source_of_validation(self) -> "DataSection":
+        if self.val_from_train is not None and "val_split" in self.model_fields_set:
+            raise ValueError("data.val_split and data.val_from_train both choose the validation rows; set one")
+        return self
 
 
 class TTLoRASection(StrictModel):
@@ -54,6 +65,9 @@ class TTLoRASection(StrictModel):
     targets: list[str] | str | None = None  # None: the model family's default (query/value)
     init: Literal["zero", "gaussian"] | None = None  # None: ttlora_core's measured default
     train_head: bool = True
+    # modules trained in full and saved with the adapter besides the head; None: those the checkpoint
+    # did not hold (the model's loading info, e.g. DeBERTa's pooler)
+    modules_to_save: list[str] | None = None
 
 
 class TrainSection(StrictModel):
@@ -66,6 +80,11 @@ class TrainSection(StrictModel):
     eval_batch_size: int = Field(default=64, ge=1)
     max_length: int = Field(default=128, ge=8)
     learning_rate: float = Field(default=5e-3, gt=0.0)  # searchable: search.learning_rate
+    # LR schedule (search/training.py); default chosen by benchmarks/compare_lr_schedule.py
+    lr_schedule: Literal["linear", "constant"] = "linear"
+    warmup_ratio: float = Field(default=0.06, ge=0.0, lt=1.0)
+    # bf16-mixed: bf16 autocast on CUDA for float32 models (ignored on CPU); TF32 matmuls on CUDA always
+    precision: Literal["fp32", "bf16-mixed"] = "fp32"
     seed: int = 0
     weight_decay: float = Field(default=0.0, ge=0.0)
     grad_clip: float | None = Field(default=1.0, gt=0.0)
@@ -318,14 +337,6 @@ def parse_space(raw: dict[str, Any], source: str) -> SearchSpace:
         raise format_validation_error(exc, source) from None
 
 
-def count_configurations(space: SearchSpace) -> float:
-    """Distinct discrete configurations (``math.inf`` when a continuous distribution is searched)."""
-    total = 1.0
-    for spec in space.searched_params().values():
-        total *= spec.cardinality()
-    return total if not math.isinf(total) else math.inf
-
-
 def dump_space_yaml(space: SearchSpace) -> str:
     return yaml.safe_dump(space.to_plain(), sort_keys=False)
 
@@ -335,6 +346,5 @@ __all__ = [
     "load_space",
     "parse_space",
     "apply_overrides",
-    "count_configurations",
     "dump_space_yaml",
 ]

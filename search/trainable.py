@@ -1,22 +1,29 @@
 """The Tune function trainable: one trial fine-tunes the base model with TT-LoRA, one epoch per report.
 
-Each epoch: train, evaluate, ``tune.report`` (metrics of ``results_schema.MetricKey``) with a checkpoint
-holding only the adapter (current and best) plus optimizer and trial state — never the base model.
-A resumed or restarted trial continues from ``tune.get_checkpoint()``; HyperBand pauses trials between
-rounds, so this is what keeps a search moving (docs/ARCHITECTURE.md, "Life of a trial"). The trial stops itself after ``patience``
-epochs without val-loss improvement or at ``max_epochs``.
+Each epoch (the recipe is ``search/training.py``): train, evaluate, ``tune.report`` (metrics of
+``vocab.experiment_folder.MetricKey``) with a checkpoint holding only the adapter (current and best),
+the optimizer and LR-schedule state and the trial state, never the base model. A resumed or restarted
+trial continues from ``tune.get_checkpoint()``; HyperBand pauses trials between rounds, so this is
+what keeps a search moving (docs/ARCHITECTURE.md, "Ray Tune facts"). The trial stops itself after
+``patience`` epochs without val-loss improvement or at ``max_epochs``. With a test split, the test
+metrics are computed at each new best epoch and reported, never used for a decision.
+
+A non-finite loss or an out-of-memory error ends the trial at once (``diverged`` / ``out_of_memory``)
+with its best epoch, scores and adapter kept: a restart would replay the same seeded epochs. Other
+crashes restart from the last checkpoint (``train.max_failures``).
 
 The frozen base model is cached per worker process (``reuse_actors=True`` keeps the process across
 trials): a new trial only unloads the previous adapter and restores the head's initial weights.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +31,18 @@ import torch
 from ray import tune
 
 from search.model_cache import BaseModelCache, TrialModelSpec
-from search.space import SearchSpace, TrainSection
-from search.tasks import EncodedSplits, compute_score, get_task
+from search.space import SearchSpace
+from search.tasks import EncodedSplits, get_task
+from search.training import (
+    DivergedError,
+    EpochResult,
+    EvalResult,
+    build_optimizer,
+    evaluate,
+    seed_dropout,
+    steps_per_epoch,
+    train_one_epoch,
+)
 from search.trial_config import train_settings_for, ttlora_config_for
 from ttlora_core import count_parameters, load_adapter, save_adapter
 from vocab.experiment_folder import (
@@ -39,8 +56,10 @@ from vocab.experiment_folder import (
 
 _MODEL_CACHE = BaseModelCache()
 
-# Fault injection for the restart test: a trial raises once at this epoch, the first time it gets there.
-FAIL_ONCE_ENV = "TTSEARCH_FAIL_ONCE_AT_EPOCH"
+# Fault injection for the failure tests (read by the driver, passed to trials): at this epoch a trial
+# crashes once (then restarts from its checkpoint), runs out of memory, or has a non-finite loss.
+FAULT_ENVS = {"fail_once": "TTSEARCH_FAIL_ONCE_AT_EPOCH", "oom": "TTSEARCH_OOM_AT_EPOCH",
+              "diverge": "TTSEARCH_DIVERGE_AT_EPOCH"}
 
 
 @dataclass
@@ -52,6 +71,10 @@ class TrialState:
     best_val_loss: float = math.inf
     best_score: float = -math.inf
     epochs_without_improvement: int = 0
+    best_test_loss: float = math.nan  # held-out split at the best epoch (NaN: no test split)
+    best_test_score: float = math.nan
+    finished: bool = False  # the final report was made (restored after it: return at once)
+    end_message: str = ""  # why a diverged / out-of-memory trial ended
 
 
 @dataclass
@@ -63,57 +86,27 @@ class SharedTrialInputs:
     model_path: str  # resolved local folder or hub id
     encoded: EncodedSplits
     pad_token_id: int | None = None  # decoder models: the tokenizer's pad id, set on model.config
-    fail_once_at_epoch: int | None = None
+    faults: dict[str, int] = field(default_factory=dict)  # FAULT_ENVS key -> epoch (tests only)
 
 
-def _pick_device(space: SearchSpace) -> torch.device:
-    if space.resources.gpu > 0 and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+def pick_device(space: SearchSpace) -> torch.device:
+    """CUDA when the trial holds a GPU share; a trial that holds one but sees no CUDA device fails
+    (training on CPU while Ray reserves a GPU would waste the GPU and mislead the timings)."""
+    if space.resources.gpu <= 0:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"resources.gpu={space.resources.gpu} but this trial sees no CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}, torch {torch.__version__}, "
+            f"CUDA build {torch.version.cuda}): install a CUDA build of torch on the workers, or set resources.gpu=0")
+    torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls: fp32 weights at tensor-core speed
+    torch.backends.cudnn.allow_tf32 = True
+    return torch.device("cuda")
 
 
-def _evaluate(model: torch.nn.Module, encoded: EncodedSplits, train: TrainSection, device: torch.device,
-              task_name: str) -> tuple[float, float, dict[str, float]]:
-    """Mean val loss, the task score and all task metrics."""
-    model.eval()
-    total_loss, total_items = 0.0, 0
-    logits_all, labels_all = [], []
-    with torch.no_grad():
-        for batch in encoded["validation"].batches(train.eval_batch_size, shuffle=False):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            out = model(**batch)
-            n = batch["labels"].shape[0]
-            total_loss += float(out.loss) * n
-            total_items += n
-            logits_all.append(out.logits.float().cpu())
-            labels_all.append(batch["labels"].cpu())
-    logits = torch.cat(logits_all).numpy()  # (N, num_labels)
-    labels = torch.cat(labels_all).numpy()  # (N,)
-    task = get_task(task_name)
-    scores = compute_score(task, logits, labels)
-    return total_loss / max(total_items, 1), float(scores[task.score_name]), scores
-
-
-def _train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, encoded: EncodedSplits,
-                     train: TrainSection, device: torch.device, epoch: int) -> tuple[float, int]:
-    """One pass over the train split in a seeded order; returns mean loss and non-pad tokens seen."""
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    total_loss, steps, tokens = 0.0, 0, 0
-    for batch in encoded["train"].batches(train.batch_size, shuffle=True, seed=train.seed * 100_003 + epoch):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss = model(**batch).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({float(loss)}) at epoch {epoch}, step {steps}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
-        optimizer.step()
-        total_loss += float(loss)
-        steps += 1
-        tokens += int(batch["attention_mask"].sum())
-    return total_loss / max(steps, 1), tokens
+def adapter_file_bytes(directory: Path) -> int:
+    """Bytes of the adapter as written (cores + head + saved modules, with its JSON header)."""
+    return sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
 
 
 def _read_dir_bytes(directory: Path) -> dict[str, bytes]:
@@ -133,18 +126,15 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     task = get_task(space.task)
     train = train_settings_for(space, config)
     torch.set_num_threads(train.torch_threads or max(1, int(space.resources.cpu)))
-    device = _pick_device(space)
-    ttlora_cfg = ttlora_config_for(space, config)
-
+    device = pick_device(space)
     model = _MODEL_CACHE.acquire(
         TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
                        shared.pad_token_id),
-        ttlora_cfg,
+        ttlora_config_for(space, config),
     )
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=train.learning_rate, weight_decay=train.weight_decay)
+    train_split = shared.encoded["train"]
+    optimizer, lr_scheduler = build_optimizer(model, train, steps_per_epoch(train_split, train.batch_size))
     counts = count_parameters(model)
-    tt_params = counts["ttlora"]
 
     state = TrialState()
     best_adapter_files: dict[str, bytes] = {}
@@ -154,73 +144,141 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             ckpt = Path(ckpt_dir)
             state = TrialState(**json.loads((ckpt / TRIAL_STATE_FILE).read_text()))
             load_adapter(model, ckpt / ADAPTER_DIR)
-            optimizer.load_state_dict(torch.load(ckpt / OPTIMIZER_FILE, weights_only=True))
+            saved = torch.load(ckpt / OPTIMIZER_FILE, weights_only=True)
+            optimizer.load_state_dict(saved["optimizer"])
+            lr_scheduler.load_state_dict(saved["lr_scheduler"])
             best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
-
-    if state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
+    if state.finished or state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
         return  # restored after its final report: nothing left to train
-    gpus = space.resources.gpu if device.type == "cuda" else 0.0
-    setup_seconds = time.perf_counter() - setup_started
+
+    reporter = _EpochReporter(task.score_name, counts, space.resources.gpu if device.type == "cuda" else 0.0,
+                              time.perf_counter() - setup_started)
     while state.epoch < train.max_epochs:
         epoch = state.epoch + 1
-        started = time.perf_counter()
-        # Dropout draws from this worker's global generator: seed it per epoch so a rerun (an exported
-        # best.yaml) or a restarted trial replays the same masks.
-        torch.manual_seed(train.seed * 100_003 + epoch)
-        train_loss, tokens = _train_one_epoch(model, optimizer, shared.encoded, train, device, epoch)
-        if shared.fail_once_at_epoch == epoch:
-            _inject_failure_once(epoch)
-        val_loss, score, _ = _evaluate(model, shared.encoded, train, device, space.task)
-        seconds = time.perf_counter() - started
-        if not math.isfinite(val_loss):
-            raise FloatingPointError(f"non-finite validation loss at epoch {epoch}")
+        seed_dropout(train.seed, epoch)
+        try:
+            trained = train_one_epoch(model, optimizer, lr_scheduler, train_split, train, device, epoch)
+            _inject_faults(shared, epoch)
+            val = evaluate(model, shared.encoded["validation"], train, device, space.task)
+            if not math.isfinite(val.loss):
+                raise DivergedError(f"non-finite validation loss at epoch {epoch}")
+        except DivergedError as exc:
+            _end_without_retry(state, StopReason.DIVERGED, str(exc), reporter, best_adapter_files)
+            return
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            _free_memory(device)
+            _end_without_retry(state, StopReason.OUT_OF_MEMORY, str(exc).splitlines()[0] if str(exc) else "out of memory",
+                               reporter, best_adapter_files)
+            return
 
         state.epoch = epoch
-        improved = val_loss < state.best_val_loss
+        improved = val.loss < state.best_val_loss
         if improved:
-            state.best_val_loss, state.best_score, state.best_epoch = val_loss, score, epoch
+            state.best_val_loss, state.best_score, state.best_epoch = val.loss, val.score, epoch
             state.epochs_without_improvement = 0
+            if "test" in shared.encoded.splits:  # held out: evaluated at the best epoch, never used to decide
+                test = evaluate(model, shared.encoded["test"], train, device, space.task)
+                state.best_test_loss, state.best_test_score = test.loss, test.score
         else:
             state.epochs_without_improvement += 1
-
         stop = StopReason.RUNNING
         if state.epochs_without_improvement >= train.patience:
             stop = StopReason.EARLY_STOP
         elif epoch >= train.max_epochs:
             stop = StopReason.MAX_EPOCHS
+        state.finished = stop is not StopReason.RUNNING
 
-        metrics = {
-            MetricKey.EPOCH.value: epoch,
-            MetricKey.TRAIN_LOSS.value: train_loss,
-            MetricKey.VAL_LOSS.value: val_loss,
-            MetricKey.SCORE.value: score,
-            MetricKey.SCORE_NAME.value: task.score_name,
-            MetricKey.BEST_EPOCH.value: state.best_epoch,
-            MetricKey.BEST_VAL_LOSS.value: state.best_val_loss,
-            MetricKey.BEST_SCORE.value: state.best_score,
-            MetricKey.TTLORA_PARAMS.value: tt_params,
-            MetricKey.HEAD_PARAMS.value: counts["head"],
-            MetricKey.TRAINABLE_PARAMS.value: counts["total_trainable"],
-            MetricKey.ADAPTER_BYTES_16BIT.value: tt_params * 2,
-            MetricKey.EPOCH_SECONDS.value: seconds,
-            MetricKey.TOKENS_PER_SECOND.value: tokens / seconds if seconds > 0 else 0.0,
-            MetricKey.GPU_SECONDS.value: seconds * gpus,
-            MetricKey.TRIAL_SETUP_SECONDS.value: setup_seconds,
-            MetricKey.BASE_MODEL_REUSED.value: _MODEL_CACHE.last_was_reused,
-            MetricKey.STOP_REASON.value: stop.value,
-            MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
-        }
         with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
             ckpt = Path(tmp)
             save_adapter(model, ckpt / ADAPTER_DIR)
             if improved:
                 best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
             _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
-            torch.save(optimizer.state_dict(), ckpt / OPTIMIZER_FILE)
+            torch.save({"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},
+                       ckpt / OPTIMIZER_FILE)
             (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
+            metrics = reporter.metrics(state, stop, trained, val, adapter_file_bytes(ckpt / ADAPTER_DIR),
+                                       _MODEL_CACHE.last_was_reused)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        if stop is not StopReason.RUNNING:
+        if state.finished:
             return
+
+
+@dataclass
+class _EpochReporter:
+    """Builds the per-epoch report (``MetricKey``) from what does not change during a trial."""
+
+    score_name: str
+    counts: dict[str, int]
+    gpus: float
+    setup_seconds: float
+    last_adapter_bytes: int = 0
+
+    def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, val: EvalResult | None,
+                adapter_bytes: int, reused: bool) -> dict[str, Any]:
+        self.last_adapter_bytes = adapter_bytes or self.last_adapter_bytes
+        seconds = (trained.train_seconds if trained else 0.0) + (val.seconds if val else 0.0)
+        return {
+            MetricKey.EPOCH.value: state.epoch,
+            MetricKey.TRAIN_LOSS.value: trained.train_loss if trained else math.nan,
+            MetricKey.VAL_LOSS.value: val.loss if val else math.inf,
+            MetricKey.SCORE.value: val.score if val else math.nan,
+            MetricKey.SCORE_NAME.value: self.score_name,
+            MetricKey.BEST_EPOCH.value: state.best_epoch,
+            MetricKey.BEST_VAL_LOSS.value: state.best_val_loss,
+            MetricKey.BEST_SCORE.value: state.best_score,
+            MetricKey.BEST_TEST_LOSS.value: state.best_test_loss,
+            MetricKey.BEST_TEST_SCORE.value: state.best_test_score,
+            MetricKey.TTLORA_PARAMS.value: self.counts["ttlora"],
+            MetricKey.HEAD_PARAMS.value: self.counts["head"],
+            MetricKey.TRAINABLE_PARAMS.value: self.counts["total_trainable"],
+            MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["ttlora"] * 2,
+            MetricKey.ADAPTER_FILE_BYTES.value: self.last_adapter_bytes,
+            MetricKey.EPOCH_SECONDS.value: seconds,
+            MetricKey.TRAIN_SECONDS.value: trained.train_seconds if trained else 0.0,
+            MetricKey.EVAL_SECONDS.value: val.seconds if val else 0.0,
+            MetricKey.TOKENS_PER_SECOND.value: trained.tokens / trained.train_seconds if trained and trained.train_seconds > 0 else 0.0,
+            MetricKey.GPU_SECONDS.value: seconds * self.gpus,
+            MetricKey.TRIAL_SETUP_SECONDS.value: self.setup_seconds,
+            MetricKey.BASE_MODEL_REUSED.value: reused,
+            MetricKey.STOP_REASON.value: stop.value,
+            MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
+        }
+
+
+def _end_without_retry(state: TrialState, reason: StopReason, message: str, reporter: _EpochReporter,
+                       best_adapter_files: dict[str, bytes]) -> None:
+    """End a trial that diverged or ran out of memory: one final report that keeps its best epoch,
+    scores and adapter (a restart would replay the same seeded epochs and fail the same way)."""
+    state.finished = True
+    state.end_message = message
+    metrics = reporter.metrics(state, reason, None, None, 0, _MODEL_CACHE.last_was_reused)
+    metrics[MetricKey.END_MESSAGE.value] = message
+    if not best_adapter_files:  # failed in its first epoch: nothing worth a checkpoint
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
+        ckpt = Path(tmp)
+        _write_dir_bytes(ckpt / ADAPTER_DIR, best_adapter_files)
+        _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
+        (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _inject_faults(shared: SharedTrialInputs, epoch: int) -> None:
+    """Test hooks (``FAULT_ENVS``): a crash once, an out-of-memory error, or a non-finite loss."""
+    if shared.faults.get("fail_once") == epoch:
+        _inject_failure_once(epoch)
+    if shared.faults.get("oom") == epoch:
+        raise torch.OutOfMemoryError(f"injected out-of-memory error at epoch {epoch} ({FAULT_ENVS['oom']})")
+    if shared.faults.get("diverge") == epoch:
+        raise DivergedError(f"non-finite training loss (injected, {FAULT_ENVS['diverge']}) at epoch {epoch}")
 
 
 def _inject_failure_once(epoch: int) -> None:
@@ -229,12 +287,13 @@ def _inject_failure_once(epoch: int) -> None:
     marker = Path(tune.get_context().get_trial_dir()) / ".ttsearch_injected_failure"
     if not marker.exists():
         marker.write_text(f"failed once at epoch {epoch}\n")
-        raise RuntimeError(f"injected failure at epoch {epoch} ({FAIL_ONCE_ENV})")
+        raise RuntimeError(f"injected failure at epoch {epoch} ({FAULT_ENVS['fail_once']})")
 
 
-def fail_once_epoch_from_env() -> int | None:
-    value = os.environ.get(FAIL_ONCE_ENV)
-    return int(value) if value else None
+def faults_from_env() -> dict[str, int]:
+    """The injected faults the environment asks for (``FAULT_ENVS``); empty in normal use."""
+    return {kind: int(os.environ[name]) for kind, name in FAULT_ENVS.items() if os.environ.get(name)}
 
 
-__all__ = ["run_trial", "SharedTrialInputs", "TrialState", "fail_once_epoch_from_env"]
+__all__ = ["run_trial", "SharedTrialInputs", "TrialState", "faults_from_env",
+           "pick_device", "adapter_file_bytes"]

@@ -20,6 +20,8 @@ def coerce(param: SearchedParam, value: Any) -> Any:
         return int(value)
     if param.value == "float":
         return float(value)
+    if param.value == "text":
+        return str(value)
     return value
 
 
@@ -33,7 +35,7 @@ def ttlora_config_for(space: SearchSpace, sampled: dict[str, Any]) -> TTLoRAConf
     A structural row missing from ``sampled`` keeps ``TTLoRAConfig``'s default."""
     init_kwargs = {"init": space.ttlora.init} if space.ttlora.init else {}
     return TTLoRAConfig(targets=space.ttlora.targets, seed=space.train.seed, train_head=space.ttlora.train_head,
-                        **init_kwargs, **sampled_values(sampled, "ttlora"))
+                        modules_to_save=space.ttlora.modules_to_save, **init_kwargs, **sampled_values(sampled, "ttlora"))
 
 
 def train_settings_for(space: SearchSpace, sampled: dict[str, Any]) -> TrainSection:

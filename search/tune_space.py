@@ -10,6 +10,8 @@ from ray import tune
 
 from search.param_spec import ParamSpec
 from search.space import SearchSpace
+from search.structural import cores_apply, cores_searched_apart, discrete, shape_core_pairs
+from vocab.searched_params import CORES, SHAPE
 
 _TUNE_FACTORIES: dict[str, Callable[[ParamSpec], Any]] = {
     "fixed": lambda spec: spec.values[0],
@@ -29,6 +31,24 @@ def to_tune(spec: ParamSpec) -> Any:
     return factory(spec)
 
 
+# Tune key of the joint (shape, cores) candidates when both must be drawn together (search/structural.py).
+SHAPE_AND_CORES_KEY = "_shape_and_cores"
+
+
 def tune_param_space(space: SearchSpace) -> dict[str, Any]:
-    """The Tuner's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants)."""
-    return {key: to_tune(spec) for key, spec in space.searched_params().items()}
+    """The Tuner's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants).
+
+    ``cores`` is drawn with ``shape`` so no explicit shape is trained twice: fixed to its first value
+    when no shape is ``auto``; drawn jointly (one candidate per distinct pair, ``shape`` and ``cores``
+    then read from it) when explicit and ``auto`` shapes are mixed with several core counts."""
+    specs = space.searched_params()
+    param_space = {key: to_tune(spec) for key, spec in specs.items()}
+    if not cores_apply(space):
+        param_space[CORES.name] = discrete(specs[CORES.name])[0]
+    elif not cores_searched_apart(space):
+        pairs = [list(pair) for pair in shape_core_pairs(space)]
+        grid = "grid" in (specs[SHAPE.name].kind, specs[CORES.name].kind)
+        param_space[SHAPE_AND_CORES_KEY] = tune.grid_search(pairs) if grid else tune.choice(pairs)
+        param_space[SHAPE.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][0])
+        param_space[CORES.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][1])
+    return param_space

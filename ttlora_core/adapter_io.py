@@ -28,7 +28,7 @@ from ._version import __version__
 from .config import TTLoRAConfig
 from .inject import apply_ttlora, get_state, ttlora_layers
 from .model_plan import resolve_shape
-from .targets import find_target_modules, head_module_names
+from .targets import find_target_modules, saved_module_names
 from .tt_arithmetic import ShapeError, full_ranks
 
 CONFIG_NAME = "adapter_config.json"
@@ -86,7 +86,7 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
             "in_features": layer.in_features,
             "layer_type": "Conv1D" if layer.fan_in_fan_out else "Linear",
         }
-    heads = head_tensors(model, state.head_modules) if state.config.train_head else {}
+    heads = head_tensors(model, state.head_modules)
     for pname, param in heads.items():
         tensors[pname] = param.detach().to("cpu").contiguous()
     weights_tmp = folder / (WEIGHTS_NAME + ".tmp")
@@ -185,7 +185,7 @@ def _check_fit(model: nn.Module, meta: dict[str, Any], config: TTLoRAConfig, ten
                 found = list(tensors[key].shape) if key in tensors else "missing"
                 raise AdapterError(f"load_adapter: tensor {key!r} should be {core_shape}, found {found}")
     state = get_state(model)
-    head_names = state.head_modules if state is not None else head_module_names(model)
+    head_names = state.head_modules if state is not None else saved_module_names(model, config)
     model_heads = head_tensors(model, head_names)
     for pname, shape in meta["head_parameters"].items():
         if pname not in model_heads:
@@ -212,7 +212,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike[str]) -> nn.Modu
     _check_fit(model, meta, config, tensors)
     if not ttlora_layers(model):
         apply_ttlora(model, config)
-    heads = head_tensors(model, get_state(model).head_modules if get_state(model) else head_module_names(model))
+    heads = head_tensors(model, get_state(model).head_modules)  # apply_ttlora above: the state is there
     with torch.no_grad():
         for name, layer in ttlora_layers(model).items():
             was_merged = layer.merged

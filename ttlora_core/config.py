@@ -63,6 +63,14 @@ class TTLoRAConfig:
         seed: seeds a private ``torch.Generator`` used for core init (never the global RNG).
         train_head: keep the task head (``classifier`` / ``score`` / ``qa_outputs``) trainable and
             save it with the adapter.
+        modules_to_save: further modules (names from the model root, e.g. ``"pooler"``) trained in
+            full and saved with the adapter, as PEFT's ``modules_to_save``. ``None``: the modules a
+            task model of this family initialises fresh from a base checkpoint (DeBERTa's pooler;
+            :data:`ttlora_core.targets.NEWLY_INITIALISED_MODULES`) when ``train_head``; ``[]``: none.
+
+    Dtype policy: everything trained keeps float32 master weights. The cores are float32; saved
+    modules (head, pooler) of a bf16/fp16 model are held in float32 and run in float32 (their inputs
+    are cast up and their outputs back), so small AdamW steps are not rounded away.
     """
 
     targets: list[str] | str | None = None
@@ -73,6 +81,7 @@ class TTLoRAConfig:
     init: str = "zero"
     seed: int = 0
     train_head: bool = True
+    modules_to_save: list[str] | None = None
 
     def __post_init__(self) -> None:
         self._validate_targets()
@@ -94,6 +103,12 @@ class TTLoRAConfig:
             raise ValueError(f"TTLoRAConfig.seed: expected an integer >= 0, got {self.seed!r}")
         if not isinstance(self.train_head, bool):
             raise ValueError(f"TTLoRAConfig.train_head: expected true or false, got {self.train_head!r}")
+        if self.modules_to_save is not None:
+            if not isinstance(self.modules_to_save, (list, tuple)) or not all(
+                    isinstance(m, str) and m and not m.startswith(".") for m in self.modules_to_save):
+                raise ValueError(f"TTLoRAConfig.modules_to_save: expected None or a list of module names, "
+                                 f"got {self.modules_to_save!r}")
+            self.modules_to_save = list(self.modules_to_save)
 
     def _validate_targets(self) -> None:
         if self.targets is None:

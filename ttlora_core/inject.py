@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from .config import TTLoRAConfig
 from .layer import TTLoRALinear
 from .model_plan import resolve_shape
-from .targets import count_head_parameters, default_targets, find_target_modules, head_module_names
+from .precision import Float32Masters, keep_float32_masters, restore_dtypes
+from .targets import count_head_parameters, default_targets, find_target_modules, head_module_names, saved_module_names
 
 __all__ = [
     "TTLoRAState",
@@ -42,6 +43,7 @@ class TTLoRAState:
     head_modules: list[str]
     original_requires_grad: dict[str, bool]
     head_snapshot: dict[str, Tensor] = field(default_factory=dict)
+    float32_masters: Float32Masters = field(default_factory=Float32Masters)
 
 
 def ttlora_layers(model: nn.Module) -> dict[str, TTLoRALinear]:
@@ -64,7 +66,10 @@ def apply_ttlora(model: nn.Module, config: TTLoRAConfig) -> nn.Module:
     """Wrap ``config``'s targets in TTLoRALinear in place and return ``model``.
 
     Trainable afterwards: the TT cores, plus the task head (``classifier`` / ``score`` /
-    ``qa_outputs``) when ``config.train_head``. Raises ValueError when the model already has
+    ``qa_outputs``) when ``config.train_head`` and the modules of ``config.modules_to_save`` (by
+    default those a task model of this family initialises fresh, e.g. DeBERTa's pooler). In a
+    bf16/fp16 model those modules get float32 master weights (:mod:`ttlora_core.precision`).
+    Raises ValueError when the model already has
     TT-LoRA layers or no module matches, and ShapeError when a shape or rank does not fit a
     target; in every error case the model is unchanged.
     """
@@ -77,7 +82,7 @@ def apply_ttlora(model: nn.Module, config: TTLoRAConfig) -> nn.Module:
         )
     targets = find_target_modules(model, config)
     shapes = {name: resolve_shape(config, name, out_f, in_f) for name, (out_f, in_f) in targets.items()}
-    heads = head_module_names(model) if config.train_head else []
+    heads = saved_module_names(model, config)
 
     original = {name: param.requires_grad for name, param in model.named_parameters()}
     snapshot = {
@@ -96,7 +101,8 @@ def apply_ttlora(model: nn.Module, config: TTLoRAConfig) -> nn.Module:
     for head in heads:
         for param in model.get_submodule(head).parameters():
             param.requires_grad_(True)
-    setattr(model, STATE_ATTR, TTLoRAState(config, heads, original, snapshot))
+    masters = keep_float32_masters(model, heads)
+    setattr(model, STATE_ATTR, TTLoRAState(config, heads, original, snapshot, masters))
     return model
 
 
@@ -167,6 +173,7 @@ def unload(model: nn.Module, merge: bool = True) -> nn.Module:
         _replace_module(model, name, layer.base_layer)
     state = get_state(model)
     if state is not None:
+        restore_dtypes(model, state.float32_masters)
         with torch.no_grad():
             if not merge:
                 for pname, value in state.head_snapshot.items():

@@ -6,8 +6,10 @@ Forward paths (chosen automatically, overridable through ``path``):
   fused autograd function computes the base output and adds alpha * P (S x) in place, saving only
   x and S x (docs/ARCHITECTURE.md, "Forward paths": the fastest measured training path).
 * ``"block"``: no split point; the cores straddling the row/column boundary are merged into one
-  block, giving exact factors P (out, R), S (R, in) with R = min(r_{s0} u, v r_{s1}), run by the
-  same fused function (e.g. the paper's RoBERTa shape [64, 16, 9, 64] on 768x768: R = 12 r).
+  block, giving exact factors P (out, R), S (R, in) with R = min(r_{s0} u, v r_{s1}) (e.g. the
+  paper's RoBERTa shape [64, 16, 9, 64] on 768x768: R = 12 r). One of them is a Kronecker product
+  with an identity; :mod:`ttlora_core.block_linear` applies it as a batched matmul of the small
+  factor (u times fewer FLOPs than the dense kron), in a fused function like the split path's.
 * ``"dense"``: rebuild ΔW and run one matmul with W0 + alpha ΔW (the reference; also chosen for
   "block" shapes whose R makes the factors larger than a dense ΔW).
 
@@ -23,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
+from .block_linear import FusedColumnBlockLinear, FusedRowBlockLinear, block_factors_structured
 from .core_init import init_cores
 from .tt_arithmetic import ShapeError, full_ranks, split_index, tt_param_count
 from .tt_math import FusedLowRankLinear, block_factors, block_plan, reconstruct, split_factors
@@ -154,14 +157,28 @@ class TTLoRALinear(nn.Module):
             delta = self.delta_weight().to(dtype)
             with torch.autocast(x.device.type, enabled=False):
                 return nn.functional.linear(x, weight + self.alpha * delta, bias)  # (..., in) -> (..., out)
+        frozen_base = not (weight.requires_grad or (bias is not None and bias.requires_grad))
+        if self.path == "block" and frozen_base:
+            return self._block_forward(x, weight, bias, dtype)
         p_factor, s_factor = self.factors()
         p_factor, s_factor = p_factor.to(dtype), s_factor.to(dtype)
         with torch.autocast(x.device.type, enabled=False):
-            if weight.requires_grad or (bias is not None and bias.requires_grad):
+            if not frozen_base:
                 # unfrozen base (not the usual case): plain autograd composition
                 y = nn.functional.linear(x, weight, bias)  # (..., out)
                 return y + self.alpha * ((x @ s_factor.t()) @ p_factor.t())  # (..., R) -> (..., out)
             return FusedLowRankLinear.apply(x, weight, bias, p_factor, s_factor, self.alpha)
+
+    def _block_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """No split point: the Kronecker side of the exact factors applied as a batched matmul."""
+        plan = self._block
+        assert plan is not None
+        first, second = block_factors_structured(list(self.cores), plan.s0, plan.s1, plan.u, plan.v, plan.absorb_rows)
+        first, second = first.to(dtype), second.to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            if plan.absorb_rows:
+                return FusedRowBlockLinear.apply(x, weight, bias, first, second, self.alpha, plan.u)
+            return FusedColumnBlockLinear.apply(x, weight, bias, first, second, self.alpha, plan.v)
 
     # -- merge -----------------------------------------------------------------------------
     @torch.no_grad()

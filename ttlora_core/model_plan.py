@@ -14,7 +14,7 @@ from typing import NamedTuple
 from torch import nn
 
 from .config import TTLoRAConfig
-from .targets import count_head_parameters, find_target_modules, head_module_names, suffix_matches
+from .targets import count_head_parameters, find_target_modules, saved_module_names, suffix_matches
 from .tt_arithmetic import AUTO_SHAPE, ShapeError, full_ranks, propose_shape, split_index, tt_param_count
 
 __all__ = ["resolve_shape", "MatrixPlan", "PlanCounts", "plan_counts"]
@@ -71,8 +71,8 @@ class PlanCounts:
     ``per_matrix``: module name -> (shape, ranks, params); ``features``: name -> (out, in);
     ``split``: name -> split index s or None (None = no split point: slower path, no exact LoRA
     export at rank r_s); ``total_params``: sum of core parameters; ``storage_bytes``: core bytes
-    at ``dtype_bytes`` per value; ``head_params``: parameters of the trainable task head (0 when
-    ``train_head`` is false or the model has none).
+    at ``dtype_bytes`` per value; ``head_params``: parameters trained in full (the task head and
+    any ``modules_to_save``, e.g. DeBERTa's pooler; 0 when there are none).
     """
 
     per_matrix: dict[str, MatrixPlan]
@@ -98,7 +98,7 @@ def plan_counts(model: nn.Module, config: TTLoRAConfig, dtype_bytes: int = 2) ->
         per_matrix[name] = MatrixPlan(shape, ranks, tt_param_count(shape, ranks))
         split[name] = split_index(shape, out_f)
     total = sum(plan.params for plan in per_matrix.values())
-    head = count_head_parameters(model, head_module_names(model)) if config.train_head else 0
+    head = count_head_parameters(model, saved_module_names(model, config))
     return PlanCounts(
         per_matrix=per_matrix,
         features=features,

@@ -69,9 +69,8 @@ def export_lora(model: nn.Module, directory: str | os.PathLike[str], allow_block
             tensors[f"base_model.model.{name}.lora_A.weight"] = s_factor.contiguous().cpu()
             tensors[f"base_model.model.{name}.lora_B.weight"] = (layer.alpha * p_factor).contiguous().cpu()
             ranks[name] = layer.factor_rank
-    if state.config.train_head:
-        for pname, param in head_tensors(model, state.head_modules).items():
-            tensors[f"base_model.model.{pname}"] = param.detach().contiguous().cpu()
+    for pname, param in head_tensors(model, state.head_modules).items():  # head + saved modules (pooler)
+        tensors[f"base_model.model.{pname}"] = param.detach().contiguous().cpu()
     default_rank = Counter(ranks.values()).most_common(1)[0][0]
     pattern = {name: r for name, r in ranks.items() if r != default_rank}
     conv1d = {layer.fan_in_fan_out for layer in layers.values()}
@@ -86,7 +85,7 @@ def export_lora(model: nn.Module, directory: str | os.PathLike[str], allow_block
         "rank_pattern": pattern,
         "alpha_pattern": dict(pattern),
         "target_modules": sorted(layers),
-        "modules_to_save": list(state.head_modules) if state.config.train_head and state.head_modules else None,
+        "modules_to_save": list(state.head_modules) or None,
         "fan_in_fan_out": conv1d.pop(),
         "lora_dropout": 0.0,
         "bias": "none",

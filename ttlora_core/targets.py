@@ -37,6 +37,15 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
 # Top-level children that hold a freshly initialised task head (PEFT's modules_to_save for SEQ_CLS, plus QA).
 HEAD_NAMES = ("classifier", "score", "qa_outputs")
 
+# model_type -> top-level children besides the head that a task model builds fresh when it loads a base
+# checkpoint (DeBERTa's ContextPooler: a random 768x768 projection under the classifier). They are
+# trained and saved like the head. From the model's loading info, ``missing_keys_to_modules`` finds
+# such modules for any family; this table is the rule when no loading info is at hand.
+NEWLY_INITIALISED_MODULES: dict[str, tuple[str, ...]] = {
+    "deberta": ("pooler",),
+    "deberta-v2": ("pooler",),
+}
+
 SUPPORTED_LAYER_TYPES = (nn.Linear, Conv1D)
 
 
@@ -71,6 +80,40 @@ def layer_features(module: nn.Module) -> tuple[int, int]:
 def head_module_names(model: nn.Module) -> list[str]:
     """Names of the top-level task-head modules (``classifier``, ``score``, ``qa_outputs``) present."""
     return [name for name, _ in model.named_children() if name in HEAD_NAMES]
+
+
+def missing_keys_to_modules(missing_keys: list[str], model: nn.Module) -> list[str]:
+    """The modules whose parameters ``from_pretrained`` initialised fresh (its loading info's
+    ``missing_keys``), outside the task head, one name per module, in model order."""
+    heads = set(head_module_names(model))
+    params = dict(model.named_parameters())
+    modules = []
+    for key in missing_keys:
+        if key not in params or key.split(".")[0] in heads:
+            continue  # a buffer, or the head (trained anyway)
+        module = key.rsplit(".", 1)[0]
+        if module not in modules:
+            modules.append(module)
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    return sorted(modules, key=lambda name: order.get(name, len(order)))
+
+
+def saved_module_names(model: nn.Module, config: TTLoRAConfig) -> list[str]:
+    """Modules trained in full and saved with the adapter: the task head (``train_head``) plus
+    ``config.modules_to_save``, or, when that is None, the family's newly initialised modules."""
+    names = head_module_names(model) if config.train_head else []
+    if config.modules_to_save is not None:
+        extra = list(config.modules_to_save)
+    else:
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        children = {name for name, _ in model.named_children()}
+        extra = [n for n in NEWLY_INITIALISED_MODULES.get(model_type, ()) if n in children] if config.train_head else []
+    for name in extra:
+        try:
+            model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"TTLoRAConfig.modules_to_save: {type(model).__name__} has no module {name!r}") from None
+    return names + [n for n in extra if n not in names]
 
 
 def count_head_parameters(model: nn.Module, head_names: list[str], trainable_only: bool = False) -> int:
@@ -108,6 +151,7 @@ def find_target_modules(model: nn.Module, config: TTLoRAConfig) -> dict[str, tup
     targets = config.targets if config.targets is not None else default_targets(model)
     candidates = _candidate_modules(model)
     heads = set(head_module_names(model))
+    saved = saved_module_names(model, config)
 
     if isinstance(targets, str) and targets.startswith(REGEX_PREFIX):
         pattern = re.compile(targets[len(REGEX_PREFIX):])
@@ -134,6 +178,10 @@ def find_target_modules(model: nn.Module, config: TTLoRAConfig) -> dict[str, tup
                 f"TTLoRAConfig.targets: {name!r} is part of the task head; the head is trained in full "
                 "(train_head=True) and cannot also get an adapter"
             )
+        inside = next((s for s in saved if name == s or name.startswith(s + ".")), None)
+        if inside is not None:
+            raise ValueError(f"TTLoRAConfig.targets: {name!r} is inside {inside!r}, which is trained in full "
+                             "(modules_to_save) and cannot also get an adapter")
         if not isinstance(module, SUPPORTED_LAYER_TYPES + (TTLoRALinear,)):
             raise ValueError(
                 f"TTLoRAConfig.targets: {name!r} is a {type(module).__name__}; TT-LoRA wraps nn.Linear "

@@ -103,8 +103,9 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
     trial = choose_trial(exp, by=by, max_params=max_params, metric=metric)
     out_dir = Path(out)
     space_path, _ = write_best_space(exp, trial, out_dir, name)
-    click.echo(f"trial {trial[col.TRIAL_ID]}: {exp.score_name} {trial[col.BEST_SCORE]:.4g}, val loss "
-               f"{trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.TTLORA_PARAMS]:,.0f} TT params")
+    click.echo(f"trial {trial[col.TRIAL_ID]}: val {exp.score_name} {trial[col.BEST_SCORE]:.4g} (selection), test "
+               f"{exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} (held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, "
+               f"{trial[col.TTLORA_PARAMS]:,.0f} TT params")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")
     from search.export_artifacts import export_artifacts  # torch: only here
     from search.space import load_space
@@ -130,6 +131,7 @@ def ls_command(root: str, as_json: bool) -> None:
                 "name": s.name, "path": str(s.path), "status": s.status, "trials_done": s.trials_done,
                 "trials_total": s.trials_total, "score_name": s.score_name,
                 "best_score": None if math.isnan(s.best_score) else s.best_score,
+                "best_test_score": None if math.isnan(s.best_test_score) else s.best_test_score,
                 "smallest_front_params": None if math.isnan(s.smallest_front_params) else s.smallest_front_params,
                 "warnings": s.warnings,
             }))
@@ -141,12 +143,16 @@ def ls_command(root: str, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"experiments under {root}")
-    for header in ("experiment", "folder", "status", "trials done/total", "best metric", "smallest front params", "warnings"):
+    headers = ("experiment", "folder", "status", "trials done/total", "best val metric (selection)",
+               "its test metric (held out)", "smallest front params", "warnings")
+    for header in headers:
         table.add_column(header, justify="left" if header in ("experiment", "folder", "status") else "right")
     for s in summaries:
         best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
         smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
-        table.add_row(s.name, s.relative, s.status, f"{s.trials_done}/{s.trials_total}", best, smallest, str(s.warnings))
+        test = "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
+        table.add_row(s.name, s.relative, s.status, f"{s.trials_done}/{s.trials_total}", best, test, smallest,
+                      str(s.warnings))
     Console(width=160).print(table)
 
 

@@ -105,6 +105,7 @@ def render_plan(plan: Plan) -> str:
         f"LoRA r=8 = {plan.lora8_params:,} params",
         f"Configurations: {'continuous (sampled)' if math.isinf(plan.configurations) else int(plan.configurations)}"
         f", samples: {plan.num_samples}, scheduler: {plan.scheduler}",
+        "Data: " + "; ".join(f"{role}: {rows}" for role, rows in plan.data_roles.items()),
     ]
     if plan.brackets:
         band = sum(b.trials for b in plan.brackets)

@@ -51,25 +51,33 @@ class MetricKey(str, Enum):
     BEST_EPOCH = "best_epoch"  # epoch with the lowest val loss so far
     BEST_VAL_LOSS = "best_val_loss"
     BEST_SCORE = "best_score"  # task metric at BEST_EPOCH
+    BEST_TEST_LOSS = "best_test_loss"  # held-out test split at BEST_EPOCH (NaN without data.test_split)
+    BEST_TEST_SCORE = "best_test_score"  # never used for any decision (selection, scheduling, front)
     TTLORA_PARAMS = "ttlora_params"  # trainable TT-core parameters
     HEAD_PARAMS = "head_params"  # trainable task-head parameters
     TRAINABLE_PARAMS = "trainable_params"  # total trainable
-    ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # TT cores stored at 16 bits
+    ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # TT cores only, at 16 bits
+    ADAPTER_FILE_BYTES = "adapter_file_bytes"  # the adapter folder as written (cores fp32 + head + saved modules)
     EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval)
-    TOKENS_PER_SECOND = "tokens_per_second"  # training tokens (non-padding) per second
+    TRAIN_SECONDS = "train_seconds"  # training steps only
+    EVAL_SECONDS = "eval_seconds"  # validation (and, at a new best epoch, test) evaluation
+    TOKENS_PER_SECOND = "tokens_per_second"  # training tokens (non-padding) / TRAIN_SECONDS
     GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
     TRIAL_SETUP_SECONDS = "trial_setup_seconds"  # trial start -> first training step (model load/reuse)
     BASE_MODEL_REUSED = "base_model_reused"  # bool: the worker's cached base model was reused
     STOP_REASON = "stop_reason"  # StopReason value; "running" until the trial stops itself
-    DONE_BY_TRAINABLE = "done_by_trainable"  # bool: the trial stopped itself (early stop / max epochs)
+    DONE_BY_TRAINABLE = "done_by_trainable"  # bool: the trial stopped itself (early stop / max epochs / diverged)
+    END_MESSAGE = "end_message"  # diverged / out_of_memory: what happened
 
 
 class StopReason(str, Enum):
-    """Why a trial ended. The trainable reports the first three; analysis infers the rest."""
+    """Why a trial ended. The trainable reports the first five; analysis infers the rest."""
 
     RUNNING = "running"
     EARLY_STOP = "early_stop"  # patience epochs without val-loss improvement
     MAX_EPOCHS = "max_epochs"
+    DIVERGED = "diverged"  # non-finite loss: ended at once, best epoch and adapter kept
+    OUT_OF_MEMORY = "out_of_memory"  # ended at once, best epoch and adapter kept
     SCHEDULER = "scheduler"  # stopped by HyperBand/ASHA (inferred: terminated while RUNNING)
     ERROR = "error"  # error.txt present
     SINGLE_RUN = "single_run"  # reserved: exported best.yaml re-run (no search)

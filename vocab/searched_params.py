@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ValueKind = Literal["shape", "int", "float"]
+ValueKind = Literal["shape", "int", "float", "text"]
 Feeds = Literal["ttlora", "train"]
 
 
@@ -27,8 +27,8 @@ class SearchedParam:
     """One searched hyperparameter.
 
     ``value``: ``"shape"`` (a tensor shape, a per-target mapping, or ``"auto"``; only choice/grid),
-    ``"int"`` or ``"float"``. ``minimum``: lowest allowed value (``minimum_exclusive``: the value must
-    be above it). ``list_values``: a candidate may itself be a list of ints (full TT-rank lists).
+    ``"int"``, ``"float"``, or ``"text"`` (one of ``choices``; only choice/grid). ``minimum`` /
+    ``maximum``: allowed range (``*_exclusive``: the value must lie strictly inside). ``list_values``: a candidate may itself be a list of ints (full TT-rank lists).
     ``feeds``: the config the sampled value goes into, field of the same name. ``structural``: it
     changes the adapter's parameter count (``plan`` enumerates these). ``label``: display name.
     """
@@ -38,6 +38,9 @@ class SearchedParam:
     feeds: Feeds
     minimum: float | None = None
     minimum_exclusive: bool = False
+    maximum: float | None = None
+    maximum_exclusive: bool = False
+    choices: tuple[str, ...] = ()
     list_values: bool = False
     structural: bool = False
     label: str = ""
@@ -59,7 +62,13 @@ ALPHA = SearchedParam("alpha", "float", "ttlora", minimum=0, minimum_exclusive=T
 LEARNING_RATE = SearchedParam("learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
                               help="AdamW learning rate")
 WEIGHT_DECAY = SearchedParam("weight_decay", "float", "train", minimum=0, help="AdamW weight decay")
+LR_SCHEDULE = SearchedParam("lr_schedule", "text", "train", choices=("linear", "constant"), label="LR schedule",
+                            help="linear: warmup then linear decay to 0; constant: warmup then flat")
+WARMUP_RATIO = SearchedParam("warmup_ratio", "float", "train", minimum=0, maximum=1, maximum_exclusive=True,
+                             help="fraction of max_epochs' steps spent warming the LR up from 0")
 
-SEARCHED_PARAMS: tuple[SearchedParam, ...] = (SHAPE, CORES, RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY)
+SEARCHED_PARAMS: tuple[SearchedParam, ...] = (
+    SHAPE, CORES, RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO,
+)
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
 PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}

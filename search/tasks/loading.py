@@ -26,6 +26,7 @@ from vocab.errors import UsageError
 DATA_DIR_ENV = "TTSEARCH_DATA_DIR"
 TRAIN = "train"
 VALIDATION = "validation"
+TEST = "test"  # the held-out role (data.test_split); never used for a decision
 
 
 def resolve_data_dir(cli_value: str | Path | None, space_value: str | Path | None,
@@ -133,53 +134,82 @@ def _check_limit(name: str, limit: int | None) -> None:
         raise UsageError(f"{name} must be a positive integer or None, got {limit!r}", where=name)
 
 
-def _check_expressions(task: TaskSpec, train: SplitExpression, val: SplitExpression,
-                       source: _LocalRows | _HubRows) -> None:
-    """Refuse unlabelled splits, and rows shared by train and validation."""
-    for role, expr in ((TRAIN, train), (VALIDATION, val)):
+def _check_expressions(task: TaskSpec, train: SplitExpression, val: SplitExpression | None,
+                       test: SplitExpression | None, source: _LocalRows | _HubRows) -> None:
+    """Refuse unlabelled splits, and rows shared by any two of train, validation and test."""
+    roles = [(role, expr) for role, expr in ((TRAIN, train), (VALIDATION, val), (TEST, test)) if expr is not None]
+    for role, expr in roles:
         for split in expr.base_splits:
             if not task.is_labelled_split(split):
                 raise UsageError(f"{role} split {expr.text!r} uses the {split!r} split of {task.name!r}, "
                                  "which has no labels", where=f"{role}_split",
                                  expected="train, validation, or a slice of them such as 'val[:80%]'")
-    for train_slice in train.slices:
-        for val_slice in val.slices:
-            if train_slice.split != val_slice.split:
-                continue
-            total = source.num_rows(train_slice.split)
-            shared = set(train_slice.indices(total)) & set(val_slice.indices(total))
-            if shared:
-                raise UsageError(
-                    f"train split {train.text!r} and validation split {val.text!r} share {len(shared)} "
-                    f"rows of {train_slice.split!r}", where="train_split/val_split",
-                    expected="disjoint slices, e.g. 'val[:80%]' and 'val[80%:]'")
+    for a in range(len(roles)):
+        for b in range(a + 1, len(roles)):
+            (role_a, expr_a), (role_b, expr_b) = roles[a], roles[b]
+            for slice_a in expr_a.slices:
+                for slice_b in expr_b.slices:
+                    if slice_a.split != slice_b.split:
+                        continue
+                    total = source.num_rows(slice_a.split)
+                    shared = set(slice_a.indices(total)) & set(slice_b.indices(total))
+                    if shared:
+                        raise UsageError(
+                            f"{role_a} split {expr_a.text!r} and {role_b} split {expr_b.text!r} share {len(shared)} "
+                            f"rows of {slice_a.split!r}", where=f"{role_a}_split/{role_b}_split",
+                            expected="disjoint slices, e.g. 'val[:80%]' and 'val[80%:]'")
 
 
-def _select(task: TaskSpec, expr: SplitExpression, source: _LocalRows | _HubRows,
-            limit: int | None, seed: int, role: str) -> list[Example]:
-    positions: list[tuple[str, int]] = []
+Positions = list[tuple[str, int]]  # (split name, row index) in file order
+
+
+def _positions(task: TaskSpec, expr: SplitExpression, source: _LocalRows | _HubRows, role: str) -> Positions:
+    positions: Positions = []
     for split_slice in expr.slices:
         rows_in_split = source.num_rows(split_slice.split)
         positions += [(split_slice.split, i) for i in split_slice.indices(rows_in_split)]
     if not positions:
         raise UsageError(f"{role} split {expr.text!r} of task {task.name!r} selects no rows",
                          where=f"{role}_split", expected="a non-empty slice")
-    if limit is not None and limit < len(positions):
-        labels: list[Any] = []
-        for split in expr.base_splits:
-            labels += source.labels(split, [i for s, i in positions if s == split])
-        by_split_order = [p for split in expr.base_splits for p in positions if p[0] == split]
-        keep = subsample_indices(labels, limit, seed, stratify=not task.is_regression)
-        kept = set(by_split_order[k] for k in keep)
-        positions = [p for p in positions if p in kept]
+    return positions
+
+
+def _labels(source: _LocalRows | _HubRows, positions: Positions) -> list[Any]:
+    splits = sorted({s for s, _ in positions})
+    by_split = {split: source.labels(split, [i for s, i in positions if s == split]) for split in splits}
+    cursor = {split: 0 for split in splits}
+    labels = []
+    for split, _ in positions:
+        labels.append(by_split[split][cursor[split]])
+        cursor[split] += 1
+    return labels
+
+
+def _subset(task: TaskSpec, source: _LocalRows | _HubRows, positions: Positions, count: int, seed: int) -> Positions:
+    """``count`` of ``positions``, seeded, stratified by label for classification, in file order."""
+    if count >= len(positions):
+        return list(positions)
+    keep = set(subsample_indices(_labels(source, positions), count, seed, stratify=not task.is_regression))
+    return [p for k, p in enumerate(positions) if k in keep]
+
+
+def _take(task: TaskSpec, source: _LocalRows | _HubRows, positions: Positions, expr_text: str, role: str) -> list[Example]:
     rows: list[dict[str, Any]] = []
-    for split in expr.base_splits:
+    for split in dict.fromkeys(s for s, _ in positions):
         rows += source.take(split, [i for s, i in positions if s == split])
     examples = [task.build_example(row) for row in rows]
     if not task.is_regression and any(ex.label not in range(task.num_labels) for ex in examples):
-        raise UsageError(f"{role} split {expr.text!r} of task {task.name!r} contains rows without a "
+        raise UsageError(f"{role} split {expr_text!r} of task {task.name!r} contains rows without a "
                          f"valid label (expected 0..{task.num_labels - 1})", where=f"{role}_split")
     return examples
+
+
+def _select(task: TaskSpec, expr: SplitExpression, source: _LocalRows | _HubRows,
+            limit: int | None, seed: int, role: str) -> list[Example]:
+    positions = _positions(task, expr, source, role)
+    if limit is not None:
+        positions = _subset(task, source, positions, limit, seed)
+    return _take(task, source, positions, expr.text, role)
 
 
 def load_splits(
@@ -190,21 +220,48 @@ def load_splits(
     limit_train: int | None = None,
     limit_val: int | None = None,
     seed: int = 0,
+    test_split: str | None = None,
+    limit_test: int | None = None,
+    val_from_train: float | None = None,
 ) -> dict[str, list[Example]]:
-    """``{"train": [...], "validation": [...]}`` examples of ``task``.
+    """``{"train": [...], "validation": [...]}`` examples of ``task``, plus ``"test"`` with ``test_split``.
 
     Split expressions default to the task's own (``train``; ``validation``, for MNLI
-    ``validation_matched``). ``limit_*`` keep that many rows, drawn with ``seed`` and stratified by
-    label (classification). Bad names, missing files, test splits and overlaps raise UsageError.
+    ``validation_matched``). ``val_from_train``: validation is that fraction of the train split,
+    drawn with ``seed`` and stratified by label, and train is the rest (``val_split`` unused): the
+    held-out arrangement is ``val_from_train=0.1, test_split="validation"``. ``limit_*`` keep that
+    many rows, drawn with ``seed`` and stratified by label (classification). Bad names, missing
+    files, unlabelled splits and overlaps raise UsageError.
     """
     task = get_task(task) if isinstance(task, str) else task
-    _check_limit("limit_train", limit_train)
-    _check_limit("limit_val", limit_val)
+    for name, limit in (("limit_train", limit_train), ("limit_val", limit_val), ("limit_test", limit_test)):
+        _check_limit(name, limit)
+    if val_from_train is not None and not 0.0 < val_from_train < 1.0:
+        raise UsageError(f"val_from_train must be a fraction between 0 and 1, got {val_from_train!r}",
+                         where="val_from_train", expected="e.g. 0.1")
+    if val_from_train is not None and val_split is not None:
+        raise UsageError("val_split and val_from_train both choose the validation rows", where="val_split",
+                         expected="one of them")
     train_expr = parse_split_expression(task, train_split or task.train_split)
     val_expr = parse_split_expression(task, val_split or task.val_split)
+    test_expr = parse_split_expression(task, test_split) if test_split else None
     source: _LocalRows | _HubRows = _HubRows(task) if data_dir is None else _LocalRows(task, Path(data_dir))
-    _check_expressions(task, train_expr, val_expr, source)
-    return {
-        TRAIN: _select(task, train_expr, source, limit_train, seed, TRAIN),
-        VALIDATION: _select(task, val_expr, source, limit_val, seed, VALIDATION),
-    }
+    _check_expressions(task, train_expr, val_expr if val_from_train is None else None, test_expr, source)
+    out: dict[str, list[Example]] = {}
+    if val_from_train is None:
+        out[TRAIN] = _select(task, train_expr, source, limit_train, seed, TRAIN)
+        out[VALIDATION] = _select(task, val_expr, source, limit_val, seed, VALIDATION)
+    else:
+        pool = _positions(task, train_expr, source, TRAIN)
+        held = set(_subset(task, source, pool, max(1, round(val_from_train * len(pool))), seed + 1))
+        train_pos = [p for p in pool if p not in held]
+        val_pos = [p for p in pool if p in held]
+        if limit_train is not None:
+            train_pos = _subset(task, source, train_pos, limit_train, seed)
+        if limit_val is not None:
+            val_pos = _subset(task, source, val_pos, limit_val, seed)
+        out[TRAIN] = _take(task, source, train_pos, train_expr.text, TRAIN)
+        out[VALIDATION] = _take(task, source, val_pos, f"{val_from_train:.0%} of {train_expr.text}", VALIDATION)
+    if test_expr is not None:
+        out[TEST] = _select(task, test_expr, source, limit_test, seed, TEST)
+    return out

@@ -39,6 +39,12 @@ def _run(storage: Path, shared_data_dir: Path, *extra: str) -> list[str]:
         (["--set", "task=glue/nope"], ["nope", "mrpc"]),
         (["--set", "model.name_or_path=/nonexistent/model-folder"], ["model.name_or_path", "/nonexistent/model-folder"]),
         (["--set", "ttlora.targets=[no_such_module]"], ["ttlora.targets", "no_such_module"]),
+        (["--set", "resources.gpu=0.25"], ["resources.gpu: resources.gpu=0.25", "no CUDA GPU", "resources.gpu=0"]),
+        (["--set", "search.lr_schedule=cosine"], ["search.lr_schedule", "'cosine' is not one of linear, constant"]),
+        (["--set", "search.warmup_ratio=[0.1, 1.0]"], ["search.warmup_ratio", "1.0 must be < 1"]),
+        (["--set", "data.val_from_train=0.1", "--set", "data.val_split=validation"],
+         ["data", "val_split and data.val_from_train"]),
+        (["--set", "data.test_split=train"], ["share", "rows of 'train'"]),
     ],
 )
 def test_bad_space_exits_2_before_ray(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,

@@ -49,7 +49,7 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
 
     from search.space import load_space
     from search.trial_config import ttlora_config_for
-    from ttlora_core import apply_ttlora, load_adapter
+    from ttlora_core import apply_ttlora, load_adapter, ttlora_layers
 
     proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
                     *SMALL_QUICKSTART, "--set", "num_samples=6", "--set", "train.max_epochs=3",
@@ -72,7 +72,6 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
     assert any(r[MetricKey.STOP_REASON.value] == "max_epochs" for r in final.values())
 
     space = load_space(experiment / "space.yaml")
-    base = AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2)
     for trial in trials:
         checkpoint = latest_checkpoint(trial)
         assert checkpoint is not None and (checkpoint / BEST_ADAPTER_DIR).is_dir() and (checkpoint / ADAPTER_DIR).is_dir()
@@ -83,10 +82,15 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
         report = final[trial.name]
         counted = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n)
         assert counted == report[MetricKey.TTLORA_PARAMS.value]
-        # the loaded adapter changes the model's function (it is not the untrained base)
+        # the loaded cores change the model's function: the same model (same trained head) with its
+        # cores zeroed gives other logits
         batch = {"input_ids": torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])}
         with torch.no_grad():
-            assert not torch.allclose(model(**batch).logits, base(**batch).logits)
+            trained = model(**batch).logits
+            for layer in ttlora_layers(model).values():
+                for core in layer.cores:
+                    core.zero_()
+            assert not torch.allclose(model(**batch).logits, trained, atol=1e-5)
 
 
 def _tiny_llama(folder: Path, minilm_path: str) -> Path:
@@ -123,28 +127,54 @@ def test_llama2_boolq_space_on_a_tiny_llama(tmp_path: Path, shared_data_dir: Pat
 
 
 def test_trial_that_raises_restarts_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path) -> None:
-    proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
-                    *SMALL_QUICKSTART, "--set", "num_samples=1", "--set", "scheduler.type=none",
-                    "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3"],
-                   TTSEARCH_FAIL_ONCE_AT_EPOCH="2")
+    """A crash at epoch 2 restarts from the epoch-1 checkpoint and replays exactly what an uninterrupted
+    run trains (seeded data order and dropout, the LR schedule and optimizer state restored)."""
+    args = ["run", QUICKSTART, "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART, "--set", "num_samples=1",
+            "--set", "scheduler.type=none", "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3"]
+    proc = run_cli([*args, "--storage", str(tmp_path / "crashed")], TTSEARCH_FAIL_ONCE_AT_EPOCH="2")
     _assert_ok(proc)
     assert "[retry]" in proc.stdout and "1 trials: 1 finished, 0 failed." in proc.stdout
-    (trial,) = trial_dirs(tmp_path / "quickstart")
+    (trial,) = trial_dirs(tmp_path / "crashed" / "quickstart")
     assert (trial / ".ttsearch_injected_failure").exists()
     epochs = [r[MetricKey.EPOCH.value] for r in results(trial)]
     assert epochs == [1, 2, 3]  # epoch 1 restored from the checkpoint, not trained again
+    _assert_ok(run_cli([*args, "--storage", str(tmp_path / "clean")]))
+    (clean,) = trial_dirs(tmp_path / "clean" / "quickstart")
+    crashed_losses = [r[MetricKey.VAL_LOSS.value] for r in results(trial)]
+    clean_losses = [r[MetricKey.VAL_LOSS.value] for r in results(clean)]
+    assert crashed_losses == pytest.approx(clean_losses, rel=0, abs=1e-6)
 
 
-def test_nan_loss_trial_fails_and_the_search_goes_on(tmp_path: Path, shared_data_dir: Path) -> None:
-    proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
-                    *SMALL_QUICKSTART, "--set", "search.learning_rate={grid: [0.005, 1.0e+30]}", "--set", "num_samples=1",
-                    "--set", "search.shape=[8,6,8,8,6,8]", "--set", "search.rank=4",
-                    "--set", "scheduler.type=none", "--set", "train.max_epochs=2", "--set", "scheduler.max_t=2",
-                    "--set", "train.max_failures=0"])
-    _assert_ok(proc)
-    assert "2 trials: 1 finished, 1 failed." in proc.stdout
-    errors = [t for t in trial_dirs(tmp_path / "quickstart") if (t / TUNE_ERROR_FILE).exists()]
-    assert len(errors) == 1 and "non-finite" in (errors[0] / TUNE_ERROR_FILE).read_text()
+def test_diverged_and_out_of_memory_trials_end_at_once_and_keep_their_best(tmp_path: Path,
+                                                                         shared_data_dir: Path) -> None:
+    """Under HyperBand: lr 1e30 diverges in epoch 1; the lr 0.005 trials diverge (injected) or run out of
+    memory (injected) in epoch 2. None is retried, none is an error, and the two that had an epoch keep
+    its scores and adapter (they stay in the front and can be exported)."""
+    from analysis.loading import load_experiment
+    from analysis.pareto import pareto_front
+    from vocab.experiment_folder import StopReason
+
+    common = ["--data-dir", str(shared_data_dir), *SMALL_QUICKSTART, "--set", "search.shape=[8,6,8,8,6,8]",
+              "--set", "search.rank=4", "--set", "num_samples=1", "--set", "train.max_epochs=3",
+              "--set", "scheduler.max_t=3", "--set", "train.max_failures=2"]
+    for kind, env in (("diverge", {"TTSEARCH_DIVERGE_AT_EPOCH": "2"}), ("oom", {"TTSEARCH_OOM_AT_EPOCH": "2"})):
+        lrs = "[0.005, 1.0e+30]" if kind == "diverge" else "[0.005]"
+        proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path / kind), *common,
+                        "--set", f"search.learning_rate={{grid: {lrs}}}"], **env)
+        _assert_ok(proc)
+        assert "[retry]" not in proc.stdout and "failed" in proc.stdout and " 0 failed." in proc.stdout
+        experiment = tmp_path / kind / "quickstart"
+        assert not [t for t in trial_dirs(experiment) if (t / TUNE_ERROR_FILE).exists()]
+        trials = load_experiment(experiment).trials.set_index("learning_rate")
+        expected = StopReason.DIVERGED.value if kind == "diverge" else StopReason.OUT_OF_MEMORY.value
+        kept = trials.loc[0.005]
+        assert kept["stop_reason"] == expected and kept["epochs"] == 1 and kept["best_epoch"] == 1
+        assert kept["best_adapter_path"] and 0 < kept["best_score"] <= 1 and expected in kept["error"]
+        assert kept["trial_id"] in set(pareto_front(load_experiment(experiment).trials)["trial_id"])
+        if kind == "diverge":
+            exploded = trials.loc[1e30]
+            assert exploded["stop_reason"] == expected and "non-finite" in exploded["error"]
+            assert exploded["best_adapter_path"] == ""  # nothing earned in its first epoch
 
 
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path, shared_data_dir: Path) -> None:

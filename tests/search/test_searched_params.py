@@ -69,5 +69,27 @@ def test_resolved_space_and_best_yaml_round_trip(tmp_path: Path) -> None:
     params = {"shape": "auto", "cores": 6, "rank": [1, 3, 3, 3, 3, 3, 1], "alpha": 8.0, "learning_rate": 3e-3,
               "weight_decay": 0.1}
     best = parse_space(best_space(yaml.safe_load(dump_space_yaml(space)), params, "best", ""), "best.yaml")
-    assert {k: v.values for k, v in best.searched_params().items()} == {k: (v,) for k, v in params.items()}
+    assert {k: best.searched_params()[k].values for k in params} == {k: (v,) for k, v in params.items()}
     assert all(spec.kind == "fixed" or spec.cardinality() == 1 for spec in best.searched_params().values())
+
+
+def _variants(space) -> list[dict]:
+    """Tune's own expansion of the param space (grid search and sample_from resolved)."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    return [config for _, config in generate_variants(tune_param_space(space))]
+
+
+def test_explicit_shapes_are_not_trained_once_per_core_count(tmp_path: Path) -> None:
+    mixed = load_space(write(tmp_path, {**BASE, "search": {"shape": {"grid": [[8, 6, 8, 8, 6, 8], "auto"]},
+                                                           "cores": {"grid": [4, 6]}}}))
+    pairs = sorted((str(c["shape"]), c["cores"]) for c in _variants(mixed))
+    assert pairs == [("[8, 6, 8, 8, 6, 8]", 4), ("auto", 4), ("auto", 6)]  # not 4 trials: the explicit one once
+    explicit = load_space(write(tmp_path, {**BASE, "search": {"shape": {"grid": [[8, 6, 8, 8, 6, 8], [16, 24, 24, 16]]},
+                                                              "cores": {"grid": [4, 6]}}}))
+    assert len(_variants(explicit)) == 2
+    from search.structural import count_configurations
+
+    assert count_configurations(mixed) == 3 and count_configurations(explicit) == 2
+    only_auto = load_space(write(tmp_path, {**BASE, "search": {"shape": "auto", "cores": {"grid": [4, 6]}}}))
+    assert sorted(c["cores"] for c in _variants(only_auto)) == [4, 6]

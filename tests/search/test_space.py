@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from search.param_spec import ParamSpec
-from search.space import SearchSpace, count_configurations, dump_space_yaml, load_space, parse_space, parse_yaml_text
+from search.space import SearchSpace, dump_space_yaml, load_space, parse_space, parse_yaml_text
+from search.structural import count_configurations
 from vocab.errors import UsageError
 
 BASE = {

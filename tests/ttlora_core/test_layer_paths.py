@@ -197,3 +197,23 @@ def test_conv1d_layer_matches_reference() -> None:
     expected = x.double() @ (conv.weight.double() + 2.0 * reference_delta([c.double() for c in layer.cores], 144, 48).t()) + conv.bias.double()
     assert relative_error(layer(x), expected) <= 1e-5
     assert full_ranks(3, 4) == layer.ranks
+
+
+@pytest.mark.parametrize(("shape", "out_f", "in_f", "rank", "absorb_rows"), [
+    ([8, 9, 4, 8], 48, 48, 3, True),  # the paper's RoBERTa pattern in small: P = kron(L, I_u)
+    ([2, 9, 4, 8], 24, 24, [1, 2, 7, 2, 1], False),  # S = kron(I_v, R)
+])
+def test_block_path_without_kron_zeros_matches_dense_and_gradcheck(shape: list[int], out_f: int, in_f: int, rank,
+                                                                   absorb_rows: bool) -> None:
+    base = nn.Linear(in_f, out_f).double()
+    layer = TTLoRALinear(base, shape, rank, 2.0, "gaussian", torch.Generator().manual_seed(4)).double()
+    assert layer.path == "block" and layer._block.absorb_rows is absorb_rows
+    x = torch.randn(3, 5, in_f, dtype=torch.double)
+    expected = nn.functional.linear(x, base.weight + 2.0 * reference_delta(list(layer.cores), out_f, in_f), base.bias)
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-12)
+    cores = tuple(c.detach().double().requires_grad_(True) for c in layer.cores)
+
+    def run(x_in: Tensor, *core_values: Tensor) -> Tensor:
+        return functional_call(layer, {f"cores.{i}": c for i, c in enumerate(core_values)}, (x_in,))
+
+    assert torch.autograd.gradcheck(run, (x[:1, :2].clone().requires_grad_(True), *cores))

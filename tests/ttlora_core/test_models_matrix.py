@@ -6,6 +6,7 @@ DeBERTa-v2, LLaMA with grouped-query attention (per-target shapes), GPT-2 (Conv1
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ CASES = {
     "deberta-v2": ("deberta-v2", TTLoRAConfig(cores=5, rank=2, init="gaussian", seed=5), 4),
     "llama-gqa": ("llama", TTLoRAConfig(shape={"q_proj": [4] * 6, "v_proj": [4, 4, 8, 8]}, rank=3, init="gaussian", seed=6), 4),
     "gpt2-conv1d": ("gpt2", TTLoRAConfig(cores=4, rank=3, init="gaussian", seed=7), 2),
+    # split after core 1 for query (LoRA rank r1 = 2), after core 2 for value (r2 = 3): PEFT's rank_pattern
+    "bert-mixed-ranks": ("bert", TTLoRAConfig(shape={"query": [48, 6, 8], "value": [6, 8, 48]}, rank=[1, 2, 3, 1],
+                                              init="gaussian", seed=8), 4),
 }
 
 
@@ -135,6 +139,9 @@ def test_export_lora_loads_in_peft_with_matching_logits(case: str, tiny_inputs: 
     for name, layer in ttlora_core.ttlora_layers(model).items():
         lora_a = peft_model.base_model.model.get_submodule(name).lora_A["default"]
         assert lora_a.weight.shape == (layer.ranks[layer.split], layer.in_features)
+    if case == "bert-mixed-ranks":  # the exported config carries the ranks that differ from r
+        pattern = json.loads((folder / "adapter_config.json").read_text())["rank_pattern"]
+        assert sorted(pattern.values()) == [3, 3] and all(name.endswith(".value") for name in pattern)
 
 
 def test_export_lora_refuses_shapes_without_split_unless_asked(tiny_inputs: dict, tmp_path: Path, tiny_model) -> None:

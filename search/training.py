@@ -1,0 +1,143 @@
+"""The training recipe of one trial, outside Tune: optimizer, LR schedule, precision, one epoch, one eval.
+
+``search/trainable.py`` runs it under Tune; ``benchmarks/compare_init.py`` and
+``benchmarks/compare_lr_schedule.py`` run the same functions, so what they compare is what a search
+trains (docs/ARCHITECTURE.md, "Life of a trial").
+
+LR schedule: ``train.lr_schedule`` ``linear`` (linear warmup over ``warmup_ratio`` of the steps, then
+linear decay to 0, the Hugging Face Trainer's shape) or ``constant`` (the same warmup, then flat).
+The total step count is ``max_epochs x steps per epoch``: a trial that early stopping or a scheduler
+ends sooner never reaches the end of its decay, so every trial sees the same LR at the same epoch
+whatever its fate, and HyperBand compares trials on equal terms.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from search.space import TrainSection
+from search.tasks import EncodedSplit, compute_score, get_task
+
+
+class DivergedError(FloatingPointError):
+    """A non-finite loss: the trial ends as ``diverged`` with what it earned so far (no retry)."""
+
+
+@dataclass
+class EpochResult:
+    train_loss: float
+    tokens: int  # non-padding training tokens
+    train_seconds: float  # training steps only (no eval)
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    score: float
+    scores: dict[str, float]
+    seconds: float
+
+
+def steps_per_epoch(split: EncodedSplit, batch_size: int) -> int:
+    return max(1, math.ceil(len(split) / batch_size))
+
+
+def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """The LR factor after ``step`` optimizer steps: linear warmup, then linear decay or flat."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps  # the first step already gets 1/warmup of the LR, not 0
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def build_optimizer(model: torch.nn.Module, train: TrainSection, steps_in_epoch: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the trainable parameters and its per-step LR schedule (both checkpointed by the
+    trainable, so a resumed or paused trial continues the same schedule)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
+    total = train.max_epochs * steps_in_epoch
+    warmup = int(math.ceil(train.warmup_ratio * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_multiplier(step, total, warmup, train.lr_schedule))
+    return optimizer, scheduler
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """``bf16-mixed``: bf16 autocast on CUDA (fp32 weights and optimizer); anything else: no autocast."""
+    if precision == "bf16-mixed" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LambdaLR, split: EncodedSplit, train: TrainSection,
+                    device: torch.device, epoch: int) -> EpochResult:
+    """One pass over ``split`` in an order seeded by (seed, epoch). Raises DivergedError on a
+    non-finite loss before the step that would spread it into the weights."""
+    model.train()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    total_loss, steps, tokens = 0.0, 0, 0
+    started = time.perf_counter()
+    for batch in split.batches(train.batch_size, shuffle=True, seed=train.seed * 100_003 + epoch):
+        batch = _on(batch, device)
+        with autocast(device, train.precision):
+            loss = model(**batch).loss
+        if not torch.isfinite(loss):
+            raise DivergedError(f"non-finite training loss ({float(loss)}) at epoch {epoch}, step {steps}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        total_loss += float(loss)
+        steps += 1
+        tokens += int(batch["attention_mask"].sum())
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return EpochResult(total_loss / max(steps, 1), tokens, time.perf_counter() - started)
+
+
+def evaluate(model: torch.nn.Module, split: EncodedSplit, train: TrainSection, device: torch.device,
+             task_name: str) -> EvalResult:
+    """Mean loss, the task score and all task metrics of ``split`` (no gradients, eval mode)."""
+    model.eval()
+    started = time.perf_counter()
+    total_loss, total_items = 0.0, 0
+    logits_all, labels_all = [], []
+    with torch.no_grad():
+        for batch in split.batches(train.eval_batch_size, shuffle=False):
+            batch = _on(batch, device)
+            with autocast(device, train.precision):
+                out = model(**batch)
+            n = batch["labels"].shape[0]
+            total_loss += float(out.loss) * n
+            total_items += n
+            logits_all.append(out.logits.float().cpu())
+            labels_all.append(batch["labels"].cpu())
+    logits = torch.cat(logits_all).numpy()  # (N, num_labels)
+    labels = torch.cat(labels_all).numpy()  # (N,)
+    task = get_task(task_name)
+    scores = compute_score(task, logits, labels)
+    return EvalResult(total_loss / max(total_items, 1), float(scores[task.score_name]), scores,
+                      time.perf_counter() - started)
+
+
+def seed_dropout(seed: int, epoch: int) -> None:
+    """Seed the global generator (dropout draws from it) per epoch, so a rerun or a restarted trial
+    replays the same masks."""
+    torch.manual_seed(seed * 100_003 + epoch)
+
+
+__all__ = ["DivergedError", "EpochResult", "EvalResult", "build_optimizer", "lr_multiplier", "steps_per_epoch",
+           "train_one_epoch", "evaluate", "autocast", "seed_dropout"]
