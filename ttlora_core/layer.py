@@ -8,8 +8,8 @@ Forward paths (chosen automatically, overridable through ``path``):
 * ``"block"``: no split point; the cores straddling the row/column boundary are merged into one
   block, giving exact factors P (out, R), S (R, in) with R = min(r_{s0} u, v r_{s1}) (e.g. the
   paper's RoBERTa shape [64, 16, 9, 64] on 768x768: R = 12 r). One of them is a Kronecker product
-  with an identity; :mod:`ttlora_core.block_linear` applies it as a batched matmul of the small
-  factor (u times fewer FLOPs than the dense kron), in a fused function like the split path's.
+  with an identity, so training runs x through the three small factors instead
+  (:mod:`ttlora_core.block_linear`), in a fused function like the split path's.
 * ``"dense"``: rebuild ΔW and run one matmul with W0 + alpha ΔW (the reference; also chosen for
   "block" shapes whose R makes the factors larger than a dense ΔW).
 
@@ -25,7 +25,9 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
-from .block_linear import FusedColumnBlockLinear, FusedRowBlockLinear, block_factors_structured
+from .block_linear import (
+    DENSE_ROWS_MAX_INNER, FusedBlockDenseRowsLinear, FusedBlockLinear, block_three_factors, dense_rows,
+)
 from .core_init import init_cores
 from .tt_arithmetic import ShapeError, full_ranks, split_index, tt_param_count
 from .tt_math import FusedLowRankLinear, block_factors, block_plan, reconstruct, split_factors
@@ -170,15 +172,17 @@ class TTLoRALinear(nn.Module):
             return FusedLowRankLinear.apply(x, weight, bias, p_factor, s_factor, self.alpha)
 
     def _block_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None, dtype: torch.dtype) -> Tensor:
-        """No split point: the Kronecker side of the exact factors applied as a batched matmul."""
+        """No split point: x through the column chain, the block and the row chain (block_linear)."""
         plan = self._block
         assert plan is not None
-        first, second = block_factors_structured(list(self.cores), plan.s0, plan.s1, plan.u, plan.v, plan.absorb_rows)
-        first, second = first.to(dtype), second.to(dtype)
+        left, middle, right = block_three_factors(list(self.cores), plan.s0, plan.s1, plan.u, plan.v)
         with torch.autocast(x.device.type, enabled=False):
-            if plan.absorb_rows:
-                return FusedRowBlockLinear.apply(x, weight, bias, first, second, self.alpha, plan.u)
-            return FusedColumnBlockLinear.apply(x, weight, bias, first, second, self.alpha, plan.v)
+            if middle.shape[0] <= DENSE_ROWS_MAX_INNER:  # u * r0 small: the dense row side is faster
+                p_dense = dense_rows(left, plan.u).to(dtype)
+                return FusedBlockDenseRowsLinear.apply(x, weight, bias, p_dense, middle.to(dtype), right.to(dtype),
+                                                       self.alpha, plan.v)
+            return FusedBlockLinear.apply(x, weight, bias, left.to(dtype), middle.to(dtype), right.to(dtype),
+                                          self.alpha, plan.u, plan.v)
 
     # -- merge -----------------------------------------------------------------------------
     @torch.no_grad()
