@@ -225,8 +225,8 @@ class _EpochReporter:
             MetricKey.SCORE.value: val.score if val else math.nan,
             MetricKey.SCORE_NAME.value: self.score_name,
             MetricKey.BEST_EPOCH.value: state.best_epoch,
-            MetricKey.BEST_VAL_LOSS.value: state.best_val_loss,
-            MetricKey.BEST_SCORE.value: state.best_score,
+            MetricKey.BEST_VAL_LOSS.value: state.best_val_loss if state.best_epoch else math.nan,  # NaN: no best yet
+            MetricKey.BEST_SCORE.value: state.best_score if state.best_epoch else math.nan,
             MetricKey.BEST_TEST_LOSS.value: state.best_test_loss,
             MetricKey.BEST_TEST_SCORE.value: state.best_test_score,
             MetricKey.TTLORA_PARAMS.value: self.counts["ttlora"],

@@ -35,15 +35,24 @@ def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
     """Print what happened: trials by outcome, the best trial, and what to do next."""
     from vocab.experiment_folder import MetricKey
 
+    def best_loss(result: Any) -> float:
+        value = result.metrics.get(MetricKey.BEST_VAL_LOSS.value, math.inf)
+        return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
+
     errors = [r for r in result_grid if r.error is not None]
     ok = [r for r in result_grid if r.error is None and r.metrics]
-    click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed.")
-    if ok:
-        best = min(ok, key=lambda r: r.metrics.get(MetricKey.BEST_VAL_LOSS.value, math.inf))
+    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in ("diverged", "out_of_memory")]
+    click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed."
+               + (f" ({len(ended)} ended early by a non-finite loss or out of memory, best epoch kept)" if ended else ""))
+    ranked = [r for r in ok if math.isfinite(best_loss(r))]
+    if ranked:
+        best = min(ranked, key=best_loss)
         m = best.metrics
+        test = m.get(MetricKey.BEST_TEST_SCORE.value)
+        test_text = f"  test {score_name}={test:.4f} (held out)" if isinstance(test, float) and math.isfinite(test) else ""
         click.echo(
             f"Best (lowest val loss): {Path(best.path).name}  val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  "
-            f"{score_name}={m[MetricKey.BEST_SCORE.value]:.4f} at epoch {m[MetricKey.BEST_EPOCH.value]}  "
+            f"val {score_name}={m[MetricKey.BEST_SCORE.value]:.4f}{test_text} at epoch {m[MetricKey.BEST_EPOCH.value]}  "
             f"TT params={m[MetricKey.TTLORA_PARAMS.value]:,}  config={json.dumps(best.config)}"
         )
     for failed in errors:

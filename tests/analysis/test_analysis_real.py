@@ -13,7 +13,7 @@ from analysis.figures import plottable
 from analysis.loading import ExperimentStatus, load_experiment
 from analysis.pareto import pareto_front
 from analysis.report import PARETO_FIGURE_ID, REPORT_FILE, build_report_html
-from tests.analysis.conftest import FAILED_TRIALS, GOOD_TRIALS, RealExperiments
+from tests.analysis.conftest import DIVERGED_TRIALS, GOOD_TRIALS, RealExperiments
 from ttsearch.main import main as ttsearch_main
 from vocab.experiment_folder import EXPERIMENT_META_FILE, ExperimentMeta, MetricKey, StopReason
 
@@ -42,11 +42,11 @@ def test_real_folder_loads_one_row_per_trial(real_experiments: RealExperiments) 
     exp = load_experiment(real_experiments.main)
     assert exp.warnings == []
     assert exp.status == ExperimentStatus.FINISHED
-    assert exp.score_name == "accuracy" and exp.trials_total == GOOD_TRIALS + FAILED_TRIALS == exp.trials_done
+    assert exp.score_name == "accuracy" and exp.trials_total == GOOD_TRIALS + DIVERGED_TRIALS == exp.trials_done
     trials = exp.trials.set_index(col.TRIAL_ID)
-    failed = trials[trials[col.STOP_REASON] == StopReason.ERROR.value]
-    good = trials[trials[col.STOP_REASON] != StopReason.ERROR.value]
-    assert len(failed) == FAILED_TRIALS and len(good) == GOOD_TRIALS
+    failed = trials[trials[col.STOP_REASON] == StopReason.DIVERGED.value]
+    good = trials[trials[col.STOP_REASON] != StopReason.DIVERGED.value]
+    assert len(failed) == DIVERGED_TRIALS and len(good) == GOOD_TRIALS
     assert all("non-finite" in text for text in failed[col.ERROR])
     assert failed[col.BEST_SCORE].isna().all() and (failed[col.EPOCHS] == 0).all()
     assert set(good[col.STOP_REASON]) <= {StopReason.MAX_EPOCHS.value, StopReason.SCHEDULER.value}

@@ -13,7 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Small settings for CI: a real search on real data, minutes not tens of minutes.
 SMALL_QUICKSTART = [
-    "--set", "data.limit_train=192", "--set", "data.limit_val=96", "--set", "train.max_length=32",
+    "--set", "data.limit_train=192", "--set", "data.limit_val=96", "--set", "data.limit_test=96",
+    "--set", "train.max_length=32",
     "--set", "train.batch_size=32",
 ]
 

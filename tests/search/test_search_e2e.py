@@ -70,6 +70,10 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
     assert cut_by_scheduler, f"HyperBand stopped no trial early: {epochs_run}"
     assert all(epochs_run[n] < 3 for n in cut_by_scheduler)
     assert any(r[MetricKey.STOP_REASON.value] == "max_epochs" for r in final.values())
+    # the quickstart's held-out arrangement: every trial reports its test score at its best epoch
+    assert all(0 < r[MetricKey.BEST_TEST_SCORE.value] <= 1 for r in final.values())
+    assert all(r[MetricKey.TOKENS_PER_SECOND.value] > 0 and r[MetricKey.ADAPTER_FILE_BYTES.value] > 0
+               for r in final.values())
 
     space = load_space(experiment / "space.yaml")
     for trial in trials:

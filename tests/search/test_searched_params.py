@@ -93,3 +93,33 @@ def test_explicit_shapes_are_not_trained_once_per_core_count(tmp_path: Path) -> 
     assert count_configurations(mixed) == 3 and count_configurations(explicit) == 2
     only_auto = load_space(write(tmp_path, {**BASE, "search": {"shape": "auto", "cores": {"grid": [4, 6]}}}))
     assert sorted(c["cores"] for c in _variants(only_auto)) == [4, 6]
+
+
+def test_a_trial_holding_a_gpu_without_cuda_fails_clearly(tmp_path: Path) -> None:
+    import torch
+
+    from search.trainable import pick_device
+
+    space = load_space(write(tmp_path, {**BASE, "resources": {"gpu": 0.5}}))
+    if torch.cuda.is_available():
+        assert pick_device(space).type == "cuda"
+        return
+    with pytest.raises(RuntimeError, match=r"resources.gpu=0.5 but this trial sees no CUDA device"):
+        pick_device(space)
+    assert pick_device(load_space(write(tmp_path, BASE))).type == "cpu"
+
+
+def test_resolved_paths_are_absolute_so_best_yaml_runs_anywhere(tmp_path: Path, monkeypatch) -> None:
+    from search.driver import with_absolute_paths
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    space = load_space(write(tmp_path, {**BASE, "model": {"name_or_path": "model"}, "storage": {"path": "results"}}))
+    resolved = with_absolute_paths(space, Path("data"))
+    assert resolved.data.dir == str(tmp_path / "data") and resolved.model.name_or_path == str(tmp_path / "model")
+    assert resolved.storage.path == str(tmp_path / "results")
+    again = parse_space(yaml.safe_load(dump_space_yaml(resolved)), "space.yaml")
+    assert again.data.dir == str(tmp_path / "data")
+    hub = with_absolute_paths(load_space(write(tmp_path, {**BASE, "model": {"name_or_path": "org/some-model"}})), None)
+    assert hub.model.name_or_path == "org/some-model" and hub.data.dir is None

@@ -177,6 +177,24 @@ def test_test_splits_and_overlaps_are_refused(data_dir: Path) -> None:
         load_splits("boolq", data_dir, train_split="val[:100]", val_split="val[95:200]")
 
 
+def test_held_out_arrangement_validation_from_train_and_dev_as_test(data_dir: Path) -> None:
+    """val_from_train: a stratified, seeded 10% of train decides; the official dev set is the test split."""
+    splits = load_splits("mrpc", data_dir, val_from_train=0.1, test_split="validation", seed=0)
+    full = load_splits("mrpc", data_dir)
+    assert (len(splits["train"]), len(splits["validation"]), len(splits["test"])) == (3301, 367, 408)
+    assert splits["test"] == full["validation"]
+    key = lambda ex: (ex.text_a, ex.text_b, ex.label)  # noqa: E731
+    # train and validation partition the official train rows (a multiset: MRPC repeats a few pairs)
+    assert Counter(map(key, splits["train"])) + Counter(map(key, splits["validation"])) == Counter(map(key, full["train"]))
+    positives = Counter(ex.label for ex in full["train"])[1] / len(full["train"])
+    assert abs(Counter(ex.label for ex in splits["validation"])[1] / 367 - positives) < 0.01  # stratified
+    assert load_splits("mrpc", data_dir, val_from_train=0.1, seed=1)["validation"] != splits["validation"]
+    with pytest.raises(UsageError, match="share"):
+        load_splits("mrpc", data_dir, test_split="train[:10]")
+    with pytest.raises(UsageError, match="val_split and val_from_train"):
+        load_splits("mrpc", data_dir, val_split="validation", val_from_train=0.1)
+
+
 def test_missing_data_gives_the_expected_path_and_layout(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         load_splits("sst2", tmp_path / "nowhere")
