@@ -179,6 +179,7 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             if "test" in shared.encoded.splits:  # held out: evaluated at the best epoch, never used to decide
                 test = evaluate(model, shared.encoded["test"], train, device, space.task)
                 state.best_test_loss, state.best_test_score = test.loss, test.score
+                val.seconds += test.seconds  # eval seconds: validation and test
         else:
             state.epochs_without_improvement += 1
         stop = StopReason.RUNNING

@@ -63,9 +63,10 @@ def test_a_train_row_is_fixed_by_train_or_searched_by_search_not_both(tmp_path: 
 
 def test_resolved_space_and_best_yaml_round_trip(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, {**BASE, "search": {"learning_rate": {"loguniform": [1e-4, 1e-2]},
-                                                           "weight_decay": [0.0, 0.1], "rank": [[1, 3, 3, 3, 3, 3, 1], 4]}}))
+                                                           "weight_decay": [0.0, 0.1], "rank": [[1, 3, 3, 3, 3, 3, 1], 4]},
+                                        "data": {"val_from_train": 0.1, "test_split": "validation"}}))
     again = parse_space(yaml.safe_load(dump_space_yaml(space)), "space.yaml")
-    assert again.searched_params() == space.searched_params()
+    assert again.searched_params() == space.searched_params() and again.data == space.data
     params = {"shape": "auto", "cores": 6, "rank": [1, 3, 3, 3, 3, 3, 1], "alpha": 8.0, "learning_rate": 3e-3,
               "weight_decay": 0.1}
     best = parse_space(best_space(yaml.safe_load(dump_space_yaml(space)), params, "best", ""), "best.yaml")
