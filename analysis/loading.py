@@ -250,9 +250,10 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
 
 
 def _curve_rows(record: TrialRecord) -> list[dict[str, Any]]:
+    """One row per trained epoch (a diverged / out-of-memory trial's closing report trained nothing)."""
     return [
         {col.TRIAL_ID: record.trial_id, **{key: _number(row.get(key)) for key in col.CURVE_METRICS}}
-        for row in record.rows
+        for row in record.rows if MetricKey.END_MESSAGE.value not in row
     ]
 
 
