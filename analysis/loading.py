@@ -212,7 +212,7 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
     best_loss = _last_number(rows, MetricKey.BEST_VAL_LOSS.value)
     best_score = _last_number(rows, MetricKey.BEST_SCORE.value)
     best_epoch = _last_number(rows, MetricKey.BEST_EPOCH.value)
-    if math.isnan(best_loss):  # an older trainable, or a progress.csv without the best-* keys
+    if not any(MetricKey.BEST_VAL_LOSS.value in row for row in rows):  # an older trainable, or a bare progress.csv
         best_loss, best_score, best_epoch = _best_from_curve(rows)
     full = meta.full_params() if meta and meta.target_dims else 0
     lora8 = meta.lora_params(8) if meta and meta.target_dims else 0

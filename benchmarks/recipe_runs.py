@@ -20,6 +20,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from search.model_cache import TrialModelSpec, load_base_model, with_newly_initialised  # noqa: E402
 from search.space import TrainSection  # noqa: E402
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer  # noqa: E402
 from search.training import build_optimizer, evaluate, seed_dropout, steps_per_epoch, train_one_epoch  # noqa: E402
@@ -54,14 +55,11 @@ def encoded_data(plan: DataPlan, tokenizer, seed: int):
 
 
 def run(model_path: str, plan: DataPlan, ttlora: TTLoRAConfig, train: TrainSection, encoded) -> RunResult:
-    """Fine-tune once; the base model is loaded fresh with a head seeded by ``train.seed``."""
-    from transformers import AutoModelForSequenceClassification
-
+    """Fine-tune once; the base model is loaded fresh the trainable's way (head seeded by ``train.seed``,
+    modules the checkpoint lacked trained and saved)."""
     task = get_task(plan.task)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train.seed)
-        model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=task.num_labels)
-    apply_ttlora(model, ttlora)
+    model = load_base_model(TrialModelSpec(model_path, task.num_labels, "float32", train.seed, "cpu"))
+    apply_ttlora(model, with_newly_initialised(model, ttlora))
     device = torch.device("cpu")
     optimizer, scheduler = build_optimizer(model, train, steps_per_epoch(encoded["train"], train.batch_size))
     started = time.perf_counter()

@@ -50,9 +50,10 @@ def load_base_model(spec: TrialModelSpec) -> torch.nn.Module:
 
 
 def with_newly_initialised(model: torch.nn.Module, config: TTLoRAConfig) -> TTLoRAConfig:
-    """``config`` with ``modules_to_save`` from the model's loading info, unless the space set it."""
+    """``config`` with ``modules_to_save`` from the model's loading info, unless the space set it or the
+    head is not trained (the same rule as ttlora_core's family default)."""
     found = getattr(model, "ttsearch_newly_initialised", [])
-    if config.modules_to_save is not None or not found:
+    if config.modules_to_save is not None or not config.train_head or not found:
         return config
     return replace(config, modules_to_save=list(found))
 

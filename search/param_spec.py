@@ -37,9 +37,12 @@ class ParamSpec:
         return math.inf
 
     def discrete_values(self) -> list[Any]:
-        """Every value this spec can take (ranges: the two ends, for reporting)."""
+        """Every value this spec can take (``randint``: every integer, high exclusive as in Tune;
+        continuous ranges: the two ends, for reporting)."""
         if self.kind == "fixed" or self.kind in DISCRETE_KINDS:
             return list(self.values)
+        if self.kind == "randint":
+            return list(range(int(self.low), int(self.high)))  # type: ignore[arg-type]
         return [self.low, self.high]
 
     def to_plain(self) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from search.model_source import build_meta_model, load_model_config, model_family
 from search.space import SearchSpace
-from search.structural import count_configurations, discrete, shape_core_pairs, uses_auto
+from search.structural import count_configurations, shape_core_pairs, uses_auto
 from search.tasks import get_task
 from search.trial_config import ttlora_config_for
 from ttlora_core.config import TTLoRAConfig
@@ -97,11 +97,11 @@ def _structural_choices(space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:
     """(shape index, structural values) for every distinct combination of the table's structural rows
     (``cores`` only where a shape is ``auto``: search/structural.py)."""
     specs = space.searched_params()
-    shapes = discrete(specs[SHAPE.name])
+    shapes = specs[SHAPE.name].discrete_values()
     others = [p.name for p in SEARCHED_PARAMS if p.structural and p not in (SHAPE, CORES)]
     combos = []
     for shape, cores in shape_core_pairs(space):
-        for values in itertools.product(*(discrete(specs[name]) for name in others)):
+        for values in itertools.product(*(specs[name].discrete_values() for name in others)):
             combo = {SHAPE.name: shape, **dict(zip(others, values))}
             if uses_auto(shape):
                 combo[CORES.name] = cores
@@ -138,10 +138,14 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     task = get_task(space.task)
     config = model_config if model_config is not None else load_model_config(space.model.name_or_path)
     meta_model = build_meta_model(config, task.num_labels)
-    base_cfg = TTLoRAConfig(targets=space.ttlora.targets)
+    base_cfg = TTLoRAConfig(targets=space.ttlora.targets, train_head=space.ttlora.train_head,
+                            modules_to_save=space.ttlora.modules_to_save)
     try:
         dims = find_target_modules(meta_model, base_cfg)
-    except (ShapeError, ValueError) as exc:
+    except ValueError as exc:
+        if "modules_to_save" in str(exc):
+            raise UsageError(str(exc), where=f"{space_file}: ttlora.modules_to_save",
+                             expected="names of modules of the model (from its root), e.g. pooler") from None
         raise UsageError(str(exc), where=f"{space_file}: ttlora.targets",
                          expected="module-name suffixes or a regex matching Linear layers of the model") from None
     target_dims = {name: [int(o), int(i)] for name, (o, i) in dims.items()}
@@ -155,7 +159,7 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
         cfg = ttlora_config_for(space, values)
         try:
             counts = plan_counts(meta_model, cfg, dtype_bytes=2)
-        except (ShapeError, ValueError) as exc:
+        except ShapeError as exc:  # targets and modules_to_save were checked above
             field_path = f"search.shape[{index}]" if multi else "search.shape"
             raise UsageError(str(exc), where=f"{space_file}: {field_path}",
                              expected="a shape whose product equals out*in of every target") from None

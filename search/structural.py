@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from search.param_spec import ParamSpec
 from search.space import SearchSpace
 from ttlora_core.tt_arithmetic import AUTO_SHAPE
 from vocab.searched_params import CORES, SHAPE
@@ -19,20 +18,13 @@ def uses_auto(shape: Any) -> bool:
     return shape == AUTO_SHAPE or (isinstance(shape, dict) and AUTO_SHAPE in shape.values())
 
 
-def discrete(spec: ParamSpec) -> list[Any]:
-    """Every value of a discrete spec (``randint``'s high is exclusive, as in Tune)."""
-    if spec.kind == "randint":
-        return list(range(int(spec.low), int(spec.high)))  # type: ignore[arg-type]
-    return spec.discrete_values()
-
-
 def shape_core_pairs(space: SearchSpace) -> list[tuple[Any, int]]:
     """(shape, cores) for every distinct combination: each explicit shape once (with the first core
     value, which it ignores), each ``auto`` shape once per core count."""
     specs = space.searched_params()
-    cores = discrete(specs[CORES.name])
+    cores = specs[CORES.name].discrete_values()
     pairs: list[tuple[Any, int]] = []
-    for shape in discrete(specs[SHAPE.name]):
+    for shape in specs[SHAPE.name].discrete_values():
         pairs += [(shape, c) for c in cores] if uses_auto(shape) else [(shape, cores[0])]
     return pairs
 
@@ -41,13 +33,13 @@ def cores_searched_apart(space: SearchSpace) -> bool:
     """True when shape and cores can be sampled independently without duplicates: every shape is
     ``auto`` (each core count is a different trial) or cores has one value."""
     specs = space.searched_params()
-    shapes = discrete(specs[SHAPE.name])
+    shapes = specs[SHAPE.name].discrete_values()
     return specs[CORES.name].cardinality() == 1 or all(uses_auto(s) for s in shapes)
 
 
 def cores_apply(space: SearchSpace) -> bool:
     """False when no shape is ``auto``: then ``cores`` does not change any trial."""
-    return any(uses_auto(s) for s in discrete(space.searched_params()[SHAPE.name]))
+    return any(uses_auto(s) for s in space.searched_params()[SHAPE.name].discrete_values())
 
 
 def count_configurations(space: SearchSpace) -> float:
@@ -61,4 +53,4 @@ def count_configurations(space: SearchSpace) -> float:
     if math.isinf(specs[CORES.name].cardinality()):
         return math.inf
     total *= len(shape_core_pairs(space))
-    return total if not math.isinf(total) else math.inf
+    return total

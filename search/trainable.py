@@ -74,7 +74,6 @@ class TrialState:
     best_test_loss: float = math.nan  # held-out split at the best epoch (NaN: no test split)
     best_test_score: float = math.nan
     finished: bool = False  # the final report was made (restored after it: return at once)
-    end_message: str = ""  # why a diverged / out-of-memory trial ended
 
 
 @dataclass
@@ -143,12 +142,17 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
         with checkpoint.as_directory() as ckpt_dir:
             ckpt = Path(ckpt_dir)
             state = TrialState(**json.loads((ckpt / TRIAL_STATE_FILE).read_text()))
+            if state.finished:  # restored after its final report (a diverged trial has no optimizer.pt)
+                return
             load_adapter(model, ckpt / ADAPTER_DIR)
             saved = torch.load(ckpt / OPTIMIZER_FILE, weights_only=True)
-            optimizer.load_state_dict(saved["optimizer"])
-            lr_scheduler.load_state_dict(saved["lr_scheduler"])
+            if "optimizer" in saved:
+                optimizer.load_state_dict(saved["optimizer"])
+                lr_scheduler.load_state_dict(saved["lr_scheduler"])
+            else:  # a checkpoint from before LR schedules: the bare optimizer state, a constant LR
+                optimizer.load_state_dict(saved)
             best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
-    if state.finished or state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
+    if state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
         return  # restored after its final report: nothing left to train
 
     reporter = _EpochReporter(task.score_name, counts, space.resources.gpu if device.type == "cuda" else 0.0,
@@ -156,28 +160,31 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     while state.epoch < train.max_epochs:
         epoch = state.epoch + 1
         seed_dropout(train.seed, epoch)
+        ended: tuple[StopReason, str] | None = None
         try:
             trained = train_one_epoch(model, optimizer, lr_scheduler, train_split, train, device, epoch)
             _inject_faults(shared, epoch)
             val = evaluate(model, shared.encoded["validation"], train, device, space.task)
             if not math.isfinite(val.loss):
                 raise DivergedError(f"non-finite validation loss at epoch {epoch}")
+            improved = val.loss < state.best_val_loss
+            # held out: evaluated at each new best epoch, never used to decide
+            test = evaluate(model, shared.encoded["test"], train, device, space.task) \
+                if improved and "test" in shared.encoded.splits else None
         except DivergedError as exc:
-            _end_without_retry(state, StopReason.DIVERGED, str(exc), reporter, best_adapter_files)
-            return
-        except (torch.OutOfMemoryError, MemoryError) as exc:
+            ended = (StopReason.DIVERGED, str(exc))
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            ended = (StopReason.OUT_OF_MEMORY, str(exc).splitlines()[0] if str(exc) else "out of memory")
+        if ended is not None:  # outside the except: its traceback no longer holds the activations
             _free_memory(device)
-            _end_without_retry(state, StopReason.OUT_OF_MEMORY, str(exc).splitlines()[0] if str(exc) else "out of memory",
-                               reporter, best_adapter_files)
+            _end_without_retry(state, *ended, reporter, best_adapter_files)
             return
 
         state.epoch = epoch
-        improved = val.loss < state.best_val_loss
         if improved:
             state.best_val_loss, state.best_score, state.best_epoch = val.loss, val.score, epoch
             state.epochs_without_improvement = 0
-            if "test" in shared.encoded.splits:  # held out: evaluated at the best epoch, never used to decide
-                test = evaluate(model, shared.encoded["test"], train, device, space.task)
+            if test is not None:
                 state.best_test_loss, state.best_test_score = test.loss, test.score
                 val.seconds += test.seconds  # eval seconds: validation and test
         else:
@@ -213,11 +220,9 @@ class _EpochReporter:
     counts: dict[str, int]
     gpus: float
     setup_seconds: float
-    last_adapter_bytes: int = 0
 
     def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, val: EvalResult | None,
                 adapter_bytes: int, reused: bool) -> dict[str, Any]:
-        self.last_adapter_bytes = adapter_bytes or self.last_adapter_bytes
         seconds = (trained.train_seconds if trained else 0.0) + (val.seconds if val else 0.0)
         return {
             MetricKey.EPOCH.value: state.epoch,
@@ -234,7 +239,7 @@ class _EpochReporter:
             MetricKey.HEAD_PARAMS.value: self.counts["head"],
             MetricKey.TRAINABLE_PARAMS.value: self.counts["total_trainable"],
             MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["ttlora"] * 2,
-            MetricKey.ADAPTER_FILE_BYTES.value: self.last_adapter_bytes,
+            MetricKey.ADAPTER_FILE_BYTES.value: adapter_bytes,
             MetricKey.EPOCH_SECONDS.value: seconds,
             MetricKey.TRAIN_SECONDS.value: trained.train_seconds if trained else 0.0,
             MetricKey.EVAL_SECONDS.value: val.seconds if val else 0.0,
@@ -252,8 +257,8 @@ def _end_without_retry(state: TrialState, reason: StopReason, message: str, repo
     """End a trial that diverged or ran out of memory: one final report that keeps its best epoch,
     scores and adapter (a restart would replay the same seeded epochs and fail the same way)."""
     state.finished = True
-    state.end_message = message
-    metrics = reporter.metrics(state, reason, None, None, 0, _MODEL_CACHE.last_was_reused)
+    adapter_bytes = sum(len(data) for data in best_adapter_files.values())  # the adapter it keeps
+    metrics = reporter.metrics(state, reason, None, None, adapter_bytes, _MODEL_CACHE.last_was_reused)
     metrics[MetricKey.END_MESSAGE.value] = message
     if not best_adapter_files:  # failed in its first epoch: nothing worth a checkpoint
         tune.report(metrics)
@@ -277,7 +282,7 @@ def _inject_faults(shared: SharedTrialInputs, epoch: int) -> None:
     if shared.faults.get("fail_once") == epoch:
         _inject_failure_once(epoch)
     if shared.faults.get("oom") == epoch:
-        raise torch.OutOfMemoryError(f"injected out-of-memory error at epoch {epoch} ({FAULT_ENVS['oom']})")
+        raise torch.cuda.OutOfMemoryError(f"injected out-of-memory error at epoch {epoch} ({FAULT_ENVS['oom']})")
     if shared.faults.get("diverge") == epoch:
         raise DivergedError(f"non-finite training loss (injected, {FAULT_ENVS['diverge']}) at epoch {epoch}")
 

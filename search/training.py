@@ -86,9 +86,10 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     non-finite loss before the step that would spread it into the weights."""
     model.train()
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    total_loss, steps, tokens = 0.0, 0, 0
+    total_loss, steps, tokens = torch.zeros((), device=device), 0, 0
     started = time.perf_counter()
     for batch in split.batches(train.batch_size, shuffle=True, seed=train.seed * 100_003 + epoch):
+        tokens += int(batch["attention_mask"].sum())  # on the host batch: no device sync
         batch = _on(batch, device)
         with autocast(device, train.precision):
             loss = model(**batch).loss
@@ -100,12 +101,10 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             torch.nn.utils.clip_grad_norm_(params, train.grad_clip)
         optimizer.step()
         scheduler.step()
-        total_loss += float(loss.detach())
+        total_loss += loss.detach()  # summed on the device; read once per epoch
         steps += 1
-        tokens += int(batch["attention_mask"].sum())
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return EpochResult(total_loss / max(steps, 1), tokens, time.perf_counter() - started)
+    mean_loss = float(total_loss) / max(steps, 1)  # also waits for the device's last step
+    return EpochResult(mean_loss, tokens, time.perf_counter() - started)
 
 
 def evaluate(model: torch.nn.Module, split: EncodedSplit, train: TrainSection, device: torch.device,

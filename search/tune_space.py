@@ -10,7 +10,7 @@ from ray import tune
 
 from search.param_spec import ParamSpec
 from search.space import SearchSpace
-from search.structural import cores_apply, cores_searched_apart, discrete, shape_core_pairs
+from search.structural import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
 from vocab.searched_params import CORES, SHAPE
 
 _TUNE_FACTORIES: dict[str, Callable[[ParamSpec], Any]] = {
@@ -44,11 +44,15 @@ def tune_param_space(space: SearchSpace) -> dict[str, Any]:
     specs = space.searched_params()
     param_space = {key: to_tune(spec) for key, spec in specs.items()}
     if not cores_apply(space):
-        param_space[CORES.name] = discrete(specs[CORES.name])[0]
+        param_space[CORES.name] = specs[CORES.name].discrete_values()[0]
     elif not cores_searched_apart(space):
         pairs = [list(pair) for pair in shape_core_pairs(space)]
-        grid = "grid" in (specs[SHAPE.name].kind, specs[CORES.name].kind)
-        param_space[SHAPE_AND_CORES_KEY] = tune.grid_search(pairs) if grid else tune.choice(pairs)
+        if "grid" in (specs[SHAPE.name].kind, specs[CORES.name].kind):
+            param_space[SHAPE_AND_CORES_KEY] = tune.grid_search(pairs)  # each distinct pair once
+        else:  # an explicit shape weighted by the core count, so every shape keeps its chance
+            weights = len(specs[CORES.name].discrete_values())
+            param_space[SHAPE_AND_CORES_KEY] = tune.choice(
+                [pair for pair in pairs for _ in range(1 if uses_auto(pair[0]) else weights)])
         param_space[SHAPE.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][0])
         param_space[CORES.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][1])
     return param_space

@@ -25,12 +25,10 @@ import torch
 from torch import Tensor, nn
 from transformers.pytorch_utils import Conv1D
 
-from .block_linear import (
-    DENSE_ROWS_MAX_INNER, FusedBlockDenseRowsLinear, FusedBlockLinear, block_three_factors, dense_rows,
-)
+from .block_linear import DENSE_ROWS_MAX_INNER, FusedBlockLinear, block_factors, block_three_factors, dense_rows
 from .core_init import init_cores
 from .tt_arithmetic import ShapeError, full_ranks, split_index, tt_param_count
-from .tt_math import FusedLowRankLinear, block_factors, block_plan, reconstruct, split_factors
+from .tt_math import FusedLowRankLinear, block_plan, reconstruct, split_factors
 
 PATHS = ("auto", "split", "block", "dense")
 
@@ -128,7 +126,7 @@ class TTLoRALinear(nn.Module):
         if self.split is not None:
             return split_factors(cores, self.split)
         assert self._block is not None
-        return block_factors(cores, self._block, self.out_features, self.in_features)
+        return block_factors(cores, self._block)
 
     @property
     def factor_rank(self) -> int:
@@ -172,17 +170,15 @@ class TTLoRALinear(nn.Module):
             return FusedLowRankLinear.apply(x, weight, bias, p_factor, s_factor, self.alpha)
 
     def _block_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None, dtype: torch.dtype) -> Tensor:
-        """No split point: x through the column chain, the block and the row chain (block_linear)."""
+        """No split point: x through the column chain, the block and the row side (block_linear)."""
         plan = self._block
         assert plan is not None
-        left, middle, right = block_three_factors(list(self.cores), plan.s0, plan.s1, plan.u, plan.v)
+        left, middle, right = block_three_factors(list(self.cores), plan)
+        rows_dense = middle.shape[0] <= DENSE_ROWS_MAX_INNER  # u * r0 small: one dense GEMM is faster
+        row_factor = dense_rows(left, plan.u) if rows_dense else left
         with torch.autocast(x.device.type, enabled=False):
-            if middle.shape[0] <= DENSE_ROWS_MAX_INNER:  # u * r0 small: the dense row side is faster
-                p_dense = dense_rows(left, plan.u).to(dtype)
-                return FusedBlockDenseRowsLinear.apply(x, weight, bias, p_dense, middle.to(dtype), right.to(dtype),
-                                                       self.alpha, plan.v)
-            return FusedBlockLinear.apply(x, weight, bias, left.to(dtype), middle.to(dtype), right.to(dtype),
-                                          self.alpha, plan.u, plan.v)
+            return FusedBlockLinear.apply(x, weight, bias, row_factor.to(dtype), middle.to(dtype), right.to(dtype),
+                                          self.alpha, plan.u, plan.v, rows_dense)
 
     # -- merge -----------------------------------------------------------------------------
     @torch.no_grad()

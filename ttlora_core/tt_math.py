@@ -6,7 +6,8 @@ factors:
 
 * split point s (prod k_1..k_s == out): ΔW = P @ S, P = (out, r_s), S = (r_s, in)  [exact]
 * no split point: the cores that straddle the row/column boundary form one block; ΔW is still
-  an exact product P @ S, with inner size min(r_{s0} * u, v * r_{s1}) (see :class:`BlockPlan`).
+  an exact product P @ S, with inner size min(r_{s0} * u, v * r_{s1}) (see :class:`BlockPlan`;
+  the factors are built in :mod:`ttlora_core.block_linear`).
 """
 
 from __future__ import annotations
@@ -77,26 +78,6 @@ def block_plan(shape: Sequence[int], ranks: Sequence[int], out_features: int) ->
     v = (prefix[s1] // prefix[s0]) // u
     rows_inner, cols_inner = ranks[s0] * u, v * ranks[s1]
     return BlockPlan(s0, s1, u, v, min(rows_inner, cols_inner), rows_inner <= cols_inner)
-
-
-def block_factors(cores: Sequence[Tensor], plan: BlockPlan, out_features: int, in_features: int) -> tuple[Tensor, Tensor]:
-    """Exact factors P (out, inner), S (inner, in) of ΔW for a shape without a split point."""
-    ref = cores[0]
-    one = torch.ones(1, 1, dtype=ref.dtype, device=ref.device)
-    left = left_chain(cores[: plan.s0]) if plan.s0 > 0 else one  # (p_{s0}, r_{s0})
-    right = right_chain(cores[plan.s1:]) if plan.s1 < len(cores) else one  # (r_{s1}, q_{s1})
-    block = left_chain_open(cores[plan.s0: plan.s1])  # (r_{s0}, u*v, r_{s1})
-    r0, _, r1 = block.shape
-    q = right.shape[1]
-    if plan.absorb_rows:
-        # inner index (r, i2): P = kron(L, I_u); S[(r, i2), (j1, c)] = sum_b B[r, i2, j1, b] R[b, c]
-        p_factor = torch.kron(left, torch.eye(plan.u, dtype=ref.dtype, device=ref.device))  # (p*u, r0*u) = (out, inner)
-        s_factor = (block.reshape(r0 * plan.u * plan.v, r1) @ right).reshape(r0 * plan.u, plan.v * q)  # (inner, in)
-    else:
-        # inner index (j1, b): P[(a, i2), (j1, b)] = sum_r L[a, r] B[r, i2, j1, b]; S = kron(I_v, R)
-        p_factor = (left @ block.reshape(r0, plan.u * plan.v * r1)).reshape(out_features, plan.v * r1)  # (out, inner)
-        s_factor = torch.kron(torch.eye(plan.v, dtype=ref.dtype, device=ref.device), right)  # (v*r1, v*q) = (inner, in)
-    return p_factor, s_factor
 
 
 def left_chain_open(cores: Sequence[Tensor]) -> Tensor:

@@ -33,7 +33,7 @@ def _load(space_file: str, overrides: tuple[str, ...], storage: str | None = Non
 
 def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
     """Print what happened: trials by outcome, the best trial, and what to do next."""
-    from vocab.experiment_folder import MetricKey
+    from vocab.experiment_folder import MetricKey, StopReason
 
     def best_loss(result: Any) -> float:
         value = result.metrics.get(MetricKey.BEST_VAL_LOSS.value, math.inf)
@@ -41,7 +41,8 @@ def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
 
     errors = [r for r in result_grid if r.error is not None]
     ok = [r for r in result_grid if r.error is None and r.metrics]
-    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in ("diverged", "out_of_memory")]
+    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in (StopReason.DIVERGED.value,
+                                                                            StopReason.OUT_OF_MEMORY.value)]
     click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed."
                + (f" ({len(ended)} ended early by a non-finite loss or out of memory, best epoch kept)" if ended else ""))
     ranked = [r for r in ok if math.isfinite(best_loss(r))]

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from ttsearch.main import main
 
@@ -39,7 +40,9 @@ def _run(storage: Path, shared_data_dir: Path, *extra: str) -> list[str]:
         (["--set", "task=glue/nope"], ["nope", "mrpc"]),
         (["--set", "model.name_or_path=/nonexistent/model-folder"], ["model.name_or_path", "/nonexistent/model-folder"]),
         (["--set", "ttlora.targets=[no_such_module]"], ["ttlora.targets", "no_such_module"]),
-        (["--set", "resources.gpu=0.25"], ["resources.gpu: resources.gpu=0.25", "no CUDA GPU", "resources.gpu=0"]),
+        pytest.param(["--set", "resources.gpu=0.25"], ["resources.gpu: resources.gpu=0.25", "no CUDA GPU", "resources.gpu=0"],
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")),
+        (["--set", "ttlora.modules_to_save=[nope]"], ["quickstart.yaml: ttlora.modules_to_save", "'nope'"]),
         (["--set", "search.lr_schedule=cosine"], ["search.lr_schedule", "'cosine' is not one of linear, constant"]),
         (["--set", "search.warmup_ratio=[0.1, 1.0]"], ["search.warmup_ratio", "1.0 must be < 1"]),
         (["--set", "data.val_from_train=0.1", "--set", "data.val_split=validation"],

@@ -124,3 +124,14 @@ def test_resolved_paths_are_absolute_so_best_yaml_runs_anywhere(tmp_path: Path, 
     assert again.data.dir == str(tmp_path / "data")
     hub = with_absolute_paths(load_space(write(tmp_path, {**BASE, "model": {"name_or_path": "org/some-model"}})), None)
     assert hub.model.name_or_path == "org/some-model" and hub.data.dir is None
+
+
+def test_drawn_pairs_keep_every_shape_equally_likely(tmp_path: Path) -> None:
+    """choice over (shape, cores): the explicit shape is listed once per core count, so shape keeps
+    the 1/2 chance it has when sampled alone (auto's two core counts share the other half)."""
+    from search.tune_space import SHAPE_AND_CORES_KEY
+
+    space = load_space(write(tmp_path, {**BASE, "search": {"shape": [[8, 6, 8, 8, 6, 8], "auto"], "cores": [4, 6]}}))
+    categories = tune_param_space(space)[SHAPE_AND_CORES_KEY].categories
+    explicit = [c for c in categories if c[0] != "auto"]
+    assert len(categories) == 4 and len(explicit) == 2 and sorted(c[1] for c in categories if c[0] == "auto") == [4, 6]

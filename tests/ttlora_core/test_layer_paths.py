@@ -202,11 +202,13 @@ def test_conv1d_layer_matches_reference() -> None:
 @pytest.mark.parametrize(("shape", "out_f", "in_f", "rank", "absorb_rows"), [
     ([8, 9, 4, 8], 48, 48, 3, True),  # the paper's RoBERTa pattern in small: P = kron(L, I_u)
     ([2, 9, 4, 8], 24, 24, [1, 2, 7, 2, 1], False),  # S = kron(I_v, R)
+    ([8, 9, 4, 8], 48, 48, 17, True),  # u*r0 = 102 > DENSE_ROWS_MAX_INNER: the strided row side
 ])
 def test_block_path_without_kron_zeros_matches_dense_and_gradcheck(shape: list[int], out_f: int, in_f: int, rank,
                                                                    absorb_rows: bool) -> None:
     base = nn.Linear(in_f, out_f).double()
-    layer = TTLoRALinear(base, shape, rank, 2.0, "gaussian", torch.Generator().manual_seed(4)).double()
+    forced = "block" if rank == 17 else "auto"  # auto would pick "dense" for rank 17 (factors larger than ΔW)
+    layer = TTLoRALinear(base, shape, rank, 2.0, "gaussian", torch.Generator().manual_seed(4), path=forced).double()
     assert layer.path == "block" and layer._block.absorb_rows is absorb_rows
     x = torch.randn(3, 5, in_f, dtype=torch.double)
     expected = nn.functional.linear(x, base.weight + 2.0 * reference_delta(list(layer.cores), out_f, in_f), base.bias)
