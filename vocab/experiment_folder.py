@@ -53,10 +53,12 @@ class MetricKey(str, Enum):
     BEST_SCORE = "best_score"  # task metric at BEST_EPOCH
     BEST_TEST_LOSS = "best_test_loss"  # held-out test split at BEST_EPOCH (NaN without data.test_split)
     BEST_TEST_SCORE = "best_test_score"  # never used for any decision (selection, scheduling, front)
-    TTLORA_PARAMS = "ttlora_params"  # trainable TT-core parameters
+    METHOD = "method"  # vocab.methods name: "ttlora", "lora", ...
+    ADAPTER_PARAMS = "adapter_params"  # the method's trainable parameters besides head and saved modules
+    TTLORA_PARAMS = "ttlora_params"  # trainable TT-core parameters (0 for baselines)
     HEAD_PARAMS = "head_params"  # trainable task-head parameters
     TRAINABLE_PARAMS = "trainable_params"  # total trainable
-    ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # TT cores only, at 16 bits
+    ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # ADAPTER_PARAMS at 16 bits
     ADAPTER_FILE_BYTES = "adapter_file_bytes"  # the adapter folder as written (cores fp32 + head + saved modules)
     EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval)
     TRAIN_SECONDS = "train_seconds"  # training steps only
@@ -110,6 +112,7 @@ class ExperimentMeta:
     max_epochs: int = 20
     patience: int = 5
     target_dims: dict[str, list[int]] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=lambda: ["ttlora"])  # vocab.methods names in the search
     created_unix: float = 0.0
     finished_unix: float | None = None  # set when Tuner.fit() returns (None: running or interrupted)
     ttsearch_version: str = ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ValueKind = Literal["shape", "int", "float", "text"]
-Feeds = Literal["ttlora", "train"]
+Feeds = Literal["ttlora", "train", "method"]  # method: a baseline's own config (vocab.methods)
 
 
 @dataclass(frozen=True)
