@@ -7,8 +7,6 @@ No Ray here: the mapping of parameter specs onto ``ray.tune`` lives in ``search/
 """
 from __future__ import annotations
 
-import copy
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,8 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from search.param_spec import ParamSpec, parse_searched
+from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
 from ttlora_core.config import TTLoRAConfig
 from vocab.errors import UsageError
+from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
 from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
 
 
@@ -60,8 +60,10 @@ class DataSection(StrictModel):
 
 
 class TTLoRASection(StrictModel):
-    """Which modules get a TT-LoRA adapter and how it starts (fixed for the whole search)."""
+    """Which modules get a TT-LoRA adapter and how it starts (fixed for the whole search). ``targets``,
+    ``train_head`` and ``modules_to_save`` apply to the baselines too (the same modules, the same head)."""
 
+    enabled: bool = True  # false: a search of baselines only
     targets: list[str] | str | None = None  # None: the model family's default (query/value)
     init: Literal["zero", "gaussian"] | None = None  # None: ttlora_core's measured default
     train_head: bool = True
@@ -130,6 +132,55 @@ SearchSection = create_model(  # a module-level class: trials receive the space 
 )
 
 
+# Baseline rows by name (one row per name across the baselines: ``vocab.methods`` shares them).
+BASELINE_ROWS: dict[str, SearchedParam] = {p.name: p for name in BASELINE_NAMES for p in METHODS[name].params}
+
+
+class BaselineSectionBase(StrictModel):
+    """One baseline's own searched parameters (rows of ``vocab.methods``), each a scalar, a list or a
+    mapping as in ``search:``. ``learning_rate`` defaults to the method's recipe value; the other
+    training rows to ``train.<name>``. ``targets``: the modules it adapts (default: TT-LoRA's)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @field_validator("*")
+    @classmethod
+    def _parse(cls, value: Any, info: Any) -> Any:
+        if value is None or info.field_name == "targets":
+            return value
+        return parse_searched(BASELINE_ROWS[info.field_name], value)
+
+
+def _baseline_section(method: MethodSpec) -> type[BaselineSectionBase]:
+    fields: dict[str, Any] = {p.name: (Any, Field(default=method.defaults.get(p.name), description=p.help))
+                              for p in method.params}
+    if method.targets:
+        fields["targets"] = (list[str] | str | None, None)
+    return create_model(f"{method.name.capitalize()}Baseline", __base__=BaselineSectionBase, __module__=__name__,
+                        **fields)
+
+
+BASELINE_SECTIONS: dict[str, type[BaselineSectionBase]] = {name: _baseline_section(METHODS[name])
+                                                           for name in BASELINE_NAMES}
+for _section in BASELINE_SECTIONS.values():  # module-level names: trials receive the space by pickle
+    globals()[_section.__name__] = _section
+
+class BaselinesSectionBase(StrictModel):
+    """``baselines:``: method name -> its section; ``lora:`` with nothing under it means its defaults."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, raw: Any) -> Any:
+        return {k: ({} if v is None else v) for k, v in raw.items()} if isinstance(raw, dict) else raw
+
+
+BaselinesSection = create_model(
+    "BaselinesSection", __base__=BaselinesSectionBase, __module__=__name__,
+    **{name: (section | None, Field(default=None, description=METHODS[name].help))
+       for name, section in BASELINE_SECTIONS.items()},
+)
+
+
 class SchedulerSection(StrictModel):
     """Trial scheduler. ``hyperband`` (the paper), ``asha`` or ``none`` (every trial runs to its own
     stop). ``max_t`` defaults to ``train.max_epochs``; one time unit = one epoch."""
@@ -167,6 +218,7 @@ class SearchSpace(StrictModel):
     data: DataSection = DataSection()
     ttlora: TTLoRASection = TTLoRASection()
     search: SearchSection = Field(default_factory=SearchSection)  # type: ignore[valid-type]
+    baselines: BaselinesSection = Field(default_factory=BaselinesSection)  # type: ignore[valid-type]
     train: TrainSection = TrainSection()
     scheduler: SchedulerSection = SchedulerSection()
     num_samples: int = Field(default=1, ge=1)
@@ -188,6 +240,18 @@ class SearchSpace(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _baseline_train_rows(self) -> "SearchSpace":
+        """A baseline's training rows it does not set are the fixed ``train.<name>`` values."""
+        if not self.methods():
+            raise ValueError("ttlora.enabled is false and no baselines are given: nothing to search")
+        for name in self.methods()[1 if self.ttlora.enabled else 0:]:
+            section = getattr(self.baselines, name)
+            for param in METHODS[name].params:
+                if param.feeds == "train" and getattr(section, param.name) is None:
+                    setattr(section, param.name, ParamSpec("fixed", (getattr(self.train, param.name),)))
+        return self
+
+    @model_validator(mode="after")
     def _scheduler_budget(self) -> "SearchSpace":
         if self.scheduler.max_t is not None and self.scheduler.max_t > self.train.max_epochs:
             raise ValueError(
@@ -198,6 +262,21 @@ class SearchSpace(StrictModel):
     @property
     def max_t(self) -> int:
         return self.scheduler.max_t or self.train.max_epochs
+
+    def methods(self) -> list[str]:
+        """The methods this space searches, TT-LoRA first (``vocab.methods`` names)."""
+        baselines = [name for name in BASELINE_NAMES if getattr(self.baselines, name) is not None]
+        return ([TTLORA] if self.ttlora.enabled else []) + baselines
+
+    def baseline_params(self, method: str) -> dict[str, ParamSpec]:
+        """A baseline's searched parameter specs by name (its rows, ``targets`` left out)."""
+        section = getattr(self.baselines, method)
+        return {p.name: getattr(section, p.name) for p in METHODS[method].params}
+
+    def baseline_targets(self, method: str) -> list[str] | str | None:
+        """The modules a baseline adapts: its own ``targets``, else TT-LoRA's (None: the family's)."""
+        own = getattr(getattr(self.baselines, method), "targets", None)
+        return own if own is not None else self.ttlora.targets
 
     def searched_params(self) -> dict[str, ParamSpec]:
         """Every searched parameter's spec by name (the keys of a trial's config and params.json)."""
@@ -211,104 +290,30 @@ class SearchSpace(StrictModel):
         for param in SEARCHED_PARAMS:
             if param.feeds == "train":
                 raw["train"].pop(param.name, None)
+        raw["baselines"] = {}
+        for name in self.methods():
+            if name == TTLORA:
+                continue
+            section = getattr(self.baselines, name)
+            plain = {k: v.to_plain() for k, v in self.baseline_params(name).items()}
+            if getattr(section, "targets", None) is not None:
+                plain["targets"] = section.targets
+            raw["baselines"][name] = plain
+        if not raw["baselines"]:
+            raw.pop("baselines")
         if raw["data"]["val_from_train"] is not None:
             raw["data"].pop("val_split")  # unused then, and setting both is refused
         return raw
 
 
-# --------------------------------------------------------------------------- loading
-
-
-class SpaceYamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``; users write ``1e-4``)."""
-
-
-SpaceYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml_text(text: str) -> Any:
-    return yaml.load(text, Loader=SpaceYamlLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read one YAML file whose root must be a mapping."""
-    if not path.is_file():
-        raise UsageError("file not found", where=str(path), expected="a search-space YAML file")
-    try:
-        raw = parse_yaml_text(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UsageError(f"malformed YAML{at}: {getattr(exc, 'problem', exc)}", where=str(path)) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise UsageError(f"the document root is a {type(raw).__name__}", where=str(path), expected="a mapping")
-    return raw
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Merge mappings recursively; values of ``override`` win, lists are replaced whole."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def load_raw_with_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read ``path`` and resolve ``extends:`` (a path relative to the file, or a list of them)."""
-    path = path.resolve()
-    if path in _seen:
-        chain = " -> ".join(str(p) for p in (*_seen, path))
-        raise UsageError(f"circular extends: {chain}", where=str(path))
-    raw = read_yaml_mapping(path)
-    parents = raw.pop("extends", None)
-    if parents is None:
-        return raw
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise UsageError("extends must name files", where=f"{path}: extends", expected="a path or a list of paths")
-    merged: dict[str, Any] = {}
-    for parent in parents:
-        merged = deep_merge(merged, load_raw_with_extends(path.parent / parent, (*_seen, path)))
-    return deep_merge(merged, raw)
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides; values are parsed as YAML (``rank=[4,5]`` is a list)."""
-    result = copy.deepcopy(raw)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"bad override {item!r}", where="--set", expected="key.path=value")
-        try:
-            value = parse_yaml_text(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"value of {key} is not valid YAML: {exc}", where="--set") from None
-        node = result
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise UsageError(f"{'.'.join(parts)}: {part} is not a section", where="--set")
-            node = child
-        node[parts[-1]] = value
-    return result
+def _unknown_key_message(loc: tuple[Any, ...]) -> str:
+    """``unknown key``, with what is allowed there when it is a method or a method's parameter."""
+    if len(loc) == 2 and loc[0] == "baselines":
+        return f"unknown method; expected one of {', '.join(BASELINE_NAMES)} (TT-LoRA is the search: section)"
+    if len(loc) == 3 and loc[0] == "baselines" and loc[1] in METHODS:
+        allowed = [p.name for p in METHODS[str(loc[1])].params] + (["targets"] if METHODS[str(loc[1])].targets else [])
+        return f"{METHODS[str(loc[1])].label} has no parameter {loc[2]!r}; its parameters: {', '.join(allowed)}"
+    return "unknown key"
 
 
 def format_validation_error(exc: ValidationError, source: str) -> UsageError:
@@ -320,7 +325,7 @@ def format_validation_error(exc: ValidationError, source: str) -> UsageError:
         got = err.get("input")
         got_text = "" if isinstance(got, dict) else f" (got {got!r})"
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = _unknown_key_message(err["loc"])
         lines.append(f"{loc or '<root>'}: {msg}{got_text}")
     plural = "s" if len(lines) > 1 else ""
     return UsageError(f"invalid search space ({len(lines)} problem{plural}):\n  " + "\n  ".join(lines), where=source)
@@ -349,5 +354,7 @@ __all__ = [
     "load_space",
     "parse_space",
     "apply_overrides",
+    "parse_yaml_text",
+    "read_yaml_mapping",
     "dump_space_yaml",
 ]

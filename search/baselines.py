@@ -1,0 +1,166 @@
+"""Baseline methods beside TT-LoRA: PEFT adapters (the real library), BitFit and full fine-tuning.
+
+One trial of a baseline gets the same base model, task head, seed, data and training loop as a
+TT-LoRA trial; only what is trainable differs (docs/ARCHITECTURE.md, "Methods and baselines"):
+- PEFT methods (``vocab.methods`` kind ``peft``): ``peft.get_peft_model`` with the method's config on
+  the TT-LoRA targets (or ``baselines.<name>.targets``); the head and newly initialised modules are
+  PEFT ``modules_to_save``, so a checkpoint is a PEFT adapter folder that
+  ``PeftModel.from_pretrained`` loads.
+- BitFit: every bias of the body plus the head; full: every parameter.
+
+Counts come from the wrapped model itself, so ``plan`` (on the meta device) and the trial report the
+same numbers: ``adapter`` = trainable parameters outside the head and saved modules.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ttlora_core.config import REGEX_PREFIX
+from ttlora_core.targets import default_targets, head_module_names
+from vocab.methods import METHODS, MethodSpec
+
+TRAINED_TENSORS_FILE = "trained.safetensors"  # BitFit / full: the trained tensors by parameter name
+TRAINED_INFO_FILE = "trained.json"
+PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """One baseline trial's method and its values (the method rows of ``vocab.methods``)."""
+
+    method: str
+    values: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] | str | None = None  # None: the family's default (query/value)
+    train_head: bool = True
+    modules_to_save: list[str] | None = None  # None: the newly initialised modules (loading info)
+    seed: int = 0
+
+    @property
+    def spec(self) -> MethodSpec:
+        return METHODS[self.method]
+
+
+def peft_targets(model: nn.Module, targets: list[str] | str | None) -> list[str] | str:
+    """PEFT ``target_modules``: suffixes as a list, a ``re:`` pattern as PEFT's full-match regex."""
+    if targets is None:
+        return default_targets(model)
+    if isinstance(targets, str):
+        return targets[len(REGEX_PREFIX):] if targets.startswith(REGEX_PREFIX) else [targets]
+    return list(targets)
+
+
+def saved_modules(model: nn.Module, config: BaselineConfig) -> list[str]:
+    """Modules trained in full: the head (``train_head``) plus the space's ``modules_to_save``, or the
+    modules the checkpoint did not hold (the TT-LoRA rule, search/model_cache.py)."""
+    names = head_module_names(model) if config.train_head else []
+    extra = config.modules_to_save
+    if extra is None:
+        extra = list(getattr(model, "ttsearch_newly_initialised", [])) if config.train_head else []
+    return names + [n for n in extra if n not in names]
+
+
+def peft_config(model: nn.Module, config: BaselineConfig) -> Any:
+    """The PEFT config object of a PEFT baseline."""
+    import peft
+
+    values = config.values
+    common = dict(target_modules=peft_targets(model, config.targets), modules_to_save=saved_modules(model, config) or None)
+    if config.method == "lora":
+        return peft.LoraConfig(r=int(values["rank"]), lora_alpha=float(values["alpha"]),
+                               lora_dropout=float(values["dropout"]), bias="none", **common)
+    if config.method == "vera":
+        return peft.VeraConfig(r=int(values["rank"]), d_initial=float(values["d_initial"]), save_projection=True,
+                               projection_prng_key=config.seed, **common)
+    if config.method == "ia3":
+        return peft.IA3Config(feedforward_modules=[], **common)
+    if config.method == "lokr":
+        return peft.LoKrConfig(r=int(values["rank"]), alpha=float(values["alpha"]), **common)
+    raise ValueError(f"{config.method!r} is not a PEFT method")
+
+
+def apply_baseline(model: nn.Module, config: BaselineConfig) -> nn.Module:
+    """``model`` made trainable the baseline's way (PEFT: the wrapped ``PeftModel``). Adapter weights are
+    initialised from ``config.seed`` without touching the caller's RNG state."""
+    kind = config.spec.kind
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if kind == "peft":
+            import peft
+
+            return peft.get_peft_model(model, peft_config(model, config))
+    saved = saved_modules(model, config)
+    for name, param in model.named_parameters():
+        in_saved = any(name == s or name.startswith(s + ".") for s in saved)
+        param.requires_grad_(kind == "full" or in_saved or name.endswith(".bias") or name == "bias")
+    return model
+
+
+def _in_saved_module(name: str, saved: list[str]) -> bool:
+    """A parameter of a saved module: PEFT's copies live under ``<module>.modules_to_save.<adapter>``."""
+    return ".modules_to_save." in name or any(
+        name == s or name.startswith(s + ".") or f".{s}." in f".{name}" for s in saved)
+
+
+def count_baseline(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
+    """{"adapter", "head", "total_trainable", "ttlora": 0} of a model ``apply_baseline`` returned.
+    ``head``: trainable parameters of the head and saved modules (tied tensors counted once)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    saved = saved_modules(base, config)
+    seen: set[int] = set()
+    head = total = 0
+    for name, param in model.named_parameters():
+        if not param.requires_grad or id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+        if _in_saved_module(name.removeprefix("base_model.model."), saved):
+            head += param.numel()
+    return {"adapter": total - head, "head": head, "total_trainable": total, "ttlora": 0}
+
+
+def save_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> None:
+    """Write what the baseline trained: a PEFT adapter folder (``save_pretrained``), or the trained
+    tensors (BitFit, full) as safetensors with a small JSON header."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if config.spec.kind == "peft":
+        model.save_pretrained(str(directory))
+        return
+    tensors = {name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad}
+    save_file(tensors, str(directory / TRAINED_TENSORS_FILE))
+    info = {"method": config.method, "base_model": getattr(model.config, "_name_or_path", ""),
+            "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values())}
+    (directory / TRAINED_INFO_FILE).write_text(json.dumps(info, indent=1))
+
+
+def load_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> None:
+    """Load what ``save_baseline`` wrote into a model ``apply_baseline`` returned (same config)."""
+    from safetensors.torch import load_file
+
+    if config.spec.kind == "peft":
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, load_file(str(directory / PEFT_WEIGHTS_FILE)))
+        unexpected = list(getattr(result, "unexpected_keys", []))
+        if unexpected:
+            raise ValueError(f"{directory}: tensors the model has no place for: {unexpected[:3]}")
+        return
+    tensors = load_file(str(directory / TRAINED_TENSORS_FILE))
+    params = dict(model.named_parameters())
+    missing = [name for name in tensors if name not in params]
+    if missing:
+        raise ValueError(f"{directory}: tensors the model has no place for: {missing[:3]}")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            params[name].copy_(tensor)
+
+
+__all__ = ["BaselineConfig", "apply_baseline", "count_baseline", "save_baseline", "load_baseline", "peft_config",
+           "saved_modules"]
