@@ -150,7 +150,7 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         metric=space.scheduler.metric, mode="min" if space.scheduler.metric == "val_loss" else "max",
         scheduler=space.scheduler.type, num_samples=space.num_samples, max_epochs=space.train.max_epochs,
         patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
-        ttsearch_version=package_version(),
+        ttsearch_version=package_version(), methods=space.methods(),
     )
     base = prepared.experiment_dir.rstrip("/")
     write_text(f"{base}/{EXPERIMENT_META_FILE}", meta.to_json())

@@ -67,6 +67,11 @@ class BaseModelCache:
         self.last_load_seconds = 0.0
         self.last_was_reused = False
 
+    def release(self) -> None:
+        """Drop the cached model (a baseline trial loads its own copy)."""
+        self._model, self._spec = None, None
+        gc.collect()
+
     def acquire(self, spec: TrialModelSpec, config: TTLoRAConfig) -> torch.nn.Module:
         started = time.perf_counter()
         if self._model is not None and self._spec == spec:

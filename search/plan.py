@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from search.model_source import build_meta_model, load_model_config, model_family
+from search.plan_methods import MethodPlan, plan_methods
 from search.space import SearchSpace
 from search.structural import count_configurations, shape_core_pairs, uses_auto
 from search.tasks import get_task
@@ -62,6 +63,7 @@ class Plan:
     memory_bytes: int = 0
     memory_warning: str | None = None
     data_roles: dict[str, str] = field(default_factory=dict)  # role (as shown) -> which rows
+    methods: list[MethodPlan] = field(default_factory=list)  # per method: trials, baseline counts
 
     @property
     def full_params(self) -> int:
@@ -155,7 +157,8 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     if space.scheduler.type == "hyperband":
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
     multi = space.search.shape.kind != "fixed"
-    for index, values in _structural_choices(space):
+    plan.methods = plan_methods(space, config, task.num_labels, plan.full_params, space_file)
+    for index, values in _structural_choices(space) if space.ttlora.enabled else ():
         cfg = ttlora_config_for(space, values)
         try:
             counts = plan_counts(meta_model, cfg, dtype_bytes=2)

@@ -17,11 +17,13 @@ from rich.live import Live
 from rich.table import Table
 
 from vocab.experiment_folder import MetricKey
-from vocab.searched_params import CORES, SEARCHED_PARAMS, SHAPE, SearchedParam
+from vocab.methods import METHOD_KEY, all_param_rows, flat_trial_config, method_label
+from vocab.searched_params import CORES, SHAPE, SearchedParam
 from vocab.shape_text import shape_text
 
-# Columns: every searched parameter except cores, which is shown inside the shape ("auto/4").
-SHOWN_PARAMS: tuple[SearchedParam, ...] = tuple(p for p in SEARCHED_PARAMS if p is not CORES)
+# Columns: the method, then every method's parameters (one per name) except cores, shown inside the
+# shape ("auto/4"); a baseline's row leaves TT-LoRA's columns empty.
+SHOWN_PARAMS: tuple[SearchedParam, ...] = tuple(p for p in all_param_rows() if p is not CORES)
 
 
 @dataclass
@@ -39,6 +41,8 @@ def param_text(param: SearchedParam, config: dict[str, Any]) -> str:
     """A sampled value as table text: shapes by the shared formatter ("auto/<cores>" for auto),
     floats in 3 significant digits, the rest as str."""
     value = config.get(param.name)
+    if value is None:
+        return ""
     if param is SHAPE:
         return f"auto/{config.get(CORES.name)}" if value == "auto" else shape_text(value, separator=",")
     if param.value == "float" and isinstance(value, (int, float)):
@@ -59,12 +63,16 @@ class ProgressTable(tune.Callback):
 
     def _row(self, trial: Any) -> TrialRow:
         if trial.trial_id not in self.rows:
-            self.rows[trial.trial_id] = TrialRow(trial.trial_id, {p.name: param_text(p, trial.config) for p in SHOWN_PARAMS})
+            config = flat_trial_config(trial.config)
+            params = {METHOD_KEY: method_label(config[METHOD_KEY]),
+                      **{p.name: param_text(p, config) for p in SHOWN_PARAMS}}
+            self.rows[trial.trial_id] = TrialRow(trial.trial_id, params)
         return self.rows[trial.trial_id]
 
     def _table(self) -> Table:
         table = Table(title="ttsearch trials", expand=False)
-        for column in ("trial", *(p.display_label for p in SHOWN_PARAMS), "epoch", "val loss", self.score_name, "status"):
+        for column in ("trial", "method", *(p.display_label for p in SHOWN_PARAMS), "epoch", "val loss", self.score_name,
+                       "status"):
             table.add_column(column, justify="right" if column in ("epoch", "val loss", self.score_name) else "left")
         for row in self.rows.values():
             table.add_row(row.trial_id, *row.params.values(), str(row.epoch),
@@ -88,7 +96,7 @@ class ProgressTable(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         row = self._row(trial)
         row.status = "RUNNING"
-        self._emit(f"[start] {row.trial_id} " + " ".join(f"{name}={text}" for name, text in row.params.items()))
+        self._emit(f"[start] {row.trial_id} " + " ".join(f"{name}={text}" for name, text in row.params.items() if text))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         row = self._row(trial)

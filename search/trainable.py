@@ -1,4 +1,5 @@
-"""The Tune function trainable: one trial fine-tunes the base model with TT-LoRA, one epoch per report.
+"""The Tune function trainable: one trial fine-tunes the base model with its method (TT-LoRA or a
+baseline, search/trial_model.py), one epoch per report.
 
 Each epoch (the recipe is ``search/training.py``): train, evaluate, ``tune.report`` (metrics of
 ``vocab.experiment_folder.MetricKey``) with a checkpoint holding only the adapter (current and best),
@@ -43,8 +44,8 @@ from search.training import (
     steps_per_epoch,
     train_one_epoch,
 )
-from search.trial_config import train_settings_for, ttlora_config_for
-from ttlora_core import count_parameters, load_adapter, save_adapter
+from search.trial_config import train_settings_for
+from search.trial_model import build_trial_model
 from vocab.experiment_folder import (
     ADAPTER_DIR,
     BEST_ADAPTER_DIR,
@@ -53,6 +54,7 @@ from vocab.experiment_folder import (
     MetricKey,
     StopReason,
 )
+from vocab.methods import flat_trial_config
 
 _MODEL_CACHE = BaseModelCache()
 
@@ -123,17 +125,16 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     setup_started = time.perf_counter()
     space = shared.space
     task = get_task(space.task)
+    config = flat_trial_config(config)
     train = train_settings_for(space, config)
     torch.set_num_threads(train.torch_threads or max(1, int(space.resources.cpu)))
     device = pick_device(space)
-    model = _MODEL_CACHE.acquire(
-        TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
-                       shared.pad_token_id),
-        ttlora_config_for(space, config),
-    )
+    trial_model = build_trial_model(
+        space, config, TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
+                                      shared.pad_token_id), _MODEL_CACHE)
+    model = trial_model.model
     train_split = shared.encoded["train"]
     optimizer, lr_scheduler = build_optimizer(model, train, steps_per_epoch(train_split, train.batch_size))
-    counts = count_parameters(model)
 
     state = TrialState()
     best_adapter_files: dict[str, bytes] = {}
@@ -144,7 +145,7 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
             state = TrialState(**json.loads((ckpt / TRIAL_STATE_FILE).read_text()))
             if state.finished:  # restored after its final report (a diverged trial has no optimizer.pt)
                 return
-            load_adapter(model, ckpt / ADAPTER_DIR)
+            trial_model.load(ckpt / ADAPTER_DIR)
             saved = torch.load(ckpt / OPTIMIZER_FILE, weights_only=True)
             if "optimizer" in saved:
                 optimizer.load_state_dict(saved["optimizer"])
@@ -155,8 +156,9 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     if state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
         return  # restored after its final report: nothing left to train
 
-    reporter = _EpochReporter(task.score_name, counts, space.resources.gpu if device.type == "cuda" else 0.0,
-                              time.perf_counter() - setup_started)
+    reporter = _EpochReporter(task.score_name, trial_model.method, trial_model.counts,
+                              space.resources.gpu if device.type == "cuda" else 0.0, time.perf_counter() - setup_started,
+                              trial_model.base_model_reused)
     while state.epoch < train.max_epochs:
         epoch = state.epoch + 1
         seed_dropout(train.seed, epoch)
@@ -198,15 +200,14 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
 
         with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
             ckpt = Path(tmp)
-            save_adapter(model, ckpt / ADAPTER_DIR)
+            trial_model.save(ckpt / ADAPTER_DIR)
             if improved:
                 best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
             _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
             torch.save({"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},
                        ckpt / OPTIMIZER_FILE)
             (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
-            metrics = reporter.metrics(state, stop, trained, val, adapter_file_bytes(ckpt / ADAPTER_DIR),
-                                       _MODEL_CACHE.last_was_reused)
+            metrics = reporter.metrics(state, stop, trained, val, adapter_file_bytes(ckpt / ADAPTER_DIR))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         if state.finished:
             return
@@ -217,12 +218,14 @@ class _EpochReporter:
     """Builds the per-epoch report (``MetricKey``) from what does not change during a trial."""
 
     score_name: str
+    method: str
     counts: dict[str, int]
     gpus: float
     setup_seconds: float
+    base_model_reused: bool
 
     def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, val: EvalResult | None,
-                adapter_bytes: int, reused: bool) -> dict[str, Any]:
+                adapter_bytes: int) -> dict[str, Any]:
         seconds = (trained.train_seconds if trained else 0.0) + (val.seconds if val else 0.0)
         return {
             MetricKey.EPOCH.value: state.epoch,
@@ -235,10 +238,12 @@ class _EpochReporter:
             MetricKey.BEST_SCORE.value: state.best_score if state.best_epoch else math.nan,
             MetricKey.BEST_TEST_LOSS.value: state.best_test_loss,
             MetricKey.BEST_TEST_SCORE.value: state.best_test_score,
+            MetricKey.METHOD.value: self.method,
+            MetricKey.ADAPTER_PARAMS.value: self.counts["adapter"],
             MetricKey.TTLORA_PARAMS.value: self.counts["ttlora"],
             MetricKey.HEAD_PARAMS.value: self.counts["head"],
             MetricKey.TRAINABLE_PARAMS.value: self.counts["total_trainable"],
-            MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["ttlora"] * 2,
+            MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["adapter"] * 2,
             MetricKey.ADAPTER_FILE_BYTES.value: adapter_bytes,
             MetricKey.EPOCH_SECONDS.value: seconds,
             MetricKey.TRAIN_SECONDS.value: trained.train_seconds if trained else 0.0,
@@ -246,7 +251,7 @@ class _EpochReporter:
             MetricKey.TOKENS_PER_SECOND.value: trained.tokens / trained.train_seconds if trained and trained.train_seconds > 0 else 0.0,
             MetricKey.GPU_SECONDS.value: seconds * self.gpus,
             MetricKey.TRIAL_SETUP_SECONDS.value: self.setup_seconds,
-            MetricKey.BASE_MODEL_REUSED.value: reused,
+            MetricKey.BASE_MODEL_REUSED.value: self.base_model_reused,
             MetricKey.STOP_REASON.value: stop.value,
             MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
         }
@@ -258,7 +263,7 @@ def _end_without_retry(state: TrialState, reason: StopReason, message: str, repo
     scores and adapter (a restart would replay the same seeded epochs and fail the same way)."""
     state.finished = True
     adapter_bytes = sum(len(data) for data in best_adapter_files.values())  # the adapter it keeps
-    metrics = reporter.metrics(state, reason, None, None, adapter_bytes, _MODEL_CACHE.last_was_reused)
+    metrics = reporter.metrics(state, reason, None, None, adapter_bytes)
     metrics[MetricKey.END_MESSAGE.value] = message
     if not best_adapter_files:  # failed in its first epoch: nothing worth a checkpoint
         tune.report(metrics)

@@ -3,14 +3,17 @@
 A trial's Tune config holds every row of ``vocab.searched_params`` (fixed ones too). Rows that feed
 ``ttlora`` become fields of ``ttlora_core.TTLoRAConfig``; rows that feed ``train`` replace the field
 of the same name in the space's ``train`` section. Nothing here names a particular parameter, so a
-new row needs no change in this file.
+new row needs no change in this file. Baselines: their ``feeds="method"`` rows form a
+``search.baselines.BaselineConfig``; their training rows go through ``train_settings_for`` like TT-LoRA's.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from search.baselines import BaselineConfig
 from search.space import SearchSpace, TrainSection
 from ttlora_core.config import TTLoRAConfig
+from vocab.methods import METHOD_KEY, METHODS
 from vocab.searched_params import SEARCHED_PARAMS, SearchedParam
 
 
@@ -38,9 +41,19 @@ def ttlora_config_for(space: SearchSpace, sampled: dict[str, Any]) -> TTLoRAConf
                         modules_to_save=space.ttlora.modules_to_save, **init_kwargs, **sampled_values(sampled, "ttlora"))
 
 
+def baseline_config_for(space: SearchSpace, sampled: dict[str, Any]) -> BaselineConfig:
+    """The baseline config of one trial (``sampled``: its flat config, ``vocab.methods.flat_trial_config``):
+    the method's rows, the space's targets, head and saved-module settings, and seed."""
+    method = METHODS[sampled[METHOD_KEY]]
+    values = {p.name: coerce(p, sampled[p.name]) for p in method.params if p.feeds == "method" and p.name in sampled}
+    return BaselineConfig(method.name, values, targets=space.baseline_targets(method.name) if method.targets else None,
+                          train_head=space.ttlora.train_head, modules_to_save=space.ttlora.modules_to_save,
+                          seed=space.train.seed)
+
+
 def train_settings_for(space: SearchSpace, sampled: dict[str, Any]) -> TrainSection:
     """The training settings of one trial: ``space.train`` with the sampled train-fed values."""
     return space.train.model_copy(update=sampled_values(sampled, "train"))
 
 
-__all__ = ["coerce", "sampled_values", "ttlora_config_for", "train_settings_for"]
+__all__ = ["coerce", "sampled_values", "ttlora_config_for", "baseline_config_for", "train_settings_for"]

@@ -11,6 +11,7 @@ from ray import tune
 from search.param_spec import ParamSpec
 from search.space import SearchSpace
 from search.structural import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
+from vocab.methods import METHOD_KEY, METHOD_NAME_KEY, TTLORA
 from vocab.searched_params import CORES, SHAPE
 
 _TUNE_FACTORIES: dict[str, Callable[[ParamSpec], Any]] = {
@@ -36,7 +37,26 @@ SHAPE_AND_CORES_KEY = "_shape_and_cores"
 
 
 def tune_param_space(space: SearchSpace) -> dict[str, Any]:
-    """The Tuner's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants).
+    """The Tuner's ``param_space``. One method: its rows at the top level plus ``method`` (its name).
+    Several: ``method`` is a grid over one branch per method (``{"name": ..., <its rows>}``), so each
+    method gets ``num_samples`` trials (times its own grid) and its rows are drawn only in its branch;
+    ``vocab.methods.flat_trial_config`` reads both forms."""
+    methods = space.methods()
+    if len(methods) == 1:
+        return {**method_param_space(space, methods[0], nested=False), METHOD_KEY: methods[0]}
+    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **method_param_space(space, name, nested=True)}
+                                          for name in methods])}
+
+
+def method_param_space(space: SearchSpace, method: str, nested: bool) -> dict[str, Any]:
+    """One method's rows as Tune domains (``nested``: they live under ``config["method"]``)."""
+    if method != TTLORA:
+        return {key: to_tune(spec) for key, spec in space.baseline_params(method).items()}
+    return ttlora_param_space(space, nested)
+
+
+def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, Any]:
+    """TT-LoRA's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants).
 
     ``cores`` is drawn with ``shape`` so no explicit shape is trained twice: fixed to its first value
     when no shape is ``auto``; drawn jointly (one candidate per distinct pair, ``shape`` and ``cores``
@@ -53,6 +73,7 @@ def tune_param_space(space: SearchSpace) -> dict[str, Any]:
             weights = len(specs[CORES.name].discrete_values())
             param_space[SHAPE_AND_CORES_KEY] = tune.choice(
                 [pair for pair in pairs for _ in range(1 if uses_auto(pair[0]) else weights)])
-        param_space[SHAPE.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][0])
-        param_space[CORES.name] = tune.sample_from(lambda spec: spec.config[SHAPE_AND_CORES_KEY][1])
+        branch = (lambda spec: spec.config[METHOD_KEY]) if nested else (lambda spec: spec.config)
+        param_space[SHAPE.name] = tune.sample_from(lambda spec: branch(spec)[SHAPE_AND_CORES_KEY][0])
+        param_space[CORES.name] = tune.sample_from(lambda spec: branch(spec)[SHAPE_AND_CORES_KEY][1])
     return param_space

@@ -14,6 +14,7 @@ from search.space import SearchSpace, load_space
 from ttsearch.app import app
 from vocab.errors import UsageError
 from vocab.experiment_folder import RESOLVED_SPACE_FILE
+from vocab.methods import TTLORA, flat_trial_config, method_label
 from vocab.shape_text import dims_text, shape_text
 
 _SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
@@ -46,15 +47,18 @@ def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
     click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed."
                + (f" ({len(ended)} ended early by a non-finite loss or out of memory, best epoch kept)" if ended else ""))
     ranked = [r for r in ok if math.isfinite(best_loss(r))]
-    if ranked:
-        best = min(ranked, key=best_loss)
+    methods = list(dict.fromkeys(str(r.metrics.get(MetricKey.METHOD.value, TTLORA)) for r in ranked))
+    for method in methods:  # the search's own choice per method: lowest val loss
+        best = min((r for r in ranked if r.metrics.get(MetricKey.METHOD.value, TTLORA) == method), key=best_loss)
         m = best.metrics
         test = m.get(MetricKey.BEST_TEST_SCORE.value)
         test_text = f"  test {score_name}={test:.4f} (held out)" if isinstance(test, float) and math.isfinite(test) else ""
+        adapter = m.get(MetricKey.ADAPTER_PARAMS.value, m.get(MetricKey.TTLORA_PARAMS.value, 0))
         click.echo(
-            f"Best (lowest val loss): {Path(best.path).name}  val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  "
-            f"val {score_name}={m[MetricKey.BEST_SCORE.value]:.4f}{test_text} at epoch {m[MetricKey.BEST_EPOCH.value]}  "
-            f"TT params={m[MetricKey.TTLORA_PARAMS.value]:,}  config={json.dumps(best.config)}"
+            f"Best {method_label(method)} (lowest val loss): {Path(best.path).name}  "
+            f"val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  val {score_name}={m[MetricKey.BEST_SCORE.value]:.4f}"
+            f"{test_text} at epoch {m[MetricKey.BEST_EPOCH.value]}  adapter params={adapter:,}  "
+            f"config={json.dumps(flat_trial_config(best.config))}"
         )
     for failed in errors:
         click.echo(f"Failed: {Path(failed.path).name}: {str(failed.error).strip().splitlines()[-1][:200]}")
@@ -139,12 +143,27 @@ def render_plan(plan: Plan) -> str:
             shape = ""
         lines.append(f"{shape:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
                      f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
+    lines += _methods_lines(plan)
     lines.append("")
     lines.append(f"GPU memory per trial (estimate, largest configuration): {plan.memory_per_trial}")
     if plan.memory_warning:
         lines.append(f"WARNING: {plan.memory_warning}")
     lines += plan.notes
     return "\n".join(lines)
+
+
+def _methods_lines(plan: Plan) -> list[str]:
+    """Trials per method, and each baseline configuration's adapter parameters (head not counted)."""
+    if len(plan.methods) < 2 and not any(m.rows for m in plan.methods):
+        return []
+    lines = ["", "Methods (trials each; adapter parameters, the head not counted):"]
+    for method in plan.methods:
+        lines.append(f"  {method.label}: {method.trials} trials"
+                     + ("" if method.rows else f", {len(plan.rows)} configurations above"))
+        for row in method.rows:
+            values = ", ".join(f"{k} {v}" for k, v in row.values.items()) or "-"
+            lines.append(f"    {values:<30} {row.adapter_params:>14,} params {row.compression_vs_full:>10.1f} x full")
+    return lines
 
 
 def _human_bytes(n: int) -> str:

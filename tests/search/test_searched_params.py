@@ -28,7 +28,7 @@ def write(tmp_path: Path, content: dict) -> Path:
 def test_every_row_is_a_schema_field_and_a_tune_key(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, BASE))
     assert tuple(space.searched_params()) == PARAM_NAMES
-    assert set(tune_param_space(space)) == set(PARAM_NAMES)  # fixed rows too: every params.json has them
+    assert set(tune_param_space(space)) == {*PARAM_NAMES, "method"}  # fixed rows too: every params.json has them
 
 
 def test_defaults_come_from_the_config_each_row_feeds(tmp_path: Path) -> None:
