@@ -106,13 +106,14 @@ def index_html(root: Path, refresh_seconds: int) -> str:
         rows.append(
             f'<tr><td class="text"><a href="{html.escape(link)}">{html.escape(summary.name)}</a></td>'
             f'<td class="text">{html.escape(summary.relative)}</td><td class="text">{html.escape(summary.status)}</td>'
+            f'<td class="text">{html.escape(summary.methods_text)}</td>'
             f"<td>{summary.trials_done} / {summary.trials_total}</td>"
             f"<td>{html.escape(best)} ({html.escape(summary.score_name)})</td>"
             f"<td>{html.escape(smallest)}</td><td>{summary.warnings}</td></tr>"
         )
     table = ("<table id=\"experiments\"><thead><tr><th class=\"text\">experiment</th><th class=\"text\">folder</th>"
-             "<th class=\"text\">status</th><th>trials done / total</th><th>best metric</th>"
-             "<th>smallest front TT params</th><th>warnings</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+             "<th class=\"text\">status</th><th class=\"text\">methods</th><th>trials done / total</th>"
+             "<th>best metric</th><th>smallest front adapter params</th><th>warnings</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     with_results = [(e.name, e.trials, e.score_name) for e in experiments if len(e.trials)]
     figure = ""
     if with_results:

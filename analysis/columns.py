@@ -1,9 +1,19 @@
 """Column names of the per-trial and per-epoch DataFrames built by `analysis.loading`.
 
-Metric columns reuse the results schema's ``MetricKey`` values (`vocab.experiment_folder`) and
-hyperparameter columns the names of `vocab.searched_params` (one column per searched parameter);
-only the columns analysis derives itself are named here. Plain string constants, not an Enum: pandas looks columns up by hash, and a
-``str`` Enum member hashes by its *name*, not its value.
+One row per trial, whatever its method (TT-LoRA or a baseline, ``vocab.methods``): ``method`` names
+it, and the parameter columns are the rows of every method (``vocab.methods.all_param_rows``, TT-LoRA's
+first); a cell is empty (NaN, or "" for text) where the trial's method has no such parameter. ``rank``
+and ``alpha`` are shared by TT-LoRA and LoRA with different meanings (a TT rank and TT-LoRA's scale vs
+LoRA's rank and ``lora_alpha``): read them with the ``method`` column.
+
+Sizes: ``adapter_params`` (the method's trainable parameters besides the task head and saved modules)
+is the cost every front, figure and budget uses by default, so methods compare on one axis; for folders
+written before methods existed it is filled from ``ttlora_params``. ``ttlora_params`` stays (0 for
+baselines).
+
+Metric columns reuse the results schema's ``MetricKey`` values (`vocab.experiment_folder`); only the
+columns analysis derives itself are named here. Plain string constants, not an Enum: pandas looks
+columns up by hash, and a ``str`` Enum member hashes by its *name*, not its value.
 """
 from __future__ import annotations
 
@@ -11,30 +21,33 @@ from typing import Final
 
 import vocab.searched_params as table
 from vocab.experiment_folder import MetricKey
+from vocab.methods import all_param_rows
 
 # --- identification
 TRIAL_ID: Final = "trial_id"
 TRIAL_DIR: Final = "trial_dir"  # folder name relative to the experiment folder
 EXPERIMENT: Final = "experiment"  # experiment name (multi-experiment views)
+METHOD: Final = MetricKey.METHOD.value  # vocab.methods name: "ttlora", "lora", ...
 
 # --- configuration (display forms; the raw sampled values are in CONFIG_JSON)
-# One column per row of vocab.searched_params; these have display forms of their own:
-SHAPE: Final = table.SHAPE.name  # display string, e.g. "8x6x8x8x6x8" or "query:8x6x8|value:..."
+# One column per parameter row of any method; these have display forms of their own:
+SHAPE: Final = table.SHAPE.name  # display string, e.g. "8x6x8x8x6x8" or "query:8x6x8|value:..."; "" for baselines
 CORES: Final = table.CORES.name  # core count (int; from the shape when it is explicit)
 RANK: Final = table.RANK.name  # display string ("5" or "1,5,5,1"); any list-valued row likewise
-ALPHA: Final = table.ALPHA.name  # the colour of the Figure-5 view
+ALPHA: Final = table.ALPHA.name  # TT-LoRA's alpha is the colour of the Figure-5 view (LoRA's lora_alpha shares the column)
 LEARNING_RATE: Final = table.LEARNING_RATE.name
-PARAM_COLUMNS: Final[tuple[str, ...]] = table.PARAM_NAMES
-CONFIG_JSON: Final = "config_json"  # the trial's sampled parameters as JSON
+PARAM_COLUMNS: Final[tuple[str, ...]] = tuple(p.name for p in all_param_rows())
+CONFIG_JSON: Final = "config_json"  # the trial's config as Tune sampled it (flat or nested), as JSON
 
 # --- sizes (from the trainable's reports)
-TTLORA_PARAMS: Final = MetricKey.TTLORA_PARAMS.value
+ADAPTER_PARAMS: Final = MetricKey.ADAPTER_PARAMS.value  # the method's own trainable parameters (no head)
+TTLORA_PARAMS: Final = MetricKey.TTLORA_PARAMS.value  # TT cores (0 for baselines)
 HEAD_PARAMS: Final = MetricKey.HEAD_PARAMS.value
 TRAINABLE_PARAMS: Final = MetricKey.TRAINABLE_PARAMS.value
-ADAPTER_BYTES_16BIT: Final = MetricKey.ADAPTER_BYTES_16BIT.value  # TT cores only, 16-bit
-ADAPTER_FILE_BYTES: Final = MetricKey.ADAPTER_FILE_BYTES.value  # the adapter as written (cores + head + saved modules)
-COMPRESSION_VS_FULL: Final = "compression_vs_full"  # full fine-tuning of the targets / TT params
-COMPRESSION_VS_LORA8: Final = "compression_vs_lora8"  # LoRA r=8 on the same targets / TT params
+ADAPTER_BYTES_16BIT: Final = MetricKey.ADAPTER_BYTES_16BIT.value  # adapter parameters at 16 bits
+ADAPTER_FILE_BYTES: Final = MetricKey.ADAPTER_FILE_BYTES.value  # the adapter folder as written (with head, saved modules)
+COMPRESSION_VS_FULL: Final = "compression_vs_full"  # full fine-tuning of the targets / adapter params
+COMPRESSION_VS_LORA8: Final = "compression_vs_lora8"  # LoRA r=8 on the same targets / adapter params
 
 # --- outcome
 BEST_VAL_LOSS: Final = MetricKey.BEST_VAL_LOSS.value
@@ -53,8 +66,8 @@ BEST_ADAPTER_PATH: Final = "best_adapter_path"  # absolute path or "" when no ch
 ON_FRONT: Final = "on_front"  # set by analysis.pareto.mark_front
 
 TRIAL_COLUMNS: Final[tuple[str, ...]] = (
-    TRIAL_ID, TRIAL_DIR, *PARAM_COLUMNS,
-    TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT, ADAPTER_FILE_BYTES,
+    TRIAL_ID, TRIAL_DIR, METHOD, *PARAM_COLUMNS,
+    ADAPTER_PARAMS, TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT, ADAPTER_FILE_BYTES,
     COMPRESSION_VS_FULL, COMPRESSION_VS_LORA8,
     BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, BEST_TEST_SCORE, BEST_TEST_LOSS, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,
     WALL_SECONDS, GPU_SECONDS, LAST_REPORT_UNIX, BEST_ADAPTER_PATH, CONFIG_JSON,
@@ -69,5 +82,6 @@ CURVE_METRICS: Final[tuple[str, ...]] = (
 
 # Metrics a Pareto front / best-trial choice can be computed on, and whether higher is better.
 METRIC_DIRECTIONS: Final[dict[str, bool]] = {BEST_SCORE: True, BEST_VAL_LOSS: False}
-# Parameter-count columns a front can be computed over (fewer is better).
-COST_COLUMNS: Final[tuple[str, ...]] = (TTLORA_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT)
+# Parameter-count columns a front can be computed over (fewer is better); the first is the default.
+COST_COLUMNS: Final[tuple[str, ...]] = (ADAPTER_PARAMS, TTLORA_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT)
+DEFAULT_COST: Final = ADAPTER_PARAMS

@@ -1,8 +1,12 @@
-"""plotly figures: the paper's Figure 5 view, learning curves, and a view across experiments.
+"""plotly figures: the paper's Figure 5 view across methods, learning curves, and a view across
+experiments.
 
 Every figure is a plain ``plotly.graph_objects.Figure`` (SVG traces, no WebGL) so that it renders in a
-headless browser and its points can be counted in the DOM. Trial traces carry ``meta="trials"``;
-reported paper baselines carry ``meta="reported"`` and say so in their legend name.
+headless browser and its points can be counted in the DOM. Trial traces carry ``meta="trials"`` and
+``legendgroup`` = their method's name (``vocab.methods``); the front over all methods ``meta="front"``,
+a method's own front ``meta="method_front"``; numbers reported in the TT-LoRA paper carry
+``meta="reported"``, are open markers, and say so in their legend name. They are never part of a
+measured front.
 """
 from __future__ import annotations
 
@@ -15,17 +19,28 @@ from plotly.subplots import make_subplots
 
 from analysis import columns as col
 from analysis.config_display import format_number
+from analysis.methods_summary import method_name, ordered_methods, trial_methods
 from analysis.paper_reference import ReportedResult
 from analysis.pareto import pareto_front
 from vocab.experiment_folder import MetricKey
+from vocab.methods import METHODS, TTLORA, method_label
 from vocab.searched_params import SEARCHED_PARAMS
 
 TRIALS_META = "trials"
 FRONT_META = "front"
+METHOD_FRONT_META = "method_front"
 REPORTED_META = "reported"
 FIGURE_HEIGHT = 520
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "pentagon", "hexagon", "star")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "octagon")  # TT-LoRA cores
+# Each baseline: one fixed colour and marker (TT-LoRA's colour is its alpha scale, its marker the cores).
+METHOD_STYLES: dict[str, tuple[str, str]] = {
+    "lora": ("#ff7f0e", "x"), "vera": ("#e377c2", "cross"), "ia3": ("#8c564b", "star"),
+    "lokr": ("#17becf", "bowtie"), "bitfit": ("#7f7f7f", "hourglass"), "full": ("#111111", "star-square"),
+}
+OTHER_STYLE = ("#bcbd22", "star-diamond")  # a method name this version does not know
+TTLORA_COLOR = "#440154"  # TT-LoRA's own front and reported points (the dark end of Viridis)
 AXIS_TITLES = {
+    col.ADAPTER_PARAMS: "trainable adapter parameters (log scale; the task head is not counted)",
     col.TTLORA_PARAMS: "TT-LoRA parameters (log scale)",
     col.TRAINABLE_PARAMS: "trainable parameters incl. task head (log scale)",
     col.ADAPTER_BYTES_16BIT: "adapter bytes at 16 bits (log scale)",
@@ -48,17 +63,33 @@ def metric_title(metric_col: str, score_name: str) -> str:
     return "best validation loss"
 
 
+def method_style(method: str) -> tuple[str, str]:
+    """(colour, marker symbol) of a method's points; TT-LoRA: its reference colour and a circle."""
+    if method == TTLORA:
+        return TTLORA_COLOR, "circle"
+    return METHOD_STYLES.get(method, OTHER_STYLE)
+
+
 def hover_text(row: pd.Series, score_name: str) -> str:
-    """The full configuration and outcome of one trial, for hover labels."""
-    parts = [
-        f"<b>trial {row[col.TRIAL_ID]}</b>",
-        f"shape {row[col.SHAPE]} ({_int_text(row[col.CORES])} cores), rank {row[col.RANK]}",
-        ", ".join(f"{p.display_label} {_num_text(row[p.name])}" for p in SEARCHED_PARAMS if not p.structural),
-        f"TT params {_int_text(row[col.TTLORA_PARAMS])}, head {_int_text(row[col.HEAD_PARAMS])}",
-        f"compression x{_num_text(row[col.COMPRESSION_VS_FULL])} vs full, "
-        f"x{_num_text(row[col.COMPRESSION_VS_LORA8])} vs LoRA r=8",
-        f"{score_name} {_num_text(row[col.BEST_SCORE])}, val loss {_num_text(row[col.BEST_VAL_LOSS])} "
-        f"(epoch {_int_text(row[col.BEST_EPOCH])})",
+    """The full configuration and outcome of one trial, for hover labels (its method's rows only)."""
+    method = method_name(row.get(col.METHOD))
+    parts = [f"<b>trial {row[col.TRIAL_ID]}</b> ({method_label(method)})"]
+    if method == TTLORA:
+        parts += [
+            f"shape {row[col.SHAPE]} ({_int_text(row[col.CORES])} cores), rank {row[col.RANK]}",
+            ", ".join(f"{p.display_label} {_num_text(row.get(p.name))}" for p in SEARCHED_PARAMS if not p.structural),
+            f"TT params {_int_text(row.get(col.ADAPTER_PARAMS))}, head {_int_text(row.get(col.HEAD_PARAMS))}",
+        ]
+    else:
+        rows = METHODS[method].params if method in METHODS else ()
+        if rows:
+            parts.append(", ".join(f"{p.display_label} {_num_text(row.get(p.name))}" for p in rows))
+        parts.append(f"adapter params {_int_text(row.get(col.ADAPTER_PARAMS))}, head {_int_text(row.get(col.HEAD_PARAMS))}")
+    parts += [
+        (f"compression x{_num_text(row.get(col.COMPRESSION_VS_FULL))} vs full, "
+         f"x{_num_text(row.get(col.COMPRESSION_VS_LORA8))} vs LoRA r=8"),
+        (f"{score_name} {_num_text(row[col.BEST_SCORE])}, val loss {_num_text(row[col.BEST_VAL_LOSS])} "
+         f"(epoch {_int_text(row[col.BEST_EPOCH])})"),
         f"{_int_text(row[col.EPOCHS])} epochs, stopped: {row[col.STOP_REASON]}",
     ]
     return "<br>".join(parts)
@@ -81,7 +112,8 @@ def _alpha_color(alpha: pd.Series) -> pd.Series:
 def _alpha_colorbar(alpha: pd.Series) -> dict:
     values = sorted({float(a) for a in pd.to_numeric(alpha, errors="coerce").dropna() if a > 0})
     ticks = values if len(values) <= 8 else [values[int(i * (len(values) - 1) / 7)] for i in range(8)]
-    return dict(title=dict(text="alpha"), tickvals=[math.log2(a) for a in ticks], ticktext=[f"{a:g}" for a in ticks])
+    return dict(title=dict(text="TT-LoRA alpha"), tickvals=[math.log2(a) for a in ticks],
+                ticktext=[f"{a:g}" for a in ticks])
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
@@ -89,55 +121,118 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
-def pareto_figure(trials: pd.DataFrame, score_name: str, cost_col: str = col.TTLORA_PARAMS,
+def _hover(group: pd.DataFrame, score_name: str) -> list[str]:
+    return [hover_text(row, score_name) for _, row in group.iterrows()]
+
+
+def _add_ttlora(fig: go.Figure, group: pd.DataFrame, score_name: str, cost_col: str, metric_col: str) -> None:
+    """TT-LoRA's trials: colour = alpha (one colour axis), marker = core count, one trace per count."""
+    label = method_label(TTLORA)
+    fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=_alpha_colorbar(group[col.ALPHA])))
+    cores = pd.to_numeric(group[col.CORES], errors="coerce")
+    for index, core_value in enumerate(sorted(cores.dropna().unique()) + ([math.nan] if cores.isna().any() else [])):
+        subset = group[cores.isna()] if math.isnan(core_value) else group[cores == core_value]
+        fig.add_trace(go.Scatter(
+            x=subset[cost_col], y=subset[metric_col], mode="markers", meta=TRIALS_META, legendgroup=TTLORA,
+            legendgrouptitle=dict(text=label),
+            name=f"{label}, {int(core_value)} cores" if not math.isnan(core_value) else f"{label}, cores unknown",
+            marker=dict(symbol=SYMBOLS[index % len(SYMBOLS)], size=11, color=_alpha_color(subset[col.ALPHA]),
+                        coloraxis="coloraxis", line=dict(width=1, color="#333")),
+            hovertext=_hover(subset, score_name), hoverinfo="text",
+        ))
+
+
+def _add_baseline(fig: go.Figure, group: pd.DataFrame, method: str, score_name: str, cost_col: str,
+                  metric_col: str) -> None:
+    color, symbol = method_style(method)
+    fig.add_trace(go.Scatter(
+        x=group[cost_col], y=group[metric_col], mode="markers", meta=TRIALS_META, legendgroup=method,
+        name=method_label(method), marker=dict(symbol=symbol, size=11, color=color, line=dict(width=1, color="#333")),
+        hovertext=_hover(group, score_name), hoverinfo="text",
+    ))
+
+
+def pareto_figure(trials: pd.DataFrame, score_name: str, cost_col: str = col.DEFAULT_COST,
                   metric_col: str = col.BEST_SCORE, references: Sequence[ReportedResult] = (),
-                  title: str = "") -> go.Figure:
-    """Figure 5 of the paper: parameters (log x) vs metric, colour = alpha, symbol = core count,
-    the Pareto front as a step line, hover = full config; paper baselines as labelled stars."""
+                  title: str = "", method_fronts: bool = True) -> go.Figure:
+    """Figure 5 of the paper across methods: parameters (log x) vs metric. TT-LoRA: colour = alpha,
+    marker = core count; each baseline its own colour and marker, legend by method label. The Pareto
+    front over all methods as a step line; with several methods and ``method_fronts``, each method's
+    own front as a dotted line, hidden until its legend entry is clicked. Paper numbers as open markers
+    labelled "reported (Table I)"; hover = full config."""
     fig = go.Figure()
     fig.update_layout(
         title=dict(text=title or f"{metric_title(metric_col, score_name)} vs parameters"), height=FIGURE_HEIGHT,
         xaxis=dict(title=dict(text=AXIS_TITLES.get(cost_col, cost_col)), type="log"),
         yaxis=dict(title=dict(text=metric_title(metric_col, score_name))),
-        legend=dict(title=dict(text="cores"), x=1.12), hovermode="closest",
+        legend=dict(title=dict(text="method"), x=1.12, groupclick="toggleitem"), hovermode="closest",
     )
     points = plottable(trials, cost_col, metric_col)
     if points.empty and not references:
         return _empty(fig, "no trial has reported a result yet")
     if not points.empty:
-        fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=_alpha_colorbar(points[col.ALPHA])))
-        cores = pd.to_numeric(points[col.CORES], errors="coerce")
-        for index, core_value in enumerate(sorted(cores.dropna().unique()) + ([math.nan] if cores.isna().any() else [])):
-            group = points[cores.isna()] if math.isnan(core_value) else points[cores == core_value]
-            fig.add_trace(go.Scatter(
-                x=group[cost_col], y=group[metric_col], mode="markers", meta=TRIALS_META,
-                name=f"{int(core_value)} cores" if not math.isnan(core_value) else "cores unknown",
-                marker=dict(symbol=SYMBOLS[index % len(SYMBOLS)], size=11, color=_alpha_color(group[col.ALPHA]),
-                            coloraxis="coloraxis", line=dict(width=1, color="#333")),
-                hovertext=[hover_text(row, score_name) for _, row in group.iterrows()], hoverinfo="text",
-            ))
+        methods = trial_methods(points)
+        present = ordered_methods(methods.unique())
+        for name in present:
+            if name == TTLORA:
+                _add_ttlora(fig, points[methods == name], score_name, cost_col, metric_col)
+            else:
+                _add_baseline(fig, points[methods == name], name, score_name, cost_col, metric_col)
         front = pareto_front(points, cost_col, metric_col)
         if not front.empty:
             fig.add_trace(go.Scatter(
                 x=front[cost_col], y=front[metric_col], mode="lines+markers", line=dict(shape="hv", color="#d62728", width=2),
                 marker=dict(symbol="circle-open", size=18, color="#d62728", line=dict(width=2)),
-                name="Pareto front", meta=FRONT_META, hoverinfo="skip",
+                name="Pareto front (all methods)" if len(present) > 1 else "Pareto front", meta=FRONT_META,
+                hoverinfo="skip",
             ))
+        if method_fronts and len(present) > 1:
+            for name in present:
+                own = pareto_front(points[methods == name], cost_col, metric_col)
+                fig.add_trace(go.Scatter(
+                    x=own[cost_col], y=own[metric_col], mode="lines", meta=METHOD_FRONT_META, legendgroup=name,
+                    line=dict(shape="hv", color=method_style(name)[0], width=1.5, dash="dot"),
+                    name=f"{method_label(name)} front", visible="legendonly", hoverinfo="skip",
+                ))
     if references:
         _add_references(fig, references)
     return fig
 
 
+def _reported_method(result: ReportedResult) -> str:
+    """The vocab.methods name of a reported row, when we run the same method ("" otherwise)."""
+    key = getattr(result, "method_key", "")
+    if key:
+        return str(key)
+    by_label = {m.label.lower(): name for name, m in METHODS.items()}
+    return by_label.get(result.method.lower(), "")
+
+
+def _reported_marker(result: ReportedResult) -> tuple[str, str]:
+    """(colour, open symbol): the method's own, open; a method we do not run: a grey open star."""
+    method = _reported_method(result)
+    if not method:
+        return "#555555", "star-open"
+    color, symbol = method_style(method)
+    return color, f"{symbol}-open"
+
+
 def _add_references(fig: go.Figure, references: Sequence[ReportedResult]) -> None:
-    fig.add_trace(go.Scatter(
-        x=[r.trainable_params for r in references], y=[r.score for r in references], mode="markers+text",
-        meta=REPORTED_META, name="reported in the TT-LoRA paper (not our runs)",
-        text=[f"{r.method} (reported)" for r in references], textposition="top center",
-        marker=dict(symbol="star-open", size=14, color="#555"),
-        hovertext=[f"{r.method}, {r.model} on {r.task}: {r.score_name} {r.score:.4g} with "
-                   f"{r.trainable_params:,.0f} params<br>reported in {r.source}" for r in references],
-        hoverinfo="text",
-    ))
+    """One trace per paper table ("reported (Table I)", ...), open markers, never in a front."""
+    tables = list(dict.fromkeys(str(getattr(r, "table", "") or "") for r in references))
+    for table in tables:
+        group = [r for r in references if str(getattr(r, "table", "") or "") == table]
+        where = f"reported ({table})" if table else "reported"
+        markers = [_reported_marker(r) for r in group]
+        fig.add_trace(go.Scatter(
+            x=[r.trainable_params for r in group], y=[r.score for r in group], mode="markers+text",
+            meta=REPORTED_META, legendgroup=REPORTED_META, name=f"{where} in the TT-LoRA paper (not our runs)",
+            text=[f"{r.method} ({where})" for r in group], textposition="top center", textfont=dict(size=10),
+            marker=dict(symbol=[s for _, s in markers], size=13, color=[c for c, _ in markers], line=dict(width=2)),
+            hovertext=[f"{r.method}, {r.model} on {r.task}: {r.score_name} {r.score:.4g} with "
+                       f"{r.trainable_params:,.0f} params<br>reported in {r.source}" for r in group],
+            hoverinfo="text",
+        ))
 
 
 def learning_curves_figure(curves: pd.DataFrame, trial_ids: Sequence[str], score_name: str,
@@ -166,7 +261,7 @@ def learning_curves_figure(curves: pd.DataFrame, trial_ids: Sequence[str], score
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def comparison_figure(series: Sequence[tuple[str, pd.DataFrame, str]], cost_col: str = col.TTLORA_PARAMS,
+def comparison_figure(series: Sequence[tuple[str, pd.DataFrame, str]], cost_col: str = col.DEFAULT_COST,
                       metric_col: str = col.BEST_SCORE, references: Sequence[ReportedResult] = (),
                       title: str = "Parameters vs metric across experiments") -> go.Figure:
     """One colour per experiment (label, trials, score name): all trials as markers and each

@@ -1,14 +1,17 @@
-"""Find experiment folders under a root and summarise each one (``ttsearch ls``, the browse index)."""
+"""Find experiment folders under a root and summarise each one (``ttsearch ls``, the browse index):
+status, trials, the methods it holds ("ttlora+lora"), best scores, and the smallest front size in
+adapter parameters (the task head not counted)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import columns as col
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
+from analysis.methods_summary import methods_text, ordered_methods, trial_methods
 from analysis.pareto import pareto_front
 from vocab.errors import UsageError
 from vocab.experiment_folder import EXPERIMENT_META_FILE, RAY_LOG_DIR
@@ -62,8 +65,14 @@ class ExperimentSummary:
     score_name: str
     best_score: float  # highest validation task metric at any trial's best epoch (what selection sees)
     best_test_score: float  # the held-out test metric of that same trial (NaN without a test split)
-    smallest_front_params: float  # fewest TT params on the Pareto front
+    smallest_front_params: float  # fewest adapter params on the Pareto front over all methods
     warnings: int
+    methods: list[str] = field(default_factory=list)  # vocab.methods names, TT-LoRA first
+
+    @property
+    def methods_text(self) -> str:
+        """``"ttlora+lora"`` ("" when nothing says which)."""
+        return methods_text(self.methods)
 
 
 def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
@@ -71,7 +80,7 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
     scores = pd.to_numeric(trials[col.BEST_SCORE], errors="coerce") if len(trials) else pd.Series(dtype=float)
     test_scores = pd.to_numeric(trials[col.BEST_TEST_SCORE], errors="coerce") if len(trials) else pd.Series(dtype=float)
     front = pareto_front(trials) if len(trials) else trials
-    smallest = float(pd.to_numeric(front[col.TTLORA_PARAMS]).min()) if len(front) else math.nan
+    smallest = float(pd.to_numeric(front[col.DEFAULT_COST]).min()) if len(front) else math.nan
     try:
         relative = str(exp.path.relative_to(root.resolve())) or "."
     except ValueError:
@@ -81,8 +90,15 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         trials_total=exp.trials_total, score_name=exp.score_name,
         best_score=float(scores.max()) if scores.notna().any() else math.nan,
         best_test_score=float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan,
-        smallest_front_params=smallest, warnings=len(exp.warnings),
+        smallest_front_params=smallest, warnings=len(exp.warnings), methods=experiment_methods(exp),
     )
+
+
+def experiment_methods(exp: Experiment) -> list[str]:
+    """The methods an experiment holds: its trials' and those its meta file plans (old folders: TT-LoRA)."""
+    planned = exp.meta.methods if exp.meta and isinstance(exp.meta.methods, list) else []
+    seen = list(trial_methods(exp.trials).unique()) if len(exp.trials) else []
+    return ordered_methods([*planned, *seen])
 
 
 def list_experiments(root: str | Path) -> list[ExperimentSummary]:

@@ -1,5 +1,10 @@
 """An experiment folder -> one row per trial plus per-epoch curves, with warnings for what is off.
 
+A trial's config may be flat (old folders, or one method) or nested under ``method`` (several
+methods); it is read through ``vocab.methods.flat_trial_config``, so every trial row has a ``method``
+(``"ttlora"`` when the folder predates methods) and the parameter columns of every method.
+``adapter_params`` comes from the reports, or from ``ttlora_params`` for TT-LoRA trials that predate it.
+
 Works on a folder alone (a copy on a laptop is fine) and while the search is still writing to it:
 whatever cannot be read becomes a warning in ``Experiment.warnings``; only a path that does not
 exist or is not a folder is an error.
@@ -33,7 +38,8 @@ from vocab.experiment_folder import (
     MetricKey,
     StopReason,
 )
-from vocab.searched_params import CORES, SEARCHED_PARAMS, SHAPE
+from vocab.methods import METHOD_KEY, TTLORA, all_param_rows, flat_trial_config
+from vocab.searched_params import CORES, SHAPE
 
 # Tune's experiment state (trial statuses; may lag behind the trial folders, so only a hint).
 TUNE_EXPERIMENT_STATE_GLOB = "experiment_state-*.json"
@@ -120,15 +126,16 @@ def _read_tune_statuses(folder: Path) -> dict[str, str]:
 
 
 def param_columns(params: dict[str, Any], resolved_shapes: dict[str, list[int]]) -> dict[str, Any]:
-    """One display value per searched parameter: the shape as text ("auto" resolved from the adapter),
-    the core count of the shape, list-valued rows as text, numbers as floats."""
+    """One display value per parameter row of any method (``params``: a flat trial config): the shape
+    as text ("auto" resolved from the adapter), the core count of the shape, list-valued rows as text,
+    numbers as floats; "" / NaN where the trial's method has no such row."""
     shape = params.get(SHAPE.name)
     columns: dict[str, Any] = {}
-    for param in SEARCHED_PARAMS:
+    for param in all_param_rows():
         value = params.get(param.name)
-        if param is SHAPE:
+        if param.name == SHAPE.name:
             columns[param.name] = resolved_shape_text(shape, resolved_shapes)
-        elif param is CORES:
+        elif param.name == CORES.name:
             columns[param.name] = core_count(shape, value)
         elif param.list_values:
             columns[param.name] = rank_text(value)
@@ -205,10 +212,29 @@ def _stop_reason(record: TrialRecord, tune_status: str | None, experiment_finish
     return StopReason.RUNNING.value
 
 
+def trial_method(params: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The trial's method: the one its reports name, else its config's (no ``method`` key: TT-LoRA)."""
+    for row in reversed(rows):
+        reported = row.get(MetricKey.METHOD.value)
+        if isinstance(reported, str) and reported:
+            return reported
+    return str(flat_trial_config(params).get(METHOD_KEY) or TTLORA)
+
+
+def adapter_param_count(rows: list[dict[str, Any]], method: str, ttlora_params: float) -> float:
+    """``adapter_params`` as reported; a TT-LoRA trial from before that key: its TT-core count."""
+    reported = _last_number(rows, MetricKey.ADAPTER_PARAMS.value)
+    if math.isnan(reported) and method == TTLORA:
+        return ttlora_params
+    return reported
+
+
 def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: str) -> dict[str, Any]:
     rows = record.rows
     params = record.params
+    method = trial_method(params, rows)
     ttlora_params = _last_number(rows, MetricKey.TTLORA_PARAMS.value)
+    adapter_params = adapter_param_count(rows, method, ttlora_params)
     best_loss = _last_number(rows, MetricKey.BEST_VAL_LOSS.value)
     best_score = _last_number(rows, MetricKey.BEST_SCORE.value)
     best_epoch = _last_number(rows, MetricKey.BEST_EPOCH.value)
@@ -216,7 +242,7 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
         best_loss, best_score, best_epoch = _best_from_curve(rows)
     full = meta.full_params() if meta and meta.target_dims else 0
     lora8 = meta.lora_params(8) if meta and meta.target_dims else 0
-    has_size = ttlora_params > 0
+    has_size = adapter_params > 0
     score_names = [r.get(MetricKey.SCORE_NAME.value) for r in rows if isinstance(r.get(MetricKey.SCORE_NAME.value), str)]
     wall = _sum_numbers(rows, MetricKey.EPOCH_SECONDS.value)
     if math.isnan(wall):
@@ -224,14 +250,16 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
     return {
         col.TRIAL_ID: record.trial_id,
         col.TRIAL_DIR: record.trial_dir.name,
-        **param_columns(params, record.resolved_shapes),
+        col.METHOD: method,
+        **param_columns(flat_trial_config(params), record.resolved_shapes),
+        col.ADAPTER_PARAMS: adapter_params,
         col.TTLORA_PARAMS: ttlora_params,
         col.HEAD_PARAMS: _last_number(rows, MetricKey.HEAD_PARAMS.value),
         col.TRAINABLE_PARAMS: _last_number(rows, MetricKey.TRAINABLE_PARAMS.value),
         col.ADAPTER_BYTES_16BIT: _last_number(rows, MetricKey.ADAPTER_BYTES_16BIT.value),
         col.ADAPTER_FILE_BYTES: _last_number(rows, MetricKey.ADAPTER_FILE_BYTES.value),
-        col.COMPRESSION_VS_FULL: full / ttlora_params if full and has_size else math.nan,
-        col.COMPRESSION_VS_LORA8: lora8 / ttlora_params if lora8 and has_size else math.nan,
+        col.COMPRESSION_VS_FULL: full / adapter_params if full and has_size else math.nan,
+        col.COMPRESSION_VS_LORA8: lora8 / adapter_params if lora8 and has_size else math.nan,
         col.BEST_VAL_LOSS: best_loss,
         col.BEST_SCORE: best_score,
         col.BEST_EPOCH: best_epoch,
@@ -302,8 +330,9 @@ def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
     trial_rows = [_trial_row(r, meta, _stop_reason(r, tune_statuses.get(r.trial_id), finished)) for r in records]
     trials = pd.DataFrame(trial_rows, columns=list(col.TRIAL_COLUMNS))
     curves = pd.DataFrame([row for r in records for row in _curve_rows(r)], columns=[col.TRIAL_ID, *col.CURVE_METRICS])
-    if len(trials) and trials[col.TTLORA_PARAMS].isna().all():
-        warnings.append(f"no trial reported {MetricKey.TTLORA_PARAMS.value}: the parameter axis is empty")
+    if len(trials) and trials[col.ADAPTER_PARAMS].isna().all():
+        warnings.append(f"no trial reported {MetricKey.ADAPTER_PARAMS.value} (or {MetricKey.TTLORA_PARAMS.value}): "
+                        "the parameter axis is empty")
     return Experiment(
         path=folder, name=meta.name if meta and meta.name else folder.name, meta=meta, trials=trials,
         curves=curves, status=status, warnings=warnings, space_text=space_text, newest_mtime=newest,

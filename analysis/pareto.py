@@ -5,6 +5,9 @@ one of the two strictly better. Ties: trials with identical (parameters, metric)
 (neither dominates the other); a trial with the same parameters but a worse metric, or the same metric
 but more parameters, is not. Trials with a NaN cost or metric (no result yet, failed before reporting)
 and errored trials are never on the front and never chosen as best.
+
+The default cost is ``adapter_params`` (``columns.DEFAULT_COST``): every method's own trainable
+parameters, the task head not counted, so one front spans TT-LoRA and the baselines.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def _finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def pareto_mask(trials: pd.DataFrame, cost_col: str = col.TTLORA_PARAMS, metric_col: str = col.BEST_SCORE,
+def pareto_mask(trials: pd.DataFrame, cost_col: str = col.DEFAULT_COST, metric_col: str = col.BEST_SCORE,
                 maximize: bool | None = None) -> pd.Series:
     """Boolean Series (index of ``trials``): True for trials on the front.
 
@@ -60,7 +63,7 @@ def pareto_mask(trials: pd.DataFrame, cost_col: str = col.TTLORA_PARAMS, metric_
     return mask
 
 
-def pareto_front(trials: pd.DataFrame, cost_col: str = col.TTLORA_PARAMS, metric_col: str = col.BEST_SCORE,
+def pareto_front(trials: pd.DataFrame, cost_col: str = col.DEFAULT_COST, metric_col: str = col.BEST_SCORE,
                  maximize: bool | None = None) -> pd.DataFrame:
     """The front's trials, sorted by cost (ascending) then trial id."""
     front = trials[pareto_mask(trials, cost_col, metric_col, maximize)]
@@ -68,7 +71,7 @@ def pareto_front(trials: pd.DataFrame, cost_col: str = col.TTLORA_PARAMS, metric
     return front.sort_values(sort_cols, kind="stable")
 
 
-def mark_front(trials: pd.DataFrame, cost_col: str = col.TTLORA_PARAMS, metric_col: str = col.BEST_SCORE) -> pd.DataFrame:
+def mark_front(trials: pd.DataFrame, cost_col: str = col.DEFAULT_COST, metric_col: str = col.BEST_SCORE) -> pd.DataFrame:
     """A copy of ``trials`` with the boolean ``on_front`` column."""
     marked = trials.copy()
     marked[col.ON_FRONT] = pareto_mask(trials, cost_col, metric_col)
@@ -87,7 +90,7 @@ def metric_column_for(search_metric: str) -> str:
 
 
 def best_trial(trials: pd.DataFrame, metric_col: str = col.BEST_VAL_LOSS, maximize: bool | None = None,
-               cost_col: str = col.TTLORA_PARAMS) -> pd.Series | None:
+               cost_col: str = col.DEFAULT_COST) -> pd.Series | None:
     """The best eligible trial by ``metric_col``; ties go to fewer parameters, then the lower trial id.
     None when no trial has a result."""
     if metric_col not in trials.columns:
@@ -103,12 +106,13 @@ def best_trial(trials: pd.DataFrame, metric_col: str = col.BEST_VAL_LOSS, maximi
     if candidates.empty:
         return None
     candidates["_rank_metric"] = -pd.to_numeric(candidates[metric_col]) if maximize else pd.to_numeric(candidates[metric_col])
-    candidates["_rank_cost"] = pd.to_numeric(candidates[cost_col], errors="coerce").fillna(math.inf)
+    cost = candidates[cost_col] if cost_col in candidates else pd.Series(math.nan, index=candidates.index)
+    candidates["_rank_cost"] = pd.to_numeric(cost, errors="coerce").fillna(math.inf)
     ordered = candidates.sort_values(["_rank_metric", "_rank_cost", col.TRIAL_ID], kind="stable")
     return ordered.iloc[0].drop(labels=["_rank_metric", "_rank_cost"])
 
 
-def best_under_budget(trials: pd.DataFrame, max_params: float, cost_col: str = col.TTLORA_PARAMS,
+def best_under_budget(trials: pd.DataFrame, max_params: float, cost_col: str = col.DEFAULT_COST,
                       metric_col: str = col.BEST_SCORE) -> pd.Series | None:
     """The front trial with the best metric among those with at most ``max_params`` parameters."""
     if not max_params > 0:

@@ -1,8 +1,11 @@
 """One experiment -> one self-contained HTML report (plotly.js inline, so it works offline).
 
-Sections: status and warnings, the best configuration, the Figure-5 view, the Pareto table, learning
-curves of the front, the search's cost, every trial, and the resolved space. A folder that is empty,
-partial or corrupt still gives a report: what could be read, plus the warnings.
+Sections: status and warnings, the best configuration, the best score of each method (with the
+headline: the smallest TT-LoRA within one point of the best baseline), the Figure-5 view across
+methods, the Pareto table, learning curves of the front, the search's cost, every trial, and the
+resolved space. Parameter counts are adapter parameters (the task head not counted) unless the caller
+picks another cost column. A folder that is empty, partial or corrupt still gives a report: what could
+be read, plus the warnings.
 """
 from __future__ import annotations
 
@@ -19,13 +22,24 @@ from analysis import columns as col
 from analysis.config_display import format_number as _fmt
 from analysis.figures import learning_curves_figure, pareto_figure, plottable
 from analysis.loading import Experiment, ExperimentStatus
+from analysis.methods_summary import (
+    LABEL,
+    TOP_SCORE,
+    TRIALS_RUN,
+    headline,
+    method_bests,
+    method_name,
+    trial_methods,
+)
 from analysis.paper_reference import ReportedResult, reference_points
 from analysis.pareto import best_trial, metric_column_for, pareto_front
-from vocab.searched_params import SEARCHED_PARAMS
+from vocab.methods import METHODS, all_param_rows, method_label
 
 REPORT_FILE = "report.html"
 MAX_WARNINGS_SHOWN = 50
 PARETO_FIGURE_ID = "pareto-figure"
+METHOD_TABLE_ID = "method-table"
+HEADLINE_ID = "method-headline"
 CURVES_FIGURE_ID = "curves-figure"
 
 _STYLE = """
@@ -40,7 +54,10 @@ th{background:#f4f4f4} td.text,th.text{text-align:left}
 
 
 def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_id: str = "") -> str:
-    """Rows as an HTML table; ``spec`` = (column, header, kind) with kind num/int/ratio/text."""
+    """Rows as an HTML table; ``spec`` = (column, header, kind) with kind num/int/ratio/text. A
+    ``method`` column shows the method's label."""
+    if col.METHOD in rows.columns:
+        rows = rows.assign(**{col.METHOD: trial_methods(rows).map(method_label)})
     head = "".join(f'<th class="{"text" if kind == "text" else ""}">{html.escape(title)}</th>' for _, title, kind in spec)
     body = []
     for _, row in rows.iterrows():
@@ -53,23 +70,30 @@ def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_i
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _param_spec() -> list[tuple[str, str, str]]:
-    """(column, label, format) of every searched parameter, from vocab.searched_params."""
-    kinds = {"shape": "text", "text": "text", "int": "int", "float": "num"}
-    return [(p.name, p.display_label, "text" if p.list_values else kinds[p.value]) for p in SEARCHED_PARAMS]
+_KINDS = {"shape": "text", "text": "text", "int": "int", "float": "num"}
+
+
+def _param_spec(method: str | None = None) -> list[tuple[str, str, str]]:
+    """(column, label, format) of every parameter row of any method (``vocab.methods``), or of
+    ``method``'s rows only. Shared names (rank, alpha) take the first row's format (TT-LoRA's)."""
+    shared = {p.name: p for p in all_param_rows()}
+    rows = METHODS[method].params if method in METHODS else all_param_rows()
+    return [(p.name, p.display_label, "text" if shared[p.name].list_values else _KINDS[shared[p.name].value])
+            for p in rows]
 
 
 COST_LABELS = {
+    col.ADAPTER_PARAMS: "trainable adapter parameters of each method (the task head not counted)",
     col.TTLORA_PARAMS: "TT-LoRA core parameters (the task head not counted)",
     col.TRAINABLE_PARAMS: "all trainable parameters (TT cores + task head + saved modules)",
-    col.ADAPTER_BYTES_16BIT: "TT cores at 16 bits, in bytes",
+    col.ADAPTER_BYTES_16BIT: "adapter parameters at 16 bits, in bytes",
 }
 
 
 def _trial_spec(score_name: str) -> list[tuple[str, str, str]]:
     return [
-        (col.TRIAL_ID, "trial", "text"), *_param_spec(),
-        (col.TTLORA_PARAMS, "TT params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
+        (col.TRIAL_ID, "trial", "text"), (col.METHOD, "method", "text"), *_param_spec(),
+        (col.ADAPTER_PARAMS, "adapter params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
         (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, f"val {score_name}", "num"),
         (col.BEST_TEST_SCORE, f"test {score_name}", "num"), (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
         (col.EPOCHS, "epochs", "int"), (col.STOP_REASON, "stopped", "text"), (col.WALL_SECONDS, "seconds", "num"),
@@ -106,14 +130,17 @@ def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
 def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> str:
     if best is None:
         return "<p>No trial has a result yet.</p>"
+    method = method_name(best.get(col.METHOD))
     rows = [
         ("trial", best[col.TRIAL_ID]),
-        ("chosen by", f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better)"),
-        *((label, _fmt(best[column], kind)) for column, label, kind in _param_spec()),
-        ("TT-LoRA parameters", _fmt(best[col.TTLORA_PARAMS], "int")),
+        ("method", method_label(method)),
+        ("chosen by", (f"{metric_col} ({'higher' if col.METRIC_DIRECTIONS[metric_col] else 'lower'} is better), "
+                       "over all methods")),
+        *((label, _fmt(best.get(column), kind)) for column, label, kind in _param_spec(method)),
+        ("adapter parameters (the task head not counted)", _fmt(best.get(col.ADAPTER_PARAMS), "int")),
         ("task-head parameters", _fmt(best[col.HEAD_PARAMS], "int")),
-        ("TT cores at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
-        ("adapter file as written (fp32 cores, head, saved modules)", f"{_fmt(best[col.ADAPTER_FILE_BYTES], 'int')} bytes"),
+        ("adapter at 16 bits", f"{_fmt(best[col.ADAPTER_BYTES_16BIT], 'int')} bytes"),
+        ("adapter folder as written (with head and saved modules)", f"{_fmt(best[col.ADAPTER_FILE_BYTES], 'int')} bytes"),
         ("compression vs full fine-tuning of the targets", _fmt(best[col.COMPRESSION_VS_FULL], "ratio")),
         ("compression vs LoRA r=8", _fmt(best[col.COMPRESSION_VS_LORA8], "ratio")),
         (f"val {exp.score_name} (used for selection)", _fmt(best[col.BEST_SCORE])),
@@ -124,7 +151,25 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
     cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>'
                     for k, v in rows)
     command = f"ttsearch export {exp.path} --out {exp.path.name}-best"
-    return f'<table id="best-config">{cells}</table><p class="note">Export it: <code>{html.escape(command)}</code></p>'
+    return (f'<table id="best-config">{cells}</table><p class="note">Export it: <code>{html.escape(command)}</code>'
+            " (<code>--method NAME</code>: the best trial of one method).</p>")
+
+
+def _methods_section(exp: Experiment, select_col: str, cost_col: str) -> str:
+    """The best trial of each method (the search's own selection within the method) and the headline."""
+    score_name = exp.score_name
+    bests = method_bests(exp.trials, select_col, cost_col)
+    cost_title = "adapter params" if cost_col == col.ADAPTER_PARAMS else cost_col
+    spec = [(LABEL, "method", "text"), (col.TRIAL_ID, "best trial", "text"), (col.BEST_VAL_LOSS, "its val loss", "num"),
+            (col.BEST_SCORE, f"its val {score_name}", "num"), (col.BEST_TEST_SCORE, f"its test {score_name} (held out)", "num"),
+            (cost_col, f"its {cost_title}", "int"), (TOP_SCORE, f"highest val {score_name} of the method", "num"),
+            (TRIALS_RUN, "trials run", "int")]
+    sentence = headline(exp.trials, score_name, cost_col).text
+    return (f'<p id="{HEADLINE_ID}"><b>{html.escape(sentence)}</b></p>'
+            f"{html_table(bests, spec, METHOD_TABLE_ID)}"
+            f'<p class="note">Best trial of a method: chosen by {html.escape(select_col)} within the method, as the '
+            f"search chooses. The headline compares validation {html.escape(score_name)} (1 point = 0.01); the "
+            "held-out test score is shown beside it and never used to choose.</p>")
 
 
 def _figure_html(fig: go.Figure, div_id: str, plotlyjs: bool | str) -> str:
@@ -132,7 +177,7 @@ def _figure_html(fig: go.Figure, div_id: str, plotlyjs: bool | str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_col: str = col.TTLORA_PARAMS,
+def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_col: str = col.DEFAULT_COST,
                       references: Sequence[ReportedResult] | None = None, plotlyjs: bool | str = True,
                       refresh_seconds: int | None = None) -> str:
     """The report as one HTML string. ``plotlyjs``: True inlines plotly.js (offline, ~4.7 MB); a URL
@@ -163,13 +208,16 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
                      f'<ul>{items}{extra}</ul><p class="note">The report shows what could be read.</p></div>')
 
     parts.append("<h2>Best configuration</h2>" + _best_section(exp, best, search_metric_col))
+    if len(trials):
+        parts.append("<h2>Best score of each method</h2>" + _methods_section(exp, search_metric_col, cost_col))
 
     parts.append("<h2>Parameters vs metric</h2>")
     not_plotted = len(trials) - len(points)
     parts.append(f'<p class="note" id="plot-count" data-plotted="{len(points)}">{len(points)} of {len(trials)} trials plotted'
                  + (f"; {not_plotted} have no result yet or failed before reporting" if not_plotted else "")
-                 + (f"; stars are baselines reported in the TT-LoRA paper ({len(references)}), not runs of ours"
-                    if references else "; no paper baselines for this model and task")
+                 + (f"; open markers labelled reported (Table ...) are numbers reported in the TT-LoRA paper "
+                    f"({len(references)}), not runs of ours, and not part of any front"
+                    if references else "; no paper numbers for this model and task")
                  + f". x axis: {html.escape(COST_LABELS.get(cost_col, cost_col))}.</p>")
     parts.append(_figure_html(pareto_figure(trials, score_name, cost_col, metric_col, references, title=exp.name),
                               PARETO_FIGURE_ID, plotlyjs))
@@ -214,7 +262,7 @@ def write_report(exp: Experiment, out: Path | None = None, **kwargs: object) -> 
 
 
 def build_comparison_html(experiments: Sequence[Experiment], metric_col: str = col.BEST_SCORE,
-                          cost_col: str = col.TTLORA_PARAMS) -> str:
+                          cost_col: str = col.DEFAULT_COST) -> str:
     """Several experiments on one self-contained page: one comparison figure and a summary table
     (e.g. TT-LoRA vs a LoRA baseline, or one space on several tasks)."""
     from analysis.figures import comparison_figure  # local: only this page needs it

@@ -1,5 +1,7 @@
 """``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/`` (and, for
-the torch half of ``export``, ``search.export_artifacts``).
+the torch half of ``export``, ``search.export_artifacts``). Parameter counts are adapter parameters
+(each method's own, the task head not counted) unless ``--params`` says otherwise; ``export --method``
+picks the best trial of one method, ``ls`` names the methods each experiment holds.
 
 Only ``export`` needs torch (the adapter check, ``--merged``, ``--as-lora``); it is imported inside that
 command, so the other three run on a laptop with a copied experiment folder. pandas/plotly are imported
@@ -21,7 +23,8 @@ from vocab.experiment_folder import RESOLVED_SPACE_FILE
 
 DEFAULT_ROOT = "./ttsearch_results"
 _METRICS = {"score": col.BEST_SCORE, "val_loss": col.BEST_VAL_LOSS}
-_COSTS = {"ttlora": col.TTLORA_PARAMS, "trainable": col.TRAINABLE_PARAMS, "bytes": col.ADAPTER_BYTES_16BIT}
+_COSTS = {"adapter": col.ADAPTER_PARAMS, "ttlora": col.TTLORA_PARAMS, "trainable": col.TRAINABLE_PARAMS,
+          "bytes": col.ADAPTER_BYTES_16BIT}
 
 
 def _echo_warnings(name: str, warnings: list[str], limit: int = 10) -> None:
@@ -40,8 +43,9 @@ def _echo_warnings(name: str, warnings: list[str], limit: int = 10) -> None:
               "several: default ./comparison.html).")
 @click.option("--metric", type=click.Choice(sorted(_METRICS)), default="score", show_default=True,
               help="Metric of the y axis and the Pareto front.")
-@click.option("--params", "cost", type=click.Choice(sorted(_COSTS)), default="ttlora", show_default=True,
-              help="Parameter count of the x axis: TT cores only, all trainable (with the task head), or 16-bit bytes.")
+@click.option("--params", "cost", type=click.Choice(sorted(_COSTS)), default="adapter", show_default=True,
+              help="Parameter count of the x axis: each method's adapter parameters (no task head), TT cores "
+                   "only, all trainable (with the task head), or adapter bytes at 16 bits.")
 def report_command(experiments: tuple[str, ...], out: str | None, metric: str, cost: str) -> None:
     """Write a self-contained HTML report (works offline) of one experiment folder, or a comparison
     page of several."""
@@ -85,27 +89,30 @@ def browse_command(root: str, port: int, refresh: int) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write best.yaml and the adapter to.")
 @click.option("--by", type=click.Choice([BY_METRIC, BY_PARETO]), default=BY_METRIC, show_default=True,
               help="metric: the best trial by the search's metric; pareto: the best front trial within --max-params.")
-@click.option("--max-params", type=float, help="TT-LoRA parameter budget for --by pareto.")
+@click.option("--max-params", type=float, help="Adapter parameter budget for --by pareto (the task head not counted).")
+@click.option("--method", help="Only this method's trials (e.g. ttlora, lora); default: the best over all methods.")
 @click.option("--metric", type=click.Choice(["val_loss", "score"]),
               help="Rank by this instead of the metric the search optimised.")
 @click.option("--name", help="Experiment name written into best.yaml (default: <experiment>-best-<trial>).")
 @click.option("--merged", is_flag=True, help="Also save the base model with the adapter merged (save_pretrained).")
 @click.option("--as-lora", is_flag=True, help="Also save a PEFT LoRA adapter (needs a split point in every shape).")
 def export_command(experiment: str, out: str, by: str, max_params: float | None, metric: str | None,
-                   name: str | None, merged: bool, as_lora: bool) -> None:
-    """Export the best trial: best.yaml (re-runs exactly that configuration once), its adapter, and
-    optionally the merged model and a PEFT LoRA adapter."""
-    from analysis.export_config import choose_trial, write_best_space
+                   method: str | None, name: str | None, merged: bool, as_lora: bool) -> None:
+    """Export the best trial (of one --method, or of all): best.yaml (re-runs exactly that
+    configuration once), its adapter, and optionally the merged model and a PEFT LoRA adapter."""
+    from analysis.export_config import choose_trial, trial_method, write_best_space
     from analysis.loading import load_experiment
+    from vocab.methods import method_label
 
     exp = load_experiment(experiment)
     _echo_warnings(exp.name, exp.warnings)
-    trial = choose_trial(exp, by=by, max_params=max_params, metric=metric)
+    trial = choose_trial(exp, by=by, max_params=max_params, metric=metric, method=method)
+    trial_method_name = trial_method(trial)
     out_dir = Path(out)
     space_path, _ = write_best_space(exp, trial, out_dir, name)
-    click.echo(f"trial {trial[col.TRIAL_ID]}: val {exp.score_name} {trial[col.BEST_SCORE]:.4g} (selection), test "
-               f"{exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} (held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, "
-               f"{trial[col.TTLORA_PARAMS]:,.0f} TT params")
+    click.echo(f"{method_label(trial_method_name)} trial {trial[col.TRIAL_ID]}: val {exp.score_name} "
+               f"{trial[col.BEST_SCORE]:.4g} (selection), test {exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} "
+               f"(held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.ADAPTER_PARAMS]:,.0f} adapter params")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")
     from search.export_artifacts import export_artifacts  # torch: only here
     from search.space import load_space
@@ -113,7 +120,8 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
     adapter = str(trial[col.BEST_ADAPTER_PATH] or "")
     space = load_space(exp.path / RESOLVED_SPACE_FILE)  # write_best_space has checked it is there
     for line in export_artifacts(space, Path(adapter) if adapter else None, str(trial[col.TRIAL_ID]),
-                                 str(trial[col.TRIAL_DIR]), out_dir, merged=merged, as_lora=as_lora):
+                                 str(trial[col.TRIAL_DIR]), out_dir, merged=merged, as_lora=as_lora,
+                                 method=trial_method_name):
         click.echo(line)
 
 
@@ -121,14 +129,15 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
 @click.argument("root", required=False, default=DEFAULT_ROOT, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per experiment instead of a table.")
 def ls_command(root: str, as_json: bool) -> None:
-    """List the experiments under ROOT: status, trials done/total, best metric, smallest front size."""
+    """List the experiments under ROOT: status, methods, trials done/total, best metric, smallest front size."""
     from analysis.listing import list_experiments
 
     summaries = list_experiments(root)
     if as_json:
         for s in summaries:
             click.echo(json.dumps({
-                "name": s.name, "path": str(s.path), "status": s.status, "trials_done": s.trials_done,
+                "name": s.name, "path": str(s.path), "status": s.status, "methods": s.methods,
+                "trials_done": s.trials_done,
                 "trials_total": s.trials_total, "score_name": s.score_name,
                 "best_score": None if math.isnan(s.best_score) else s.best_score,
                 "best_test_score": None if math.isnan(s.best_test_score) else s.best_test_score,
@@ -143,16 +152,16 @@ def ls_command(root: str, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"experiments under {root}")
-    headers = ("experiment", "folder", "status", "trials done/total", "best val metric (selection)",
-               "its test metric (held out)", "smallest front params", "warnings")
+    headers = ("experiment", "folder", "status", "methods", "trials done/total", "best val metric (selection)",
+               "its test metric (held out)", "smallest front adapter params", "warnings")
     for header in headers:
-        table.add_column(header, justify="left" if header in ("experiment", "folder", "status") else "right")
+        table.add_column(header, justify="left" if header in ("experiment", "folder", "status", "methods") else "right")
     for s in summaries:
         best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
         smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
         test = "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
-        table.add_row(s.name, s.relative, s.status, f"{s.trials_done}/{s.trials_total}", best, test, smallest,
-                      str(s.warnings))
+        table.add_row(s.name, s.relative, s.status, s.methods_text or "n/a", f"{s.trials_done}/{s.trials_total}", best,
+                      test, smallest, str(s.warnings))
     Console(width=160).print(table)
 
 

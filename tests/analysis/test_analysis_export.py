@@ -18,6 +18,8 @@ from search.space import load_space
 from tests.analysis.conftest import RealExperiments, run_ttsearch
 from ttsearch.main import main as ttsearch_main
 from vocab.experiment_folder import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey, StopReason
+from vocab.methods import flat_trial_config
+from vocab.searched_params import PARAM_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,8 @@ def test_export_picks_the_best_trial_by_the_search_metric(real_experiments: Real
     best = best_trial(exp.trials, col.BEST_VAL_LOSS)  # the space optimised val_loss (mode min)
     summary = json.loads((exported / EXPORT_SUMMARY_FILE).read_text())
     assert summary["trial_id"] == best[col.TRIAL_ID]
-    assert summary["params"] == json.loads((real_experiments.main / best[col.TRIAL_DIR] / TUNE_PARAMS_FILE).read_text())
+    sampled = flat_trial_config(json.loads((real_experiments.main / best[col.TRIAL_DIR] / TUNE_PARAMS_FILE).read_text()))
+    assert summary["method"] == "ttlora" and summary["params"] == {k: v for k, v in sampled.items() if k in PARAM_NAMES}
     space = load_space(exported / BEST_SPACE_FILE)  # a valid space file
     assert space.num_samples == 1 and space.scheduler.type == "none"
     assert {k: spec.values[0] for k, spec in space.searched_params().items()} == summary["params"]
@@ -78,7 +81,8 @@ def test_best_yaml_reruns_exactly_that_trial_once(real_experiments: RealExperime
     rerun = load_experiment(rerun_folder)
     assert len(rerun.trials) == 1
     (trial,) = rerun.trials.itertuples(index=False)
-    assert json.loads(getattr(trial, col.CONFIG_JSON)) == summary["params"]
+    rerun_config = flat_trial_config(json.loads(getattr(trial, col.CONFIG_JSON)))
+    assert {k: v for k, v in rerun_config.items() if k in PARAM_NAMES} == summary["params"]
     assert getattr(trial, col.STOP_REASON) in (StopReason.MAX_EPOCHS.value, StopReason.EARLY_STOP.value)
     assert getattr(trial, col.TTLORA_PARAMS) == summary[col.TTLORA_PARAMS]
     # same configuration, seed, data order, dropout masks (seeded per epoch) and initial adapter: the same
@@ -107,7 +111,7 @@ def test_export_by_pareto_budget(real_experiments: RealExperiments, tmp_path: Pa
         ttsearch_main(["export", str(real_experiments.main), "--out", str(tmp_path / "q"), "--by", "pareto",
                        "--max-params", "10"])
     assert exit_info.value.code == 2
-    assert "no Pareto-front trial has at most 10 TT-LoRA parameters" in capsys.readouterr().err
+    assert "no Pareto-front trial has at most 10 adapter parameters" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ttsearch_main(["export", str(real_experiments.main), "--out", str(tmp_path / "r"), "--by", "pareto"])
     assert "--by pareto needs --max-params" in capsys.readouterr().err

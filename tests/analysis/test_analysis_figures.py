@@ -27,6 +27,7 @@ def trials_table(rows: list[dict]) -> pd.DataFrame:
                      col.STOP_REASON: StopReason.MAX_EPOCHS.value, col.BEST_ADAPTER_PATH: "", col.EPOCHS: 2})
     frame = pd.DataFrame([{**defaults, **row} for row in rows], columns=list(col.TRIAL_COLUMNS))
     frame[col.CONFIG_JSON] = [json.dumps({"alpha": a}) for a in frame[col.ALPHA]]
+    frame[col.ADAPTER_PARAMS] = frame[col.ADAPTER_PARAMS].fillna(frame[col.TTLORA_PARAMS])  # the loader's fill
     return frame
 
 
@@ -48,13 +49,15 @@ def test_pareto_figure_draws_every_result_once_with_front_and_config_hover() -> 
     fig = pareto_figure(TRIALS, "accuracy")
     trial_traces = _traces(fig, TRIALS_META)
     assert sum(len(t.x) for t in trial_traces) == len(plottable(TRIALS, col.TTLORA_PARAMS, col.BEST_SCORE)) == 4
-    assert sorted(t.name for t in trial_traces) == ["4 cores", "6 cores"]  # one marker symbol per core count
+    assert sorted(t.name for t in trial_traces) == ["TT-LoRA, 4 cores", "TT-LoRA, 6 cores"]  # one symbol per core count
+    assert {t.legendgroup for t in trial_traces} == {"ttlora"}
     assert len({t.marker.symbol for t in trial_traces}) == 2
     assert fig.layout.xaxis.type == "log"
     assert all(t.marker.coloraxis == "coloraxis" for t in trial_traces)
     assert list(fig.layout.coloraxis.colorbar.ticktext) == ["4", "8", "16", "32"]  # alpha scale
     (front,) = _traces(fig, FRONT_META)
     assert list(front.x) == [1000, 2000, 9000] and front.line.shape == "hv"  # t2 is dominated by t1
+    assert front.name == "Pareto front" and "adapter parameters" in fig.layout.xaxis.title.text
     hover = " ".join(text for t in trial_traces for text in t.hovertext)
     assert "trial t3" in hover and "alpha 32" in hover and "8x6x8x8x6x8" in hover and "accuracy 0.8" in hover
     assert not _traces(fig, REPORTED_META)

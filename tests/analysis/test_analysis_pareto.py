@@ -16,8 +16,9 @@ ERR = StopReason.ERROR.value
 
 
 def table(rows: list[tuple[str, float, float, float, str]]) -> pd.DataFrame:
-    """rows: (trial id, TT params, best score, best val loss, stop reason)."""
-    return pd.DataFrame(rows, columns=[col.TRIAL_ID, col.TTLORA_PARAMS, col.BEST_SCORE, col.BEST_VAL_LOSS, col.STOP_REASON])
+    """rows: (trial id, adapter params, best score, best val loss, stop reason); TT params the same."""
+    frame = pd.DataFrame(rows, columns=[col.TRIAL_ID, col.ADAPTER_PARAMS, col.BEST_SCORE, col.BEST_VAL_LOSS, col.STOP_REASON])
+    return frame.assign(**{col.TTLORA_PARAMS: frame[col.ADAPTER_PARAMS]})
 
 
 # Checked by hand: k, a, c, d, f are on the front (score maximised).
@@ -50,6 +51,7 @@ def test_front_by_val_loss_minimises() -> None:
 def test_front_cost_column_is_selectable() -> None:
     frame = HAND_TABLE.assign(**{col.TRAINABLE_PARAMS: HAND_TABLE[col.TTLORA_PARAMS] + 1000})
     assert list(pareto_front(frame, cost_col=col.TRAINABLE_PARAMS)[col.TRIAL_ID]) == ["k", "a", "c", "d", "f"]
+    assert list(pareto_front(frame, cost_col=col.TTLORA_PARAMS)[col.TRIAL_ID]) == ["k", "a", "c", "d", "f"]
 
 
 def test_single_trial_and_all_tied() -> None:

@@ -57,6 +57,7 @@ def test_real_folder_loads_one_row_per_trial(real_experiments: RealExperiments) 
     assert meta.full_params() == 12 * 384 * 384 and meta.lora_params(8) == 12 * 8 * (384 + 384)
     for _, row in good.iterrows():
         assert row[col.TTLORA_PARAMS] > 0 and row[col.TRAINABLE_PARAMS] == row[col.TTLORA_PARAMS] + row[col.HEAD_PARAMS]
+        assert row[col.METHOD] == "ttlora" and row[col.ADAPTER_PARAMS] == row[col.TTLORA_PARAMS]
         assert row[col.COMPRESSION_VS_FULL] == pytest.approx(12 * 384 * 384 / row[col.TTLORA_PARAMS])
         assert row[col.COMPRESSION_VS_LORA8] == pytest.approx(12 * 8 * 768 / row[col.TTLORA_PARAMS])
         assert row[col.ADAPTER_BYTES_16BIT] == 2 * row[col.TTLORA_PARAMS]
