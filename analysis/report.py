@@ -184,7 +184,8 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     string links it instead (the browse server). ``refresh_seconds`` reloads the page while a search runs."""
     meta = exp.meta
     if references is None:
-        references = reference_points(meta.model_family if meta else None, meta.task if meta else None)
+        references = reference_points(meta.model_family if meta else None, meta.task if meta else None,
+                                      model=meta.model if meta else None)
     score_name = exp.score_name
     trials = exp.trials
     search_metric_col = metric_column_for(meta.metric) if meta else col.BEST_VAL_LOSS

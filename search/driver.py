@@ -250,7 +250,7 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from search.progress import ProgressTable
-    from search.tune_space import tune_param_space
+    from search.tune_space import tune_num_samples, tune_param_space
 
     space = prepared.space
     exists = experiment_exists(prepared.experiment_dir)
@@ -279,7 +279,7 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
                 metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=build_scheduler(space),
                 # seeded sampling: the same space and seed give the same configurations
                 search_alg=BasicVariantGenerator(random_state=space.train.seed),
-                num_samples=space.num_samples, max_concurrent_trials=space.resources.max_concurrent_trials,
+                num_samples=tune_num_samples(space), max_concurrent_trials=space.resources.max_concurrent_trials,
                 reuse_actors=True, trial_dirname_creator=_trial_dirname,
             ),
             run_config=tune.RunConfig(

@@ -67,7 +67,7 @@ def check_baseline_folder(target: Path, method: str, trial_id: str) -> None:
         raise UsageError(f"the adapter of trial {trial_id} is damaged: {exc}", where=str(target)) from None
 
 
-def _base_model(space: SearchSpace):  # -> (model, tokenizer)
+def trial_base_model(space: SearchSpace):  # -> (model, tokenizer)
     """The trainable's base model (same head size, dtype, seed, pad token) and tokenizer."""
     from transformers import AutoTokenizer
 
@@ -87,7 +87,7 @@ def load_baseline_model(space: SearchSpace, adapter_dir: Path, method: str):  # 
     """The base model with a baseline's exported folder loaded: a ``PeftModel`` for PEFT methods."""
     from search.baselines import BaselineConfig, load_baseline
 
-    model, tokenizer = _base_model(space)
+    model, tokenizer = trial_base_model(space)
     if METHODS[method].kind == "peft":
         from peft import PeftModel
 
@@ -102,7 +102,7 @@ def load_model_with_adapter(space: SearchSpace, adapter_dir: Path):  # -> (model
     """The trainable's base model (same head size, dtype, seed, pad token) with the TT-LoRA adapter loaded."""
     from ttlora_core import AdapterError, load_adapter
 
-    model, tokenizer = _base_model(space)
+    model, tokenizer = trial_base_model(space)
     try:
         load_adapter(model, adapter_dir)
     except AdapterError as exc:

@@ -38,15 +38,16 @@ class MethodPlan:
 
 
 def trials_per_method(space: SearchSpace) -> dict[str, int]:
-    """Trials each method gets: Tune's own expansion of its branch (grids), times ``num_samples``."""
+    """Trials each method gets: Tune's own expansion of its branch (grids), times its draws."""
     from ray.tune.search.variant_generator import generate_variants
 
+    from search.method_samples import method_samples
     from search.tune_space import method_param_space
 
     counts = {}
     for name in space.methods():
         branch = method_param_space(space, name, nested=False)
-        counts[name] = sum(1 for _ in generate_variants({"config": branch})) * space.num_samples
+        counts[name] = sum(1 for _ in generate_variants({"config": branch})) * method_samples(space, name).draws
     return counts
 
 

@@ -139,14 +139,15 @@ BASELINE_ROWS: dict[str, SearchedParam] = {p.name: p for name in BASELINE_NAMES 
 class BaselineSectionBase(StrictModel):
     """One baseline's own searched parameters (rows of ``vocab.methods``), each a scalar, a list or a
     mapping as in ``search:``. ``learning_rate`` defaults to the method's recipe value; the other
-    training rows to ``train.<name>``. ``targets``: the modules it adapts (default: TT-LoRA's)."""
+    training rows to ``train.<name>``. ``targets``: the modules it adapts (default: TT-LoRA's);
+    ``num_samples``: its trials (default: the space's)."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     @field_validator("*")
     @classmethod
     def _parse(cls, value: Any, info: Any) -> Any:
-        if value is None or info.field_name == "targets":
+        if value is None or info.field_name in ("targets", "num_samples"):
             return value
         return parse_searched(BASELINE_ROWS[info.field_name], value)
 
@@ -156,6 +157,8 @@ def _baseline_section(method: MethodSpec) -> type[BaselineSectionBase]:
                               for p in method.params}
     if method.targets:
         fields["targets"] = (list[str] | str | None, None)
+    # trials of this method (None: the space's num_samples); search/method_samples.py
+    fields["num_samples"] = (int | None, Field(default=None, ge=1))
     return create_model(f"{method.name.capitalize()}Baseline", __base__=BaselineSectionBase, __module__=__name__,
                         **fields)
 
@@ -296,8 +299,9 @@ class SearchSpace(StrictModel):
                 continue
             section = getattr(self.baselines, name)
             plain = {k: v.to_plain() for k, v in self.baseline_params(name).items()}
-            if getattr(section, "targets", None) is not None:
-                plain["targets"] = section.targets
+            for extra in ("targets", "num_samples"):
+                if getattr(section, extra, None) is not None:
+                    plain[extra] = getattr(section, extra)
             raw["baselines"][name] = plain
         if not raw["baselines"]:
             raw.pop("baselines")
@@ -312,6 +316,7 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
         return f"unknown method; expected one of {', '.join(BASELINE_NAMES)} (TT-LoRA is the search: section)"
     if len(loc) == 3 and loc[0] == "baselines" and loc[1] in METHODS:
         allowed = [p.name for p in METHODS[str(loc[1])].params] + (["targets"] if METHODS[str(loc[1])].targets else [])
+        allowed.append("num_samples")
         return f"{METHODS[str(loc[1])].label} has no parameter {loc[2]!r}; its parameters: {', '.join(allowed)}"
     return "unknown key"
 

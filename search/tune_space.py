@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from ray import tune
 
+from search.method_samples import as_grid, method_samples
 from search.param_spec import ParamSpec
 from search.space import SearchSpace
 from search.structural import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
@@ -38,21 +39,30 @@ SHAPE_AND_CORES_KEY = "_shape_and_cores"
 
 def tune_param_space(space: SearchSpace) -> dict[str, Any]:
     """The Tuner's ``param_space``. One method: its rows at the top level plus ``method`` (its name).
-    Several: ``method`` is a grid over one branch per method (``{"name": ..., <its rows>}``), so each
-    method gets ``num_samples`` trials (times its own grid) and its rows are drawn only in its branch;
-    ``vocab.methods.flat_trial_config`` reads both forms."""
+    Several: ``method`` is a grid over branches ``{"name": ..., <its rows>}``, one per draw of each
+    method (search/method_samples.py), each resolved on its own (times the method's own grid), with
+    ``num_samples`` 1; ``vocab.methods.flat_trial_config`` reads both forms."""
     methods = space.methods()
     if len(methods) == 1:
         return {**method_param_space(space, methods[0], nested=False), METHOD_KEY: methods[0]}
-    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **method_param_space(space, name, nested=True)}
-                                          for name in methods])}
+    draws = {name: method_samples(space, name).draws for name in methods}
+    branches = [{METHOD_NAME_KEY: name, **method_param_space(space, name, nested=True)}
+                for index in range(max(draws.values())) for name in methods if index < draws[name]]
+    return {METHOD_KEY: tune.grid_search(branches)}  # methods interleaved: every bracket sees each
+
+
+def tune_num_samples(space: SearchSpace) -> int:
+    """The Tuner's ``num_samples``: one method's draws; 1 with several (their copies are the grid)."""
+    methods = space.methods()
+    return method_samples(space, methods[0]).draws if len(methods) == 1 else 1
 
 
 def method_param_space(space: SearchSpace, method: str, nested: bool) -> dict[str, Any]:
     """One method's rows as Tune domains (``nested``: they live under ``config["method"]``)."""
-    if method != TTLORA:
-        return {key: to_tune(spec) for key, spec in space.baseline_params(method).items()}
-    return ttlora_param_space(space, nested)
+    if method == TTLORA:
+        return ttlora_param_space(space, nested)
+    each_once = method_samples(space, method).each_once
+    return {key: to_tune(as_grid(spec) if each_once else spec) for key, spec in space.baseline_params(method).items()}
 
 
 def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, Any]:

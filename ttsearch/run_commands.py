@@ -72,8 +72,11 @@ def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool,
 
     prepared = prepare(space, space_file, data_dir)
     configs = prepared.plan.configurations
+    methods = prepared.plan.methods
+    trials = (f"{space.num_samples} samples" if len(methods) < 2
+              else "trials " + ", ".join(f"{m.label} {m.trials}" for m in methods))
     click.echo(f"ttsearch: {space.name}: {'continuous' if math.isinf(configs) else int(configs)} configurations, "
-               f"{space.num_samples} samples, scheduler {space.scheduler.type}, "
+               f"{trials}, scheduler {space.scheduler.type}, "
                f"{len(prepared.plan.target_dims)} target matrices -> {prepared.experiment_dir}")
     result_grid = run_experiment(prepared, address=address, resume=resume, live=live)
     _summarise(result_grid, prepared.experiment_dir, prepared.plan.score_name)

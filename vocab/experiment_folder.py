@@ -9,13 +9,14 @@ Experiment folder layout (``<storage_path>/<experiment_name>/``)::
     ttsearch_experiment.json   ExperimentMeta (written by the driver before Tune starts)
     space.yaml                 the fully resolved search space (defaults < YAML < --set)
     ray_logs/                  Ray's own log output (driver side)
-    <trial_dir>/params.json    Tune: the sampled hyperparameters (keys: ``vocab.searched_params.PARAM_NAMES``)
+    <trial_dir>/params.json    Tune: the sampled hyperparameters and ``method`` (``vocab.methods.flat_trial_config``)
     <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
     <trial_dir>/progress.csv   Tune: the same as CSV
     <trial_dir>/error.txt      Tune: present when the trial failed
     <trial_dir>/checkpoint_NNNNNN/   latest checkpoint (num_to_keep=1):
         trial_state.json       TrialState: epoch, best epoch, best val loss, patience counter
-        adapter/               current adapter (ttlora_core.save_adapter format)
+        adapter/               current adapter (TT-LoRA: ttlora_core.save_adapter; PEFT: save_pretrained;
+                               BitFit / full: trained tensors, search/baselines.py)
         best_adapter/          adapter at the best epoch (lowest val loss)
         optimizer.pt           optimizer state (torch.save of tensors only; weights_only load)
 """

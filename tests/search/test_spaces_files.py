@@ -28,7 +28,7 @@ SPACES = REPO_ROOT / "spaces"
 MODEL_FILES = sorted((SPACES / "models").glob("*.yaml"))
 TOP_FILES = sorted(SPACES.glob("*.yaml"))
 PAPER_FILES = [path for path in TOP_FILES if path.stem.endswith("_paper")]  # Table IV pinned
-TASK_FILES = [path for path in TOP_FILES if path.stem != "quickstart" and path not in PAPER_FILES]
+TASK_FILES = [path for path in TOP_FILES if not path.stem.startswith("quickstart") and path not in PAPER_FILES]
 ALL_FILES = TOP_FILES + MODEL_FILES
 
 GLUE_TASKS = ("mnli", "sst2", "mrpc", "cola", "qnli", "qqp", "rte", "stsb")
