@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ttlora_core.config import REGEX_PREFIX
+from ttlora_core.precision import keep_float32_masters
 from ttlora_core.targets import default_targets, head_module_names
 from vocab.methods import METHODS, MethodSpec
 
@@ -93,7 +94,12 @@ def apply_baseline(model: nn.Module, config: BaselineConfig) -> nn.Module:
         if kind == "peft":
             import peft
 
-            return peft.get_peft_model(model, peft_config(model, config))
+            wrapped = peft.get_peft_model(model, peft_config(model, config))
+            # the trained copies of the head / saved modules: float32 masters in bf16/fp16 models, as
+            # TT-LoRA's (PEFT itself keeps its adapter weights in float32)
+            keep_float32_masters(wrapped, [name for name, _ in wrapped.named_modules()
+                                           if name.endswith(".modules_to_save.default")])
+            return wrapped
     saved = saved_modules(model, config)
     for name, param in model.named_parameters():
         in_saved = any(name == s or name.startswith(s + ".") for s in saved)
