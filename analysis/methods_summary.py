@@ -130,8 +130,10 @@ def _score_text(score: float, test: float) -> str:
 
 def headline(trials: pd.DataFrame, score_name: str = "score", cost_col: str = col.DEFAULT_COST) -> Headline:
     """"smallest TT-LoRA within 1 point of the best baseline: N params, X× fewer than <baseline> (M
-    params)". The best baseline is the baseline trial with the highest validation score (ties: fewer
-    parameters); "within 1 point" is a validation score at least that score - 0.01."""
+    params)". Each baseline's trial is the one the search selects (``method_bests``: lowest validation
+    loss), the same the method table shows; the best baseline is the selected trial with the highest
+    validation score (ties: fewer parameters). "Within 1 point": a TT-LoRA trial's validation score at
+    least that score - 0.01. The sentence says how many trials each side had."""
     if trials.empty:
         return Headline("no trial has a result yet: nothing to compare")
     methods = trial_methods(trials)
@@ -145,7 +147,11 @@ def headline(trials: pd.DataFrame, score_name: str = "score", cost_col: str = co
         return Headline(f"no baseline trial has a validation {score_name} and a parameter count yet")
     if not (methods == TTLORA).any():
         return Headline("no TT-LoRA trial in this experiment: only baselines to compare")
-    base = _sorted(baselines, cost_col, by_score_first=True).iloc[0]
+    selected = set(method_bests(trials.assign(**{col.METHOD: methods}), cost_col=cost_col)[col.TRIAL_ID])
+    chosen = baselines[baselines[col.TRIAL_ID].astype(str).isin(selected)]
+    base = _sorted(chosen if len(chosen) else baselines, cost_col, by_score_first=True).iloc[0]
+    counts = (f" ({int((methods == TTLORA).sum())} TT-LoRA trials, "
+              f"{int((methods == str(base[col.METHOD])).sum())} {method_label(str(base[col.METHOD]))} trials)")
     base_label = method_label(str(base[col.METHOD]))
     fields = dict(baseline_method=str(base[col.METHOD]), baseline_trial=str(base[col.TRIAL_ID]),
                   baseline_params=_float(base[cost_col]), baseline_score=_float(base[col.BEST_SCORE]),
@@ -172,5 +178,5 @@ def headline(trials: pd.DataFrame, score_name: str = "score", cost_col: str = co
             f"params, {fewer} {base_label} ({format_number(fields['baseline_params'], 'int')} params); "
             f"val {score_name} {_score_text(tt['ttlora_score'], tt['ttlora_test_score'])}, trial "
             f"{small[col.TRIAL_ID]}, vs {_score_text(fields['baseline_score'], fields['baseline_test_score'])}, "
-            f"trial {base[col.TRIAL_ID]}")
+            f"trial {base[col.TRIAL_ID]}{counts}")
     return Headline(text, **tt, **fields)

@@ -13,13 +13,13 @@ Approximation (TT-LoRA): Democratizing AI with Accelerated LLMs", arXiv:2408.010
 
 The rows the paper marks with * are numbers it takes from the LoRETTA paper (its reference [12]);
 ``from_loretta`` says so and ``source`` names it. Averages are not entered (they are not a task).
-Numbers are those of ../shared/docs/paper-tables.md (the tables read off the PDF); scores are
-fractions (the paper prints percent), parameter counts as printed (0.02M -> 20,000).
+Numbers are read off the paper's tables (damaged cells resolved as the tests' copy of the tables
+says); scores are fractions (the paper prints percent), parameter counts as printed (0.02M -> 20,000).
 
 These are numbers *reported in a paper*, not runs of ours; figures label them so.
 ``reference_points`` picks the cells for an experiment: same family (transformers ``model_type``)
-and task, narrowed to the rows whose ``model_ids`` match the experiment's model when any does, so a
-LLaMA-3-8B search gets Table II's LLaMA-3 cells and not LLaMA-2's.
+and task, and the rows whose ``model_ids`` match the experiment's model (none for a model the tables do
+not hold), so a LLaMA-3-8B search gets Table II's LLaMA-3 cells and not LLaMA-2's.
 """
 from __future__ import annotations
 
@@ -164,16 +164,14 @@ def reference_points(model_family: str | None, task: str | None,
                      model: str | None = None) -> list[ReportedResult]:
     """The reported cells for this model family and task (case-insensitive); [] when unknown.
 
-    With ``model`` (ExperimentMeta.model), only the family's rows of that model when any row matches
-    it (LLaMA-3-8B gets Table II's LLaMA-3 columns, not LLaMA-2's); when none does, every row of the
-    family, as without it.
+    With ``model`` (ExperimentMeta.model), only the family's rows of that model (LLaMA-3-8B gets
+    Table II's LLaMA-3 columns, not LLaMA-2's), and none when no row matches it: the paper's numbers
+    are shown only for the model they were reported for (RoBERTa-large is not RoBERTa-base).
     """
     if not model_family or not task:
         return []
     family, task_name = model_family.lower(), task.lower()
     rows = [r for r in table if r.model_family.lower() == family and r.task.lower() == task_name]
     if model:
-        same_model = [r for r in rows if matches_model(r, model)]
-        if same_model:
-            return same_model
+        return [r for r in rows if matches_model(r, model)]
     return rows

@@ -27,10 +27,11 @@ def _check_columns(trials: pd.DataFrame, cost_col: str, metric_col: str) -> None
 
 
 def eligible_mask(trials: pd.DataFrame, cost_col: str, metric_col: str) -> pd.Series:
-    """Trials that can be ranked: finite cost and metric, and not errored."""
+    """Trials that can be ranked: a finite, positive cost (a baseline's ``ttlora_params`` is 0: not on a
+    TT-parameter front), a finite metric, and not errored."""
     cost = pd.to_numeric(trials[cost_col], errors="coerce")
     metric = pd.to_numeric(trials[metric_col], errors="coerce")
-    finite = cost.apply(_finite) & metric.apply(_finite)
+    finite = cost.apply(_finite) & (cost > 0) & metric.apply(_finite)
     not_failed = trials[col.STOP_REASON] != StopReason.ERROR.value if col.STOP_REASON in trials else True
     return finite & not_failed
 

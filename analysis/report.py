@@ -90,9 +90,13 @@ COST_LABELS = {
 }
 
 
-def _trial_spec(score_name: str) -> list[tuple[str, str, str]]:
+def _trial_spec(score_name: str, trials: pd.DataFrame | None = None) -> list[tuple[str, str, str]]:
+    """The trial tables' columns; parameter columns only where some trial of ``trials`` has a value
+    (a TT-LoRA-only search shows no LoRA dropout)."""
+    params = [spec for spec in _param_spec()
+              if trials is None or (spec[0] in trials and trials[spec[0]].notna().any())]
     return [
-        (col.TRIAL_ID, "trial", "text"), (col.METHOD, "method", "text"), *_param_spec(),
+        (col.TRIAL_ID, "trial", "text"), (col.METHOD, "method", "text"), *params,
         (col.ADAPTER_PARAMS, "adapter params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
         (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, f"val {score_name}", "num"),
         (col.BEST_TEST_SCORE, f"test {score_name}", "num"), (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
@@ -224,7 +228,7 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
                               PARETO_FIGURE_ID, plotlyjs))
 
     parts.append(f"<h2>Pareto front ({len(front)} trials)</h2>")
-    parts.append(html_table(front, _trial_spec(score_name), "pareto-table") if len(front)
+    parts.append(html_table(front, _trial_spec(score_name, trials), "pareto-table") if len(front)
                  else "<p>No trial has both a parameter count and a metric yet.</p>")
 
     parts.append("<h2>Learning curves</h2>")
@@ -237,7 +241,7 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     parts.append(f'<table id="cost-summary">{cells}</table>')
 
     parts.append(f"<h2>All trials ({len(trials)})</h2>")
-    all_spec = _trial_spec(score_name) + [(col.ERROR, "error", "text")]
+    all_spec = _trial_spec(score_name, trials) + [(col.ERROR, "error", "text")]
     parts.append(html_table(trials.sort_values(col.TRIAL_ID) if len(trials) else trials, all_spec, "trials-table"))
     if exp.space_text:
         parts.append("<h2>Search space</h2><details><summary>space.yaml</summary>"

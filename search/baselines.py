@@ -23,7 +23,7 @@ from torch import nn
 
 from ttlora_core.config import REGEX_PREFIX
 from ttlora_core.precision import keep_float32_masters
-from ttlora_core.targets import default_targets, head_module_names
+from ttlora_core.targets import NEWLY_INITIALISED_MODULES, default_targets, head_module_names
 from vocab.methods import METHODS, MethodSpec
 
 TRAINED_TENSORS_FILE = "trained.safetensors"  # BitFit / full: the trained tensors by parameter name
@@ -61,9 +61,14 @@ def saved_modules(model: nn.Module, config: BaselineConfig) -> list[str]:
     modules the checkpoint did not hold (the TT-LoRA rule, search/model_cache.py)."""
     names = head_module_names(model) if config.train_head else []
     extra = config.modules_to_save
-    if extra is None:
-        extra = list(getattr(model, "ttsearch_newly_initialised", [])) if config.train_head else []
-    return names + [n for n in extra if n not in names]
+    if extra is None and config.train_head:
+        found = getattr(model, "ttsearch_newly_initialised", None)  # loading info (search/model_cache.py)
+        if found is None:  # a meta-device model (plan): the family's table, as TT-LoRA's plan does
+            model_type = getattr(getattr(model, "config", None), "model_type", None)
+            children = {name for name, _ in model.named_children()}
+            found = [n for n in NEWLY_INITIALISED_MODULES.get(model_type, ()) if n in children]
+        extra = list(found)
+    return names + [n for n in extra or () if n not in names]
 
 
 def peft_config(model: nn.Module, config: BaselineConfig) -> Any:

@@ -265,7 +265,7 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
     check_cluster_storage(prepared)
     if not exists:
         write_experiment_files(prepared)
-    progress = ProgressTable(prepared.plan.score_name, live=live)
+    progress = ProgressTable(prepared.plan.score_name, live=live, methods=space.methods())
     trainable = build_trainable(prepared)
     if exists:
         tuner = tune.Tuner.restore(prepared.experiment_dir, trainable=trainable, resume_unfinished=True,

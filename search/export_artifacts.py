@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from search.space import SearchSpace
 from vocab.errors import UsageError
@@ -50,7 +51,7 @@ def copy_adapter(source: Path | None, trial_id: str, trial_dir: str, out_dir: Pa
 
 def check_baseline_folder(target: Path, method: str, trial_id: str) -> None:
     """A baseline's exported folder reads back: PEFT's config and weights, or the trained tensors."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     from search.baselines import PEFT_WEIGHTS_FILE, TRAINED_TENSORS_FILE
 
@@ -63,11 +64,11 @@ def check_baseline_folder(target: Path, method: str, trial_id: str) -> None:
             PeftConfig.from_pretrained(str(target))
         with safe_open(str(weights), framework="pt") as handle:
             handle.keys()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise UsageError(f"the adapter of trial {trial_id} is damaged: {exc}", where=str(target)) from None
 
 
-def trial_base_model(space: SearchSpace):  # -> (model, tokenizer)
+def trial_base_model(space: SearchSpace) -> tuple[Any, Any]:
     """The trainable's base model (same head size, dtype, seed, pad token) and tokenizer."""
     from transformers import AutoTokenizer
 
@@ -83,7 +84,7 @@ def trial_base_model(space: SearchSpace):  # -> (model, tokenizer)
     return load_base_model(spec), tokenizer
 
 
-def load_baseline_model(space: SearchSpace, adapter_dir: Path, method: str):  # -> (model, tokenizer)
+def load_baseline_model(space: SearchSpace, adapter_dir: Path, method: str) -> tuple[Any, Any]:
     """The base model with a baseline's exported folder loaded: a ``PeftModel`` for PEFT methods."""
     from search.baselines import BaselineConfig, load_baseline
 
@@ -98,7 +99,7 @@ def load_baseline_model(space: SearchSpace, adapter_dir: Path, method: str):  # 
     return model, tokenizer
 
 
-def load_model_with_adapter(space: SearchSpace, adapter_dir: Path):  # -> (model, tokenizer)
+def load_model_with_adapter(space: SearchSpace, adapter_dir: Path) -> tuple[Any, Any]:
     """The trainable's base model (same head size, dtype, seed, pad token) with the TT-LoRA adapter loaded."""
     from ttlora_core import AdapterError, load_adapter
 

@@ -119,7 +119,9 @@ def estimate_memory(plan: Plan, space: SearchSpace, config: Any, meta_model: Any
     (e.g. "H100-80GB", "H200-141GB") cannot hold it."""
     from cluster.memory import check_gpu_fraction, estimate_trial_memory, layer_style_for_family
 
-    largest_tt = max((row.tt_params for row in plan.rows), default=0)
+    # the largest trained set of any method (full fine-tuning: every weight gets gradients and AdamW state)
+    largest_tt = max([row.tt_params for row in plan.rows]
+                     + [row.adapter_params + row.head_params for method in plan.methods for row in method.rows], default=0)
     estimate = estimate_trial_memory(
         sum(p.numel() for p in meta_model.parameters()), _DTYPE_BYTES[space.model.dtype], largest_tt,
         space.train.batch_size, space.train.max_length, config.hidden_size, config.num_hidden_layers,
@@ -158,6 +160,8 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
     multi = space.search.shape.kind != "fixed"
     plan.methods = plan_methods(space, config, task.num_labels, plan.full_params, space_file)
+    if not space.ttlora.enabled and "search" in space.model_fields_set:
+        plan.notes.append("Note: ttlora.enabled is false, so the search: section is not used (baselines only).")
     for index, values in _structural_choices(space) if space.ttlora.enabled else ():
         cfg = ttlora_config_for(space, values)
         try:

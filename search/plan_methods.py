@@ -38,17 +38,14 @@ class MethodPlan:
 
 
 def trials_per_method(space: SearchSpace) -> dict[str, int]:
-    """Trials each method gets: Tune's own expansion of its branch (grids), times its draws."""
+    """Trials each method gets: Tune's own expansion (grids) of each of its branches."""
     from ray.tune.search.variant_generator import generate_variants
 
-    from search.method_samples import method_samples
-    from search.tune_space import method_param_space
+    from search.tune_space import method_branches
 
-    counts = {}
-    for name in space.methods():
-        branch = method_param_space(space, name, nested=False)
-        counts[name] = sum(1 for _ in generate_variants({"config": branch})) * method_samples(space, name).draws
-    return counts
+    return {name: sum(1 for branch in method_branches(space, name, nested=False)
+                      for _ in generate_variants({"config": branch}))
+            for name in space.methods()}
 
 
 def _structural_values(space: SearchSpace, method: str) -> list[dict[str, Any]]:

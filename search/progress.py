@@ -17,13 +17,16 @@ from rich.live import Live
 from rich.table import Table
 
 from vocab.experiment_folder import MetricKey
-from vocab.methods import METHOD_KEY, all_param_rows, flat_trial_config, method_label
+from vocab.methods import METHOD_KEY, METHODS, TTLORA, all_param_rows, flat_trial_config, method_label
 from vocab.searched_params import CORES, SHAPE, SearchedParam
 from vocab.shape_text import shape_text
 
-# Columns: the method, then every method's parameters (one per name) except cores, shown inside the
-# shape ("auto/4"); a baseline's row leaves TT-LoRA's columns empty.
-SHOWN_PARAMS: tuple[SearchedParam, ...] = tuple(p for p in all_param_rows() if p is not CORES)
+
+def shown_params(methods: list[str]) -> tuple[SearchedParam, ...]:
+    """Columns after the method: the parameters of the search's methods (one per name), except cores,
+    shown inside the shape ("auto/4"); a baseline's row leaves TT-LoRA's columns empty."""
+    names = {p.name for name in methods for p in METHODS[name].params}
+    return tuple(p for p in all_param_rows() if p.name in names and p is not CORES)
 
 
 @dataclass
@@ -53,8 +56,10 @@ def param_text(param: SearchedParam, config: dict[str, Any]) -> str:
 class ProgressTable(tune.Callback):
     """Tune callback that renders trial progress (see module docstring)."""
 
-    def __init__(self, score_name: str, live: bool | None = None, console: Console | None = None) -> None:
+    def __init__(self, score_name: str, live: bool | None = None, console: Console | None = None,
+                 methods: list[str] | None = None) -> None:
         self.score_name = score_name
+        self.shown = shown_params(methods or [TTLORA])
         self.console = console or Console(file=sys.stdout)
         self.live_enabled = self.console.is_terminal if live is None else live
         self.rows: dict[str, TrialRow] = {}
@@ -65,13 +70,13 @@ class ProgressTable(tune.Callback):
         if trial.trial_id not in self.rows:
             config = flat_trial_config(trial.config)
             params = {METHOD_KEY: method_label(config[METHOD_KEY]),
-                      **{p.name: param_text(p, config) for p in SHOWN_PARAMS}}
+                      **{p.name: param_text(p, config) for p in self.shown}}
             self.rows[trial.trial_id] = TrialRow(trial.trial_id, params)
         return self.rows[trial.trial_id]
 
     def _table(self) -> Table:
         table = Table(title="ttsearch trials", expand=False)
-        for column in ("trial", "method", *(p.display_label for p in SHOWN_PARAMS), "epoch", "val loss", self.score_name,
+        for column in ("trial", "method", *(p.display_label for p in self.shown), "epoch", "val loss", self.score_name,
                        "status"):
             table.add_column(column, justify="right" if column in ("epoch", "val loss", self.score_name) else "left")
         for row in self.rows.values():

@@ -7,6 +7,7 @@ No Ray here: the mapping of parameter specs onto ``ray.tune`` lives in ``search/
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from search.param_spec import ParamSpec, parse_searched
 from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
-from ttlora_core.config import TTLoRAConfig
+from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
 from vocab.errors import UsageError
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
 from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
@@ -147,7 +148,12 @@ class BaselineSectionBase(StrictModel):
     @field_validator("*")
     @classmethod
     def _parse(cls, value: Any, info: Any) -> Any:
-        if value is None or info.field_name in ("targets", "num_samples"):
+        if info.field_name == "targets" and isinstance(value, str) and value.startswith(REGEX_PREFIX):
+            try:
+                re.compile(value[len(REGEX_PREFIX):])
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        if value is None or info.field_name in ("targets", "num_samples", "enabled"):
             return value
         return parse_searched(BASELINE_ROWS[info.field_name], value)
 
@@ -159,6 +165,7 @@ def _baseline_section(method: MethodSpec) -> type[BaselineSectionBase]:
         fields["targets"] = (list[str] | str | None, None)
     # trials of this method (None: the space's num_samples); search/method_samples.py
     fields["num_samples"] = (int | None, Field(default=None, ge=1))
+    fields["enabled"] = (bool, True)  # false: left out (drops a baseline a parent file declares)
     return create_model(f"{method.name.capitalize()}Baseline", __base__=BaselineSectionBase, __module__=__name__,
                         **fields)
 
@@ -268,7 +275,8 @@ class SearchSpace(StrictModel):
 
     def methods(self) -> list[str]:
         """The methods this space searches, TT-LoRA first (``vocab.methods`` names)."""
-        baselines = [name for name in BASELINE_NAMES if getattr(self.baselines, name) is not None]
+        baselines = [name for name in BASELINE_NAMES
+                     if getattr(self.baselines, name) is not None and getattr(self.baselines, name).enabled]
         return ([TTLORA] if self.ttlora.enabled else []) + baselines
 
     def baseline_params(self, method: str) -> dict[str, ParamSpec]:
@@ -316,7 +324,7 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
         return f"unknown method; expected one of {', '.join(BASELINE_NAMES)} (TT-LoRA is the search: section)"
     if len(loc) == 3 and loc[0] == "baselines" and loc[1] in METHODS:
         allowed = [p.name for p in METHODS[str(loc[1])].params] + (["targets"] if METHODS[str(loc[1])].targets else [])
-        allowed.append("num_samples")
+        allowed += ["num_samples", "enabled"]
         return f"{METHODS[str(loc[1])].label} has no parameter {loc[2]!r}; its parameters: {', '.join(allowed)}"
     return "unknown key"
 

@@ -2,8 +2,9 @@
 baseline, search/trial_model.py), one epoch per report.
 
 Each epoch (the recipe is ``search/training.py``): train, evaluate, ``tune.report`` (metrics of
-``vocab.experiment_folder.MetricKey``) with a checkpoint holding only the adapter (current and best),
-the optimizer and LR-schedule state and the trial state, never the base model. A resumed or restarted
+``vocab.experiment_folder.MetricKey``) with a checkpoint holding what the method trains (current and
+best: the adapter, or for BitFit / full fine-tuning the trained tensors), the optimizer and LR-schedule
+state and the trial state. A resumed or restarted
 trial continues from ``tune.get_checkpoint()``; HyperBand pauses trials between rounds, so this is
 what keeps a search moving (docs/ARCHITECTURE.md, "Ray Tune facts"). The trial stops itself after
 ``patience`` epochs without val-loss improvement or at ``max_epochs``. With a test split, the test
@@ -13,8 +14,9 @@ A non-finite loss or an out-of-memory error ends the trial at once (``diverged``
 with its best epoch, scores and adapter kept: a restart would replay the same seeded epochs. Other
 crashes restart from the last checkpoint (``train.max_failures``).
 
-The frozen base model is cached per worker process (``reuse_actors=True`` keeps the process across
-trials): a new trial only unloads the previous adapter and restores the head's initial weights.
+For TT-LoRA the frozen base model is cached per worker process (``reuse_actors=True`` keeps the
+process across trials): a new TT-LoRA trial only unloads the previous adapter and restores the head's
+initial weights; a baseline trial loads its own copy (search/trial_model.py).
 """
 from __future__ import annotations
 

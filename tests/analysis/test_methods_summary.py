@@ -69,7 +69,8 @@ def test_headline_smallest_ttlora_within_one_point() -> None:
     assert result.ratio == pytest.approx(73_728 / 30_000)
     assert result.text.startswith("smallest TT-LoRA within 1 point of the best baseline: 30,000 params, "
                                   "2.5× fewer than LoRA (73,728 params)")
-    assert result.text.endswith("; val accuracy 0.86 (test 0.85), trial t2, vs 0.87 (test 0.84), trial l1")
+    assert result.text.endswith("; val accuracy 0.86 (test 0.85), trial t2, vs 0.87 (test 0.84), trial l1 "
+                                "(5 TT-LoRA trials, 3 LoRA trials)")
 
 
 def test_headline_when_ttlora_beats_every_baseline() -> None:
@@ -112,3 +113,13 @@ def test_method_names_order_and_text() -> None:
     assert ordered_methods(trial_methods(frame)) == ["ttlora", "lora", "vera", "zzz"]
     assert methods_text(["lora", "ttlora"]) == "ttlora+lora"
     assert list(trial_methods(pd.DataFrame({"x": [1, 2]}))) == ["ttlora", "ttlora"]
+
+
+def test_headline_compares_with_the_baseline_trial_the_search_selects() -> None:
+    """The baseline is LoRA's selected trial (lowest val loss, as in the method table), not its luckiest
+    validation score: lb scores higher but la is what the search picked."""
+    frame = table([("la", "lora", 73_728, 0.80, 0.30), ("lb", "lora", 73_728, 0.90, 0.40),
+                   ("t", "ttlora", 6_144, 0.795, 0.35)])
+    result = headline(frame, "accuracy")
+    assert (result.baseline_trial, result.ttlora_trial) == ("la", "t")
+    assert result.ratio == pytest.approx(12.0)

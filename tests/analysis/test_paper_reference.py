@@ -138,8 +138,9 @@ def test_llama3_and_llama2_get_their_own_columns() -> None:
     llama2 = reference_points("llama", "boolq", model="/models/llama2-7b")  # a local folder, another spelling
     assert {r.model for r in llama2} == {"LLaMA-2-7B"} and len(llama2) == 7
     assert reference_points("llama", "boolq", model="meta-llama/Llama-2-7b-hf") == llama2
-    # A LLaMA the tables do not hold (3.1, 13B) falls back to the family: both models' cells.
-    assert len(reference_points("llama", "boolq", model="meta-llama/Llama-3.1-8B")) == 9
-    assert len(reference_points("llama", "boolq", model="meta-llama/Llama-2-13b-hf")) == 9
-    # The model id narrows within the family, never across: a RoBERTa id on a llama family gives the family.
-    assert len(reference_points("llama", "cb", model="FacebookAI/roberta-base")) == 9
+    # A model the tables do not hold (LLaMA 3.1, 13B, RoBERTa-large) gets none: the numbers are not its.
+    assert reference_points("llama", "boolq", model="meta-llama/Llama-3.1-8B") == []
+    assert reference_points("llama", "boolq", model="meta-llama/Llama-2-13b-hf") == []
+    assert reference_points("roberta", "mrpc", model="FacebookAI/roberta-large") == []
+    # Without a model id (an old experiment folder), the family's cells.
+    assert len(reference_points("llama", "boolq")) == 9

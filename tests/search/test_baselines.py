@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoConfig, BertConfig, LlamaConfig, LlamaForSequenceClassification
+from transformers import AutoConfig, BertConfig, LlamaConfig
 
 from search.baselines import BaselineConfig, apply_baseline, count_baseline, load_baseline, save_baseline
 from search.model_cache import TrialModelSpec, load_base_model
@@ -104,3 +104,19 @@ def test_baseline_and_ttlora_trials_start_from_the_same_head(minilm_path: str) -
     head = dict(lora.named_parameters())["base_model.model.classifier.modules_to_save.default.weight"]
     assert torch.equal(tt.classifier.weight, head)
     assert AutoConfig.from_pretrained(minilm_path).model_type == "bert"
+
+
+def test_deberta_pooler_counts_as_saved_in_plan_and_trial() -> None:
+    """DeBERTa's pooler is not in the checkpoint: trained and saved like the head, counted so by plan
+    (the family table on the meta model) and by the trial (the loading info)."""
+    from transformers import AutoModelForSequenceClassification, DebertaConfig
+
+    config = DebertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=64, num_labels=2)
+    for method in ("bitfit", "lora", "full"):
+        baseline = BaselineConfig(method, VALUES[method], targets=["in_proj"] if method == "lora" else None)
+        planned = count_baseline(apply_baseline(build_meta_model(config, 2), baseline), baseline)
+        live = AutoModelForSequenceClassification.from_config(config)
+        live.ttsearch_newly_initialised = ["pooler"]  # what load_base_model finds in the loading info
+        assert count_baseline(apply_baseline(live, baseline), baseline) == planned
+        assert planned["head"] == (32 * 32 + 32) + (32 * 2 + 2)  # pooler dense + classifier

@@ -54,10 +54,23 @@ def test_both_methods_ran_in_one_search(mixed_experiment: Path) -> None:
     assert sorted(methods) == ["lora", "lora", "ttlora", "ttlora", "ttlora"]  # LoRA's 2 configurations once each
     assert sorted(c["rank"] for c in configs if c["method"] == "lora") == [4, 8]
     assert methods[:2] == ["ttlora", "lora"]  # interleaved: HyperBand's first bracket holds both
+    from search.plan import build_plan
+    from search.space import load_space
+
+    plan = build_plan(load_space(mixed_experiment / "space.yaml"))  # counts known before training
+    lora_rows = {row.values["rank"]: row.adapter_params for m in plan.methods if m.method == "lora" for row in m.rows}
+    assert lora_rows == {4: 6 * 2 * 4 * (384 + 384), 8: 6 * 2 * 8 * (384 + 384)}
     for trial, config in zip(trials, configs):
         last = results(trial)[-1]
         assert last[MetricKey.METHOD.value] == config["method"]
-        expected = 6 * 2 * config["rank"] * (384 + 384) if config["method"] == "lora" else last[MetricKey.TTLORA_PARAMS.value]
+        if config["method"] == "lora":
+            expected = lora_rows[config["rank"]]
+            assert last[MetricKey.TTLORA_PARAMS.value] == 0
+        else:
+            shape = config["shape"] if config["shape"] != "auto" else "auto"
+            (row,) = [r for r in plan.rows if r.shape == shape and r.rank == config["rank"]
+                      and (shape != "auto" or r.cores == config["cores"])]
+            expected = row.tt_params
         assert last[MetricKey.ADAPTER_PARAMS.value] == expected > 0
         assert last[MetricKey.ADAPTER_FILE_BYTES.value] > 4 * expected  # fp32 tensors plus the head
     meta = json.loads((mixed_experiment / "ttsearch_experiment.json").read_text())

@@ -49,7 +49,8 @@ def test_each_method_gets_its_draws_interleaved() -> None:
     space = load_space(QUICKSTART, ["num_samples=3", "baselines.lora.learning_rate={loguniform: [1.0e-4, 1.0e-3]}",
                                     "baselines.ia3.num_samples=1", "baselines.ia3.learning_rate={uniform: [1.0e-3, 5.0e-3]}"])
     configs = variants(space)
-    assert [c["method"] for c in configs] == ["ttlora", "lora", "ia3", "ttlora", "lora", "ttlora", "lora"]
+    # spread evenly: ia3's one draw in the middle, not at the start
+    assert [c["method"] for c in configs] == ["ttlora", "lora", "ttlora", "lora", "ia3", "ttlora", "lora"]
     lora = [c for c in configs if c["method"] == "lora"]
     assert len({c["learning_rate"] for c in lora}) == 3  # each draw sampled on its own
     assert all(1e-4 <= c["learning_rate"] <= 1e-3 and "shape" not in c for c in lora)
@@ -101,3 +102,14 @@ def test_plan_text_lists_methods(capsys: pytest.CaptureFixture) -> None:
     main(["plan", str(QUICKSTART), "--set", "baselines.lora.rank=[4, 8]"])
     out = capsys.readouterr().out
     assert "LoRA: 2 trials" in out and "36,864 params" in out and "73,728 params" in out
+
+
+def test_a_baseline_only_space_draws_its_own_trials() -> None:
+    space = load_space(QUICKSTART, ["ttlora.enabled=false", "num_samples=3",
+                                    "baselines.lora.learning_rate={loguniform: [1.0e-4, 1.0e-3]}"])
+    configs = variants(space)
+    assert [c["method"] for c in configs] == ["lora"] * 3 and len({c["learning_rate"] for c in configs}) == 3
+    fixed = load_space(QUICKSTART, ["ttlora.enabled=false", "num_samples=3", "baselines.lora.rank=[4, 8]"])
+    assert sorted(c["rank"] for c in variants(fixed)) == [4, 8]  # each configuration once
+    plan = build_plan(fixed, str(QUICKSTART))
+    assert [(m.method, m.trials) for m in plan.methods] == [("lora", 2)] and plan.rows == []

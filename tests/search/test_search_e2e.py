@@ -118,7 +118,7 @@ def test_llama2_boolq_space_on_a_tiny_llama(tmp_path: Path, shared_data_dir: Pat
         "--set", "train.max_length=64", "--set", "train.batch_size=16", "--set", "train.max_epochs=2",
         "--set", "scheduler.max_t=2", "--set", "num_samples=2", "--set", "search.shape=auto",
         "--set", "search.cores=4", "--set", "search.rank=[2, 3]", "--set", "resources.gpu=0",
-        "--set", "resources.cpu=1", "--set", "baselines={}",  # the paper space's LoRA r=8 left out
+        "--set", "resources.cpu=1", "--set", "baselines.lora.enabled=false",  # the paper space's LoRA r=8 left out
     ])
     _assert_ok(proc)
     experiment = tmp_path / "results" / "tiny_llama_boolq"
