@@ -58,6 +58,7 @@ def _run(storage: Path, shared_data_dir: Path, *extra: str) -> list[str]:
         (["--set", "baselines.lora.targets=[q_proj]"], ["quickstart.yaml: baselines.lora.targets", "LoRA cannot adapt",
                                                         "expected module-name suffixes"]),
         (["--set", "baselines.vera.rank=0"], ["baselines.vera.rank", "below the minimum 1"]),
+        (["--set", "baselines.lora.targets=re:(query"], ["baselines.lora.targets", "not a valid regular expression"]),
         (["--set", "ttlora.enabled=false"], ["ttlora.enabled is false and no baselines"]),
         (["--set", "model.dtype=bfloat16", "--set", "baselines.full={}"],
          ["baselines.full", "no float32 master copy", "model.dtype: float32"]),

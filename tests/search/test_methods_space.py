@@ -113,3 +113,11 @@ def test_a_baseline_only_space_draws_its_own_trials() -> None:
     assert sorted(c["rank"] for c in variants(fixed)) == [4, 8]  # each configuration once
     plan = build_plan(fixed, str(QUICKSTART))
     assert [(m.method, m.trials) for m in plan.methods] == [("lora", 2)] and plan.rows == []
+
+
+def test_enabled_false_drops_an_inherited_baseline() -> None:
+    paper = REPO / "spaces" / "roberta_mrpc_paper.yaml"
+    assert load_space(paper).methods() == ["ttlora", "lora"]  # LoRA r=8 from models/roberta-base.yaml
+    space = load_space(paper, ["baselines.lora.enabled=false"])
+    assert space.methods() == ["ttlora"] and "baselines" not in dump_space_yaml(space)
+    assert tune_num_samples(space) == 1 and "method" in tune_param_space(space)
