@@ -4,13 +4,13 @@ every row names a registered task and its metric, and lookups pick the right mod
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from analysis.paper_reference import REPORTED_RESULTS, ReportedResult, reference_points
 from search.tasks.registry import TASKS
+from tests.paper_tables import markdown_table, read_paper_tables
 
 # How paper-tables.md spells a method, where analysis.paper_reference labels it otherwise.
 MD_METHOD_LABELS = {"FT": "Full fine-tuning", "Adapter": "Adapters"}
@@ -22,18 +22,7 @@ Cell = tuple[str, str, str]  # (model, method, task)
 
 @pytest.fixture(scope="module")
 def paper_tables(shared_data_dir: Path) -> str:
-    """The tables as numbers, beside the shared data (../shared/docs in CI and sessions)."""
-    path = shared_data_dir.parent / "docs" / "paper-tables.md"
-    assert path.is_file(), f"paper tables not found at {path}"
-    return path.read_text()
-
-
-def markdown_rows(text: str, heading: str) -> list[list[str]]:
-    """The cells of the first markdown table after ``heading`` (the separator row dropped)."""
-    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in section.splitlines() if line.startswith("|")]
-    return [row for row in rows if not all(re.fullmatch(r":?-+:?", c) for c in row)]
+    return read_paper_tables(shared_data_dir)
 
 
 def millions(text: str) -> float:
@@ -50,7 +39,7 @@ def method_label(printed: str) -> tuple[str, bool]:
 
 def table_i_cells(text: str) -> dict[Cell, tuple[float, float, bool]]:
     """(model, method, task) -> (score %, params, starred) for Table I."""
-    header, *rows = markdown_rows(text, "## Table I:")
+    header, *rows = markdown_table(text, "## Table I:")
     tasks = [name.lower().replace("-", "") for name in header[2:-1]]  # drop "avg"
     cells = {}
     for row in rows:
@@ -63,7 +52,7 @@ def table_i_cells(text: str) -> dict[Cell, tuple[float, float, bool]]:
 
 def table_ii_cells(text: str) -> dict[Cell, tuple[float, float, bool]]:
     """Table II: one column per method, LLaMA-2-7B's unless the header names L3-8B."""
-    header, *rows = markdown_rows(text, "## Table II:")
+    header, *rows = markdown_table(text, "## Table II:")
     params = next(row for row in rows if row[0] == "trainable params")
     task_rows = [row for row in rows if row[0] not in ("avg", "trainable params")]
     cells = {}

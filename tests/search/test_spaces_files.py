@@ -21,6 +21,7 @@ import torch
 from search.plan import Plan, PlanRow, build_plan
 from search.space import SearchSpace, load_space, read_yaml_mapping
 from search.tasks.loading import load_splits
+from tests.paper_tables import markdown_table, read_paper_tables
 from vocab.errors import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -226,17 +227,7 @@ def test_cli_plan_of_llama2_boolq_prints_112640_for_the_papers_shape() -> None:
 
 @pytest.fixture(scope="module")
 def paper_tables(shared_data_dir: Path) -> str:
-    path = shared_data_dir.parent / "docs" / "paper-tables.md"
-    assert path.is_file(), f"paper tables not found at {path}"
-    return path.read_text()
-
-
-def markdown_table(text: str, heading: str) -> list[list[str]]:
-    """The cells of the first markdown table after ``heading``, the separator row dropped."""
-    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in section.splitlines() if line.startswith("|")]
-    return [row for row in rows if not all(re.fullmatch(r":?-+:?", cell) for cell in row if cell)]
+    return read_paper_tables(shared_data_dir)
 
 
 def numbers(cell: str) -> list[float]:
