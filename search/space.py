@@ -175,6 +175,7 @@ BASELINE_SECTIONS: dict[str, type[BaselineSectionBase]] = {name: _baseline_secti
 for _section in BASELINE_SECTIONS.values():  # module-level names: trials receive the space by pickle
     globals()[_section.__name__] = _section
 
+
 class BaselinesSectionBase(StrictModel):
     """``baselines:``: method name -> its section; ``lora:`` with nothing under it means its defaults."""
 
