@@ -112,8 +112,7 @@ def _rankable(trials: pd.DataFrame, cost_col: str) -> pd.DataFrame:
     """Trials with a finite validation score and a positive finite parameter count, not errored."""
     if trials.empty:
         return trials
-    keep = eligible_mask(trials, cost_col, col.BEST_SCORE) & (pd.to_numeric(trials[cost_col], errors="coerce") > 0)
-    return trials[keep]
+    return trials[eligible_mask(trials, cost_col, col.BEST_SCORE)]
 
 
 def _sorted(trials: pd.DataFrame, cost_col: str, by_score_first: bool) -> pd.DataFrame:

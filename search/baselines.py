@@ -75,19 +75,19 @@ def peft_config(model: nn.Module, config: BaselineConfig) -> Any:
     """The PEFT config object of a PEFT baseline."""
     import peft
 
+    if config.spec.kind != "peft":
+        raise ValueError(f"{config.method!r} is not a PEFT method")
     values = config.values
-    common = dict(target_modules=peft_targets(model, config.targets), modules_to_save=saved_modules(model, config) or None)
-    if config.method == "lora":
-        return peft.LoraConfig(r=int(values["rank"]), lora_alpha=float(values["alpha"]),
-                               lora_dropout=float(values["dropout"]), bias="none", **common)
-    if config.method == "vera":
-        return peft.VeraConfig(r=int(values["rank"]), d_initial=float(values["d_initial"]), save_projection=True,
-                               projection_prng_key=config.seed, **common)
-    if config.method == "ia3":
-        return peft.IA3Config(feedforward_modules=[], **common)
-    if config.method == "lokr":
-        return peft.LoKrConfig(r=int(values["rank"]), alpha=float(values["alpha"]), **common)
-    raise ValueError(f"{config.method!r} is not a PEFT method")
+    own = {  # the method's rows under PEFT's field names
+        "lora": lambda: dict(r=int(values["rank"]), lora_alpha=float(values["alpha"]),
+                             lora_dropout=float(values["dropout"]), bias="none"),
+        "vera": lambda: dict(r=int(values["rank"]), d_initial=float(values["d_initial"]), save_projection=True,
+                             projection_prng_key=config.seed),
+        "ia3": lambda: dict(feedforward_modules=[]),
+        "lokr": lambda: dict(r=int(values["rank"]), alpha=float(values["alpha"])),
+    }[config.method]()
+    return getattr(peft, config.spec.peft_type)(target_modules=peft_targets(model, config.targets),
+                                                modules_to_save=saved_modules(model, config) or None, **own)
 
 
 def apply_baseline(model: nn.Module, config: BaselineConfig) -> nn.Module:

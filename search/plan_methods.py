@@ -16,7 +16,7 @@ from search.baselines import BaselineConfig, apply_baseline, count_baseline
 from search.model_source import build_meta_model
 from search.space import SearchSpace
 from vocab.errors import UsageError
-from vocab.methods import METHOD_KEY, METHODS, TTLORA
+from vocab.methods import METHODS, TTLORA
 
 
 @dataclass
@@ -99,4 +99,4 @@ def plan_methods(space: SearchSpace, model_config: Any, num_labels: int, full_pa
     return plans
 
 
-__all__ = ["BaselineRow", "MethodPlan", "plan_methods", "trials_per_method", "METHOD_KEY"]
+__all__ = ["BaselineRow", "MethodPlan", "plan_methods", "trials_per_method"]

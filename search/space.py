@@ -255,7 +255,7 @@ class SearchSpace(StrictModel):
         """A baseline's training rows it does not set are the fixed ``train.<name>`` values."""
         if not self.methods():
             raise ValueError("ttlora.enabled is false and no baselines are given: nothing to search")
-        for name in self.methods()[1 if self.ttlora.enabled else 0:]:
+        for name in (m for m in self.methods() if m != TTLORA):
             section = getattr(self.baselines, name)
             for param in METHODS[name].params:
                 if param.feeds == "train" and getattr(section, param.name) is None:

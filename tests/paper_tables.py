@@ -1,5 +1,6 @@
-"""Reading the paper's tables as numbers (``../shared/docs/paper-tables.md``) for the tests that check
-our copies of them (analysis/paper_reference.py, the spaces that follow Table III/IV)."""
+"""Reading the paper's tables as numbers for the tests that check our copies of them
+(analysis/paper_reference.py, the spaces that follow Table III/IV). The tables are test input, like
+the GLUE data: they live in the shared folder beside the data, not in this repository."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ from pathlib import Path
 
 
 def read_paper_tables(shared_data_dir: Path) -> str:
-    """The tables' markdown, beside the shared data (../shared/docs in CI and sessions)."""
+    """The tables' markdown, in the ``docs`` folder beside the shared data folder."""
     path = shared_data_dir.parent / "docs" / "paper-tables.md"
     assert path.is_file(), f"paper tables not found at {path}"
     return path.read_text()

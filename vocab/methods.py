@@ -45,10 +45,6 @@ class MethodSpec:
     help: str = ""
 
     @property
-    def params_by_name(self) -> dict[str, SearchedParam]:
-        return {p.name: p for p in self.params}
-
-    @property
     def structural(self) -> tuple[SearchedParam, ...]:
         """Rows that change the trainable-parameter count (``plan`` enumerates these)."""
         return tuple(p for p in self.params if p.structural)

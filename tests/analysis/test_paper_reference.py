@@ -1,5 +1,5 @@
 """The paper's Tables I and II in analysis.paper_reference: every cell equals the number in
-../shared/docs/paper-tables.md (parsed here from its markdown tables, not copied a second time),
+the shared copy of the tables (tests/paper_tables.py; parsed, not copied a second time),
 every row names a registered task and its metric, and lookups pick the right model's cells.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from analysis.paper_reference import REPORTED_RESULTS, ReportedResult, reference
 from search.tasks.registry import TASKS
 from tests.paper_tables import markdown_table, read_paper_tables
 
-# How paper-tables.md spells a method, where analysis.paper_reference labels it otherwise.
+# How the shared tables spell a method, where analysis.paper_reference labels it otherwise.
 MD_METHOD_LABELS = {"FT": "Full fine-tuning", "Adapter": "Adapters"}
 MD_MODELS = {"DeBERTa-base": "DeBERTa-base", "RoBERTa-base": "RoBERTa-base", "L2-7B": "LLaMA-2-7B",
              "L3-8B": "LLaMA-3-8B"}

@@ -77,7 +77,7 @@ def test_ttlora_grids_stay_inside_its_branch() -> None:
     assert [c["method"] for c in configs].count("bitfit") == 1  # not once per TT-LoRA grid point
 
 
-def test_plan_counts_per_method(capsys: pytest.CaptureFixture) -> None:
+def test_plan_counts_per_method() -> None:
     space = load_space(QUICKSTART, ["num_samples=2", "baselines.lora.rank={grid: [4, 8]}", "baselines.vera={}",
                                     "baselines.ia3={}", "baselines.bitfit={}"])
     plan = build_plan(space, str(QUICKSTART))

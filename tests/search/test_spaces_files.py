@@ -38,7 +38,7 @@ PAPER_MATRIX = {f"{model}_{task}" for model in ("roberta", "deberta") for task i
     f"{model}_{task}" for model in ("llama2", "llama3") for task in SUPERGLUE_TASKS
 }
 
-# Table III / IV column or row -> model file (paper-tables.md names the models so).
+# Table III / IV column or row -> model file (the shared tables name the models so).
 TABLE_III_COLUMNS = {"DeBERTa-base": ("deberta-base.yaml",), "RoBERTa-base": ("roberta-base.yaml",),
                      "LLaMA2-7B / LLaMA3-8B": ("llama2-7b.yaml", "llama3-8b.yaml")}
 TABLE_IV_ROWS = {"DeBERTa-base": "deberta_mrpc_paper", "RoBERTa-base": "roberta_mrpc_paper",
@@ -223,7 +223,7 @@ def test_cli_plan_of_llama2_boolq_prints_112640_for_the_papers_shape() -> None:
     assert [row[:3] for row in rows if row[1] == "5"] == [["16x16x16x16x16x16", "5", "112,640"]]
 
 
-# --- Table III / IV, parsed from ../shared/docs/paper-tables.md -------------------------------
+# --- Table III / IV, parsed from the shared tables (tests/paper_tables.py) ---------------------
 
 @pytest.fixture(scope="module")
 def paper_tables(shared_data_dir: Path) -> str:
