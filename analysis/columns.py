@@ -80,6 +80,8 @@ CURVE_METRICS: Final[tuple[str, ...]] = (
     MetricKey.TOKENS_PER_SECOND.value, MetricKey.GPU_SECONDS.value,
 )
 
+REPORT_UNIX: Final = "report_unix"  # curves only: when the epoch was reported (Tune's timestamp, whole seconds)
+
 # Metrics a Pareto front / best-trial choice can be computed on, and whether higher is better.
 METRIC_DIRECTIONS: Final[dict[str, bool]] = {BEST_SCORE: True, BEST_VAL_LOSS: False}
 # Parameter-count columns a front can be computed over (fewer is better); the first is the default.

@@ -280,7 +280,8 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
 def _curve_rows(record: TrialRecord) -> list[dict[str, Any]]:
     """One row per trained epoch (a diverged / out-of-memory trial's closing report trained nothing)."""
     return [
-        {col.TRIAL_ID: record.trial_id, **{key: _number(row.get(key)) for key in col.CURVE_METRICS}}
+        {col.TRIAL_ID: record.trial_id, **{key: _number(row.get(key)) for key in col.CURVE_METRICS},
+         col.REPORT_UNIX: _number(row.get(TUNE_TIMESTAMP_KEY))}
         for row in record.rows if MetricKey.END_MESSAGE.value not in row
     ]
 
@@ -329,7 +330,7 @@ def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
     finished = status == ExperimentStatus.FINISHED
     trial_rows = [_trial_row(r, meta, _stop_reason(r, tune_statuses.get(r.trial_id), finished)) for r in records]
     trials = pd.DataFrame(trial_rows, columns=list(col.TRIAL_COLUMNS))
-    curves = pd.DataFrame([row for r in records for row in _curve_rows(r)], columns=[col.TRIAL_ID, *col.CURVE_METRICS])
+    curves = pd.DataFrame([row for r in records for row in _curve_rows(r)], columns=[col.TRIAL_ID, *col.CURVE_METRICS, col.REPORT_UNIX])
     if len(trials) and trials[col.ADAPTER_PARAMS].isna().all():
         warnings.append(f"no trial reported {MetricKey.ADAPTER_PARAMS.value} (or {MetricKey.TTLORA_PARAMS.value}): "
                         "the parameter axis is empty")

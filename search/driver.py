@@ -150,7 +150,7 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         metric=space.scheduler.metric, mode="min" if space.scheduler.metric == "val_loss" else "max",
         scheduler=space.scheduler.type, num_samples=space.num_samples, max_epochs=space.train.max_epochs,
         patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
-        ttsearch_version=package_version(), methods=space.methods(),
+        ttsearch_version=package_version(), methods=space.methods(), search_algorithm=space.search.algorithm,
     )
     base = prepared.experiment_dir.rstrip("/")
     write_text(f"{base}/{EXPERIMENT_META_FILE}", meta.to_json())
@@ -212,20 +212,6 @@ def check_cluster_storage(prepared: PreparedExperiment) -> None:
                               where=f"{prepared.space_file}: storage.path")
 
 
-def build_scheduler(space: SearchSpace) -> Any:
-    """HyperBand (the paper), ASHA, or none; one time unit = one reported epoch."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
-
-    sched = space.scheduler
-    if sched.type == "hyperband":
-        return HyperBandScheduler(time_attr="training_iteration", max_t=space.max_t,
-                                  reduction_factor=sched.reduction_factor)
-    if sched.type == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=space.max_t, grace_period=sched.grace_period,
-                             reduction_factor=sched.reduction_factor)
-    return FIFOScheduler()
-
-
 def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
@@ -247,9 +233,10 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
                    live: bool | None = None) -> Any:
     """Run a new experiment, or resume an interrupted one without rerunning finished trials."""
     from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from search.progress import ProgressTable
+    from search.scheduler_memory import RememberingScheduler, SchedulerMemory
+    from search.strategies import build_scheduler, build_search_alg
     from search.tune_space import tune_num_samples, tune_param_space
 
     space = prepared.space
@@ -272,18 +259,20 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
                                    resume_errored=True, restart_errored=False)
     else:
         metric = space.scheduler.metric
+        scheduler = build_scheduler(space, prepared.plan.param_bands)
+        search_alg, param_space = build_search_alg(space, prepared.plan, tune_param_space(space))
+        callbacks = [progress] + ([SchedulerMemory(scheduler)] if isinstance(scheduler, RememberingScheduler) else [])
         tuner = tune.Tuner(
             trainable,
-            param_space=tune_param_space(space),
+            param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=build_scheduler(space),
-                # seeded sampling: the same space and seed give the same configurations
-                search_alg=BasicVariantGenerator(random_state=space.train.seed),
-                num_samples=tune_num_samples(space), max_concurrent_trials=space.resources.max_concurrent_trials,
+                metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=scheduler,
+                search_alg=search_alg, num_samples=tune_num_samples(space), max_concurrent_trials=space.resources.max_concurrent_trials,
                 reuse_actors=True, trial_dirname_creator=_trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=[progress],
+                # SchedulerMemory: the scheduler's rungs saved with Tune's experiment state (search/scheduler_memory.py)
+                name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=callbacks,
                 # A trial that stopped itself (early stop, max epochs) ends with that report; without
                 # this, HyperBand may pause it at that milestone and wait for a report that never comes.
                 stop={MetricKey.DONE_BY_TRAINABLE.value: True},

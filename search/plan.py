@@ -14,6 +14,7 @@ from typing import Any
 
 from search.model_source import build_meta_model, load_model_config, model_family
 from search.plan_methods import MethodPlan, plan_methods
+from search.plan_strategy import apply_strategy_checks
 from search.space import SearchSpace
 from search.structural import count_configurations, shape_core_pairs, uses_auto
 from search.tasks import get_task
@@ -36,6 +37,8 @@ class PlanRow:
     compression_vs_full: float  # full fine-tuning params of the targets / TT params
     compression_vs_lora8: float  # LoRA r=8 params on the same targets / TT params
     storage_bytes_16bit: int
+    structure: dict[str, Any] = field(default_factory=dict)  # the row's structural values (shape, rank, cores)
+    over_max_params: bool = False  # above search.max_params: never sampled
 
 
 @dataclass
@@ -64,6 +67,13 @@ class Plan:
     memory_warning: str | None = None
     data_roles: dict[str, str] = field(default_factory=dict)  # role (as shown) -> which rows
     methods: list[MethodPlan] = field(default_factory=list)  # per method: trials, baseline counts
+    param_bands: list[float] = field(default_factory=list)  # scheduler banded: the band edges in adapter params
+    search_algorithm: str = "random"
+
+    @property
+    def sampled_rows(self) -> list[PlanRow]:
+        """The TT-LoRA configurations the search can sample (those within search.max_params)."""
+        return [row for row in self.rows if not row.over_max_params]
 
     @property
     def full_params(self) -> int:
@@ -175,7 +185,9 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
             shape=values[SHAPE.name], cores=values.get(CORES.name), rank=values[RANK.name], tt_params=tt,
             per_target_shapes=_unique_shapes(counts), compression_vs_full=plan.full_params / tt,
             compression_vs_lora8=plan.lora8_params / tt, storage_bytes_16bit=counts.storage_bytes,
+            structure=values,
         ))
+    apply_strategy_checks(plan, space, space_file)
     estimate_memory(plan, space, config, meta_model, gpu)
     return plan
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from search.param_spec import ParamSpec, parse_searched
 from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
+from search.strategy_sections import STRATEGY_KEYS, SchedulerSection, parse_algorithm, parse_max_params
 from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
 from vocab.errors import UsageError
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
@@ -121,7 +122,11 @@ class SearchSectionBase(StrictModel):
 
     @field_validator("*")
     @classmethod
-    def _parse(cls, value: Any, info: Any) -> ParamSpec | None:
+    def _parse(cls, value: Any, info: Any) -> Any:
+        if info.field_name == "algorithm":
+            return parse_algorithm(value)
+        if info.field_name == "max_params":
+            return parse_max_params(value)
         if value is None:
             return None  # a train-fed parameter left to train.<name>
         return parse_searched(PARAMS_BY_NAME[info.field_name], value)
@@ -130,6 +135,9 @@ class SearchSectionBase(StrictModel):
 SearchSection = create_model(  # a module-level class: trials receive the space by pickle
     "SearchSection", __base__=SearchSectionBase, __module__=__name__,
     **{p.name: (Any, Field(default=searched_default(p), description=p.help)) for p in SEARCHED_PARAMS},
+    # the searcher (search/strategies.py) and the size cap: not searched parameters
+    algorithm=(Any, Field(default="random", description="random (the paper) | optuna | optuna_mo")),
+    max_params=(Any, Field(default=None, description="TT-LoRA configurations above this many adapter params are never sampled")),
 )
 
 
@@ -190,17 +198,6 @@ BaselinesSection = create_model(
     **{name: (section | None, Field(default=None, description=METHODS[name].help))
        for name, section in BASELINE_SECTIONS.items()},
 )
-
-
-class SchedulerSection(StrictModel):
-    """Trial scheduler. ``hyperband`` (the paper), ``asha`` or ``none`` (every trial runs to its own
-    stop). ``max_t`` defaults to ``train.max_epochs``; one time unit = one epoch."""
-
-    type: Literal["hyperband", "asha", "none"] = "hyperband"
-    max_t: int | None = Field(default=None, ge=1)
-    reduction_factor: float = Field(default=3.0, gt=1.0)
-    grace_period: int = Field(default=1, ge=1)  # ASHA only
-    metric: Literal["val_loss", "score"] = "val_loss"
 
 
 class ResourcesSection(StrictModel):
@@ -299,6 +296,8 @@ class SearchSpace(StrictModel):
         ``search:`` (train-fed ones leave ``train:``, so the file does not set them twice)."""
         raw = self.model_dump(mode="python")
         raw["search"] = {k: v.to_plain() for k, v in self.searched_params().items()}
+        raw["search"].update({key: getattr(self.search, key) for key in STRATEGY_KEYS
+                              if getattr(self.search, key) is not None})
         for param in SEARCHED_PARAMS:
             if param.feeds == "train":
                 raw["train"].pop(param.name, None)

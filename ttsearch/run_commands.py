@@ -121,7 +121,7 @@ def render_plan(plan: Plan) -> str:
         f"Targets: {len(plan.target_dims)} matrices, full fine-tuning of them = {plan.full_params:,} params, "
         f"LoRA r=8 = {plan.lora8_params:,} params",
         f"Configurations: {'continuous (sampled)' if math.isinf(plan.configurations) else int(plan.configurations)}"
-        f", samples: {plan.num_samples}, scheduler: {plan.scheduler}",
+        f", samples: {plan.num_samples}, scheduler: {plan.scheduler}, searcher: {plan.search_algorithm}",
         "Data: " + "; ".join(f"{role}: {rows}" for role, rows in plan.data_roles.items()),
     ]
     if plan.brackets:
@@ -145,7 +145,8 @@ def render_plan(plan: Plan) -> str:
             lines.append(shape)
             shape = ""
         lines.append(f"{shape:<44} {str(row.rank):>8} {row.tt_params:>12,} {row.compression_vs_full:>10.1f} "
-                     f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}")
+                     f"{row.compression_vs_lora8:>9.1f} {_human_bytes(row.storage_bytes_16bit):>10}"
+                     + ("  over max_params: never sampled" if row.over_max_params else ""))
     lines += _methods_lines(plan)
     lines.append("")
     lines.append(f"GPU memory per trial (estimate, largest configuration): {plan.memory_per_trial}")

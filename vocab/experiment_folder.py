@@ -109,6 +109,7 @@ class ExperimentMeta:
     metric: str = SEARCH_METRIC  # what the scheduler optimises
     mode: str = SEARCH_MODE
     scheduler: str = "hyperband"
+    search_algorithm: str = "random"  # the searcher (search.algorithm): random, optuna, optuna_mo
     num_samples: int = 1
     max_epochs: int = 20
     patience: int = 5

@@ -1,0 +1,110 @@
+"""The strategy half of the plan: ``search.max_params``, the parameter bands, the searcher's limits.
+
+Every check here is a usage error before Ray starts, naming the field: a cap below every configuration,
+bands that leave a configuration outside, a model-based searcher on a space it cannot take.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from search.space import SearchSpace
+from vocab.errors import UsageError
+from vocab.methods import TTLORA
+
+if TYPE_CHECKING:
+    from search.plan import Plan
+
+
+def configuration_sizes(plan: "Plan") -> list[float]:
+    """Adapter parameters of every configuration the search can sample: TT-LoRA's within the cap and
+    every baseline configuration (baselines are references and are not capped)."""
+    sizes = [float(row.tt_params) for row in plan.sampled_rows]
+    sizes += [float(row.adapter_params) for method in plan.methods for row in method.rows]
+    return sizes
+
+
+def log_spaced_bands(sizes: list[float], count: int) -> list[float]:
+    """``count`` bands of equal width in log10(params) from the smallest size to the largest (the last
+    edge inclusive); one band when every size is the same."""
+    low, high = min(sizes), max(sizes)
+    if count == 1 or high <= low:
+        return [low, high]
+    step = (math.log10(high) - math.log10(low)) / count
+    inner = [10 ** (math.log10(low) + step * i) for i in range(1, count)]
+    return [low, *inner, high]
+
+
+def band_index(edges: list[float], params: float) -> int | None:
+    """The band of ``params``: band i holds [edges[i], edges[i+1]), the last one also its upper edge."""
+    if params < edges[0] or params > edges[-1]:
+        return None
+    for i in range(len(edges) - 1):
+        if params < edges[i + 1]:
+            return i
+    return len(edges) - 2
+
+
+def _check_max_params(plan: "Plan", space: SearchSpace, space_file: str) -> None:
+    cap = space.search.max_params
+    if cap is None or not plan.rows:
+        return
+    for row in plan.rows:
+        row.over_max_params = row.tt_params > cap
+    if not plan.sampled_rows:
+        smallest = min(row.tt_params for row in plan.rows)
+        raise UsageError(f"search.max_params={cap:,.0f} is below every TT-LoRA configuration of this space "
+                         f"(the smallest has {smallest:,} adapter parameters)", where=f"{space_file}: search.max_params",
+                         expected=f"at least {smallest:,}, or smaller shapes/ranks in search:")
+    left = len(plan.sampled_rows)
+    plan.notes.append(f"search.max_params={cap:,.0f}: {left} of {len(plan.rows)} TT-LoRA configurations are sampled, "
+                      f"{len(plan.rows) - left} never.")
+
+
+def _check_bands(plan: "Plan", space: SearchSpace, space_file: str) -> None:
+    sched = space.scheduler
+    if sched.type != "banded":
+        if sched.bands is not None:
+            plan.notes.append(f"Note: scheduler.bands is used by the banded scheduler only (this space: {sched.type}).")
+        return
+    sizes = configuration_sizes(plan)
+    if not sizes:
+        return
+    edges = list(sched.bands) if sched.bands is not None else log_spaced_bands(sizes, sched.num_bands)
+    outside = sorted({s for s in sizes if band_index(edges, s) is None})
+    if outside:
+        shown = ", ".join(f"{s:,.0f}" for s in outside[:5]) + (" ..." if len(outside) > 5 else "")
+        raise UsageError(f"scheduler.bands {edges} leave configurations outside every band: {shown} adapter parameters",
+                         where=f"{space_file}: scheduler.bands",
+                         expected=f"edges from at most {min(sizes):,.0f} to at least {max(sizes):,.0f}, or no bands "
+                                  "(log-spaced over the space's sizes)")
+    plan.param_bands = edges
+    per_band = [sum(1 for s in sizes if band_index(edges, s) == i) for i in range(len(edges) - 1)]
+    plan.notes.append("Bands (adapter params): " + "; ".join(
+        f"[{edges[i]:,.0f}, {edges[i + 1]:,.0f}{']' if i == len(edges) - 2 else ')'}: {n} configurations"
+        for i, n in enumerate(per_band)))
+
+
+def _check_searcher(plan: "Plan", space: SearchSpace, space_file: str) -> None:
+    algorithm = space.search.algorithm
+    plan.search_algorithm = algorithm
+    if algorithm == "random":
+        return
+    if space.methods() != [TTLORA]:
+        raise UsageError(f"search.algorithm={algorithm} searches TT-LoRA's own space; this space also has baselines "
+                         f"({', '.join(m for m in space.methods() if m != TTLORA)})", where=f"{space_file}: search.algorithm",
+                         expected="random with baselines, or a TT-LoRA-only space (--set baselines.<name>.enabled=false)")
+    grids = [name for name, spec in space.searched_params().items() if spec.kind == "grid"]
+    if grids:
+        raise UsageError(f"search.algorithm={algorithm} proposes each value itself; grid values cannot be its input: "
+                         f"{', '.join('search.' + g for g in grids)}", where=f"{space_file}: search.algorithm",
+                         expected="lists (choices) instead of {grid: [...]}, or search.algorithm=random")
+
+
+def apply_strategy_checks(plan: "Plan", space: SearchSpace, space_file: str) -> None:
+    _check_max_params(plan, space, space_file)
+    _check_bands(plan, space, space_file)
+    _check_searcher(plan, space, space_file)
+
+
+__all__ = ["apply_strategy_checks", "configuration_sizes", "log_spaced_bands", "band_index"]

@@ -1,0 +1,226 @@
+"""Replay: re-run scheduling and searching decisions on a recorded experiment, with no training.
+
+The recording (``vocab.recording``, from a ``scheduler: none`` run) holds every trial's whole curve.
+Each replay is a real Ray Tune run (``Tuner.fit``) with the real scheduler and searcher of
+search/strategies.py; only the trainable differs: it reports the recorded epochs of the configuration
+it was given, one by one, and checkpoints its position so HyperBand can pause and resume it.
+
+The searcher may only choose among the recorded configurations: ``random`` takes them in a seeded
+random order (random search over the space, as recorded); Optuna proposes a point of the space and is
+given the nearest recorded configuration not yet tried (same structure, alpha and the like first, then
+the closest learning rate on a log scale), and learns from that configuration's recorded result.
+
+Determinism: one trial at a time by default (``concurrency``), so the order of results, and with it
+every decision, depends only on the strategy and the seed.
+"""
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune import Callback
+from ray.tune.search import Searcher
+
+from search.param_spec import ParamSpec
+from search.plan_strategy import log_spaced_bands
+from search.space import SearchSpace, parse_space
+from search.space_yaml import parse_yaml_text
+from search.strategies import STRUCTURAL_NAMES, build_optuna, build_scheduler
+from vocab.experiment_folder import MetricKey
+from vocab.front_volume import ReferencePoint, anytime_hypervolume, hypervolume, reference_point
+from vocab.recording import Recording
+
+RECORD_KEY = "record_index"  # config key: which recorded trial this replayed trial reports
+POSITION_FILE = "position.txt"
+
+
+@dataclass
+class ReplayResult:
+    """One replay: what it spent and found."""
+
+    scheduler: str
+    searcher: str
+    seed: int
+    trial_epochs: int  # epochs reported, all trials together
+    selected_score: float  # validation score of the trial with the lowest val loss
+    hypervolume: float  # of the (adapter params, validation score) front at the end
+    curve: list[float] = field(default_factory=list)  # hypervolume after each trial-epoch
+    epochs_by_record: dict[int, int] = field(default_factory=dict)  # recorded trial -> epochs it ran
+
+    @property
+    def strategy(self) -> str:
+        return f"{self.searcher} + {self.scheduler}"
+
+
+def recording_space(recording: Recording, overrides: dict[str, Any]) -> SearchSpace:
+    """The recorded experiment's space with the replayed strategy set into it (``overrides``: dotted
+    keys, e.g. ``scheduler.type``)."""
+    raw = parse_yaml_text(recording.space_yaml) if recording.space_yaml else None
+    if not isinstance(raw, dict):
+        raise ValueError("the recording holds no space (space.yaml of the experiment); cannot rebuild its strategy")
+    for dotted, value in overrides.items():
+        section, _, key = dotted.rpartition(".")
+        target = raw
+        for part in filter(None, section.split(".")):
+            target = target.setdefault(part, {})
+        target[key] = value
+    return parse_space(raw, source=recording.source or "<recording>")
+
+
+def full_hypervolume(recording: Recording) -> float:
+    """The hypervolume of every recorded trial trained to its own stop: what the whole recording found."""
+    return hypervolume(((t.adapter_params, t.curve[-1]["best_score"]) for t in recording.trials),
+                       recording_reference(recording))
+
+
+def recording_reference(recording: Recording) -> ReferencePoint:
+    return reference_point(recording.score_name, recording.full_params)
+
+
+def replay_trainable(config: dict[str, Any], recording: Recording, checkpoint_every_epoch: bool) -> None:
+    """Report the recorded trial ``config[RECORD_KEY]`` epoch by epoch, from where a checkpoint left it."""
+    trial = recording.trials[int(config[RECORD_KEY])]
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            start = int((Path(folder) / POSITION_FILE).read_text())
+    for position in range(start, trial.epochs):
+        metrics = {**trial.curve[position], MetricKey.ADAPTER_PARAMS.value: trial.adapter_params,
+                   MetricKey.DONE_BY_TRAINABLE.value: position + 1 == trial.epochs}
+        if not checkpoint_every_epoch:
+            tune.report(metrics)
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / POSITION_FILE).write_text(str(position + 1))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+class _Events(Callback):
+    """Collects every reported epoch in the order Tune processed it (driver side)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, dict[str, Any]]] = []
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.events.append((trial.trial_id, int(trial.config[RECORD_KEY]), dict(result)))
+
+
+def _distance(proposed: dict[str, Any], recorded: dict[str, Any], specs: dict[str, ParamSpec]) -> float:
+    """How far a recorded configuration is from a proposal: 1 per differing discrete value (a different
+    structure counts once per differing structural row), the log-scale gap as a fraction of the range
+    for continuous rows."""
+    total = 0.0
+    for name, spec in specs.items():
+        a, b = proposed.get(name), recorded.get(name)
+        if spec.kind in ("loguniform", "uniform") and isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            log = spec.kind == "loguniform"
+            span = (math.log(spec.high) - math.log(spec.low)) if log else (spec.high - spec.low)
+            gap = abs(math.log(a) - math.log(b)) if log else abs(a - b)
+            total += gap / span if span > 0 else 0.0
+        elif a != b:
+            total += 1.0
+    return total
+
+
+class RecordedChoiceSearcher(Searcher):
+    """A searcher limited to the recorded configurations: ``inner`` proposes, the nearest unused
+    recorded configuration is run, and ``inner`` is told that configuration's results."""
+
+    def __init__(self, inner: Searcher, recording: Recording, specs: dict[str, ParamSpec]) -> None:
+        super().__init__(metric=inner.metric, mode=inner.mode)
+        self.inner, self.recording, self.specs = inner, recording, specs
+        self.unused = list(range(len(recording.trials)))
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the inner searcher carries its own objectives
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if not self.unused:
+            return Searcher.FINISHED
+        proposed = self.inner.suggest(trial_id)
+        chosen = min(self.unused, key=lambda i: (_distance(proposed, self.recording.trials[i].config, self.specs), i))
+        self.unused.remove(chosen)
+        return {RECORD_KEY: chosen}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+
+def recorded_structures(recording: Recording, space: SearchSpace) -> list[dict[str, Any]]:
+    """The distinct TT-LoRA structures among the recorded configurations, first-seen order."""
+    seen: dict[str, dict[str, Any]] = {}
+    for trial in recording.trials:
+        values = {name: trial.config.get(name) for name in STRUCTURAL_NAMES}
+        seen.setdefault(repr(sorted(values.items(), key=lambda kv: kv[0])), values)
+    return list(seen.values())
+
+
+def _searcher_and_space(searcher: str, recording: Recording, space: SearchSpace, seed: int,
+                        samples: int) -> tuple[Any, dict[str, Any]]:
+    if searcher == "random":
+        order = random.Random(seed).sample(range(len(recording.trials)), samples)
+        return None, {RECORD_KEY: tune.grid_search(order)}
+    inner = build_optuna(space, recorded_structures(recording, space))
+    specs = dict(space.searched_params())
+    return RecordedChoiceSearcher(inner, recording, specs), {}
+
+
+def replay(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
+           reduction_factor: float | None = None, max_t: int | None = None, grace_period: int | None = None,
+           num_bands: int | None = None, samples: int | None = None, concurrency: int = 1,
+           storage: str | None = None) -> ReplayResult:
+    """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray must be initialised)."""
+    overrides: dict[str, Any] = {"scheduler.type": scheduler, "search.algorithm": searcher, "train.seed": seed}
+    for key, value in (("scheduler.reduction_factor", reduction_factor), ("scheduler.max_t", max_t),
+                       ("scheduler.grace_period", grace_period), ("scheduler.num_bands", num_bands)):
+        if value is not None:
+            overrides[key] = value
+    space = recording_space(recording, overrides)
+    samples = min(samples or len(recording.trials), len(recording.trials))
+    sizes = [t.adapter_params for t in recording.trials]
+    bands = list(space.scheduler.bands) if space.scheduler.bands else log_spaced_bands(sizes, space.scheduler.num_bands)
+    sched = build_scheduler(space, bands)
+    search_alg, param_space = _searcher_and_space(searcher, recording, space, seed, samples)
+    events = _Events()
+    trainable = tune.with_parameters(replay_trainable, recording=recording,
+                                     checkpoint_every_epoch=scheduler == "hyperband")
+    with tempfile.TemporaryDirectory(dir=storage) as folder:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 0.01}), param_space=param_space,
+            tune_config=tune.TuneConfig(metric=MetricKey.VAL_LOSS.value, mode="min", scheduler=sched,
+                                        search_alg=search_alg, num_samples=1 if search_alg is None else samples,
+                                        max_concurrent_trials=concurrency, reuse_actors=True),
+            run_config=tune.RunConfig(name="replay", storage_path=folder, verbose=0, callbacks=[events],
+                                      stop={MetricKey.DONE_BY_TRAINABLE.value: True},
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        tuner.fit()
+    return _summarise(recording, scheduler, searcher, seed, events.events)
+
+
+def _summarise(recording: Recording, scheduler: str, searcher: str, seed: int,
+               events: list[tuple[str, int, dict[str, Any]]]) -> ReplayResult:
+    ref = recording_reference(recording)
+    curve = anytime_hypervolume(((tid, float(r[MetricKey.ADAPTER_PARAMS.value]), float(r[MetricKey.BEST_SCORE.value]))
+                                 for tid, _, r in events), ref)
+    last: dict[int, dict[str, Any]] = {}
+    epochs: dict[int, int] = {}
+    for _, index, result in events:
+        last[index] = result
+        epochs[index] = int(result[MetricKey.EPOCH.value])
+    selected = min(last.values(), key=lambda r: r[MetricKey.BEST_VAL_LOSS.value]) if last else None
+    return ReplayResult(scheduler, searcher, seed, trial_epochs=len(events),
+                        selected_score=float(selected[MetricKey.BEST_SCORE.value]) if selected else math.nan,
+                        hypervolume=curve[-1] if curve else 0.0, curve=curve, epochs_by_record=epochs)
+
+
+__all__ = ["replay", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]
