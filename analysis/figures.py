@@ -297,3 +297,13 @@ def comparison_figure(series: Sequence[tuple[str, pd.DataFrame, str]], cost_col:
     if not drawn and not references:
         return _empty(fig, "no experiment has a result yet")
     return fig
+
+
+def anytime_figure(curve: pd.DataFrame, title: str = "") -> go.Figure:
+    """Front hypervolume against trial-epochs spent (analysis/hypervolume.py): how fast the search
+    filled the front, one step per reported epoch."""
+    fig = go.Figure(go.Scatter(x=curve["trial_epochs"], y=curve["hypervolume"], mode="lines", line_shape="hv",
+                               name="hypervolume"))
+    fig.update_layout(title=title or "Front hypervolume as the search went", xaxis_title="trial-epochs spent",
+                      yaxis_title="hypervolume (log10 params x score)", template="plotly_white", height=360)
+    return fig

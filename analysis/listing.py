@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import columns as col
+from analysis.hypervolume import experiment_hypervolume
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
 from analysis.methods_summary import methods_text, ordered_methods, trial_methods
 from analysis.pareto import pareto_front
@@ -68,6 +69,7 @@ class ExperimentSummary:
     smallest_front_params: float  # fewest adapter params on the Pareto front over all methods
     warnings: int
     methods: list[str] = field(default_factory=list)  # vocab.methods names, TT-LoRA first
+    hypervolume: float = math.nan  # of the (log10 adapter params, val score) front (analysis/hypervolume.py)
 
     @property
     def methods_text(self) -> str:
@@ -91,6 +93,7 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         best_score=float(scores.max()) if scores.notna().any() else math.nan,
         best_test_score=float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan,
         smallest_front_params=smallest, warnings=len(exp.warnings), methods=experiment_methods(exp),
+        hypervolume=experiment_hypervolume(exp) if len(trials) else math.nan,
     )
 
 

@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 
 from analysis import columns as col
 from analysis.config_display import format_number as _fmt
-from analysis.figures import learning_curves_figure, pareto_figure, plottable
+from analysis.figures import anytime_figure, learning_curves_figure, pareto_figure, plottable
+from analysis.hypervolume import anytime_curve, experiment_reference, front_hypervolume
 from analysis.loading import Experiment, ExperimentStatus
 from analysis.methods_summary import (
     LABEL,
@@ -41,6 +42,8 @@ PARETO_FIGURE_ID = "pareto-figure"
 METHOD_TABLE_ID = "method-table"
 HEADLINE_ID = "method-headline"
 CURVES_FIGURE_ID = "curves-figure"
+HYPERVOLUME_ID = "front-hypervolume"
+ANYTIME_FIGURE_ID = "anytime-figure"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
@@ -176,6 +179,22 @@ def _methods_section(exp: Experiment, select_col: str, cost_col: str) -> str:
             "held-out test score is shown beside it and never used to choose.</p>")
 
 
+def _hypervolume_section(exp: Experiment) -> str:
+    """The front as one number, its reference point, and its growth over the search (anytime curve)."""
+    ref = experiment_reference(exp)
+    if ref is None:
+        return "<p>No target dimensions in the experiment's metadata: no reference point, no hypervolume.</p>"
+    volume = front_hypervolume(exp.trials, ref) if len(exp.trials) else 0.0
+    curve = anytime_curve(exp)
+    text = (f'<p id="{HYPERVOLUME_ID}" data-hypervolume="{volume:.6f}">Hypervolume of the (log10 adapter parameters, '
+            f"validation {html.escape(exp.score_name)}) front: <b>{volume:.4f}</b>; {html.escape(ref.describe())} "
+            "(full fine-tuning of the targets; a chance-level score). Larger is better: smaller adapters, higher scores."
+            "</p>")
+    if not len(curve):
+        return text
+    return text + _figure_html(anytime_figure(curve), ANYTIME_FIGURE_ID, False)
+
+
 def _figure_html(fig: go.Figure, div_id: str, plotlyjs: bool | str) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=plotlyjs, div_id=div_id,
                        config={"displaylogo": False, "responsive": True})
@@ -230,6 +249,8 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     parts.append(f"<h2>Pareto front ({len(front)} trials)</h2>")
     parts.append(html_table(front, _trial_spec(score_name, trials), "pareto-table") if len(front)
                  else "<p>No trial has both a parameter count and a metric yet.</p>")
+
+    parts.append("<h2>Front hypervolume</h2>" + _hypervolume_section(exp))
 
     parts.append("<h2>Learning curves</h2>")
     curve_ids = list(front[col.TRIAL_ID]) if len(front) else []

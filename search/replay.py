@@ -5,10 +5,11 @@ Each replay is a real Ray Tune run (``Tuner.fit``) with the real scheduler and s
 search/strategies.py; only the trainable differs: it reports the recorded epochs of the configuration
 it was given, one by one, and checkpoints its position so HyperBand can pause and resume it.
 
-The searcher may only choose among the recorded configurations: ``random`` takes them in a seeded
-random order (random search over the space, as recorded); Optuna proposes a point of the space and is
-given the nearest recorded configuration not yet tried (same structure, alpha and the like first, then
-the closest learning rate on a log scale), and learns from that configuration's recorded result.
+The searcher may only choose among the recorded configurations. Each proposes a point of the space
+as it would live (``random``: Tune's seeded sampling, as the driver does it; Optuna: TPE) and is given
+the nearest recorded configuration not yet tried (same structure, alpha and the like first, then the
+closest learning rate on a log scale); Optuna learns from that configuration's recorded result. With
+the recording's own seed, ``random`` proposes exactly the recorded configurations in recorded order.
 
 Determinism: one trial at a time by default (``concurrency``), so the order of results, and with it
 every decision, depends only on the strategy and the seed.
@@ -16,8 +17,9 @@ every decision, depends only on the strategy and the seed.
 from __future__ import annotations
 
 import math
-import random
+import pickle
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from ray.tune.search import Searcher
 
 from search.param_spec import ParamSpec
 from search.plan_strategy import log_spaced_bands
+from search.scheduler_memory import RememberingScheduler, SchedulerMemory
 from search.space import SearchSpace, parse_space
 from search.space_yaml import parse_yaml_text
 from search.strategies import STRUCTURAL_NAMES, build_optuna, build_scheduler
@@ -82,8 +85,10 @@ def recording_reference(recording: Recording) -> ReferencePoint:
     return reference_point(recording.score_name, recording.full_params)
 
 
-def replay_trainable(config: dict[str, Any], recording: Recording, checkpoint_every_epoch: bool) -> None:
-    """Report the recorded trial ``config[RECORD_KEY]`` epoch by epoch, from where a checkpoint left it."""
+def replay_trainable(config: dict[str, Any], recording: Recording, checkpoint_every_epoch: bool,
+                     pace_s: float = 0.0) -> None:
+    """Report the recorded trial ``config[RECORD_KEY]`` epoch by epoch, from where a checkpoint left it
+    (``pace_s``: a pause before each report, so a test can interrupt a replay half-way)."""
     trial = recording.trials[int(config[RECORD_KEY])]
     start = 0
     checkpoint = tune.get_checkpoint()
@@ -91,6 +96,8 @@ def replay_trainable(config: dict[str, Any], recording: Recording, checkpoint_ev
         with checkpoint.as_directory() as folder:
             start = int((Path(folder) / POSITION_FILE).read_text())
     for position in range(start, trial.epochs):
+        if pace_s:
+            time.sleep(pace_s)
         metrics = {**trial.curve[position], MetricKey.ADAPTER_PARAMS.value: trial.adapter_params,
                    MetricKey.DONE_BY_TRAINABLE.value: position + 1 == trial.epochs}
         if not checkpoint_every_epoch:
@@ -154,6 +161,21 @@ class RecordedChoiceSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.inner.on_trial_complete(trial_id, result=result, error=error)
 
+    def save(self, checkpoint_path: str) -> None:
+        inner_path = f"{checkpoint_path}.inner"
+        self.inner.save(inner_path)
+        state = {"unused": self.unused, "inner": Path(inner_path).read_bytes()}
+        Path(inner_path).unlink()
+        Path(checkpoint_path).write_bytes(pickle.dumps(state))
+
+    def restore(self, checkpoint_path: str) -> None:
+        state = pickle.loads(Path(checkpoint_path).read_bytes())
+        inner_path = f"{checkpoint_path}.inner"
+        Path(inner_path).write_bytes(state["inner"])
+        self.inner.restore(inner_path)
+        Path(inner_path).unlink()
+        self.unused = state["unused"]
+
 
 def recorded_structures(recording: Recording, space: SearchSpace) -> list[dict[str, Any]]:
     """The distinct TT-LoRA structures among the recorded configurations, first-seen order."""
@@ -164,45 +186,95 @@ def recorded_structures(recording: Recording, space: SearchSpace) -> list[dict[s
     return list(seen.values())
 
 
+def random_order(recording: Recording, space: SearchSpace, seed: int, samples: int) -> list[int]:
+    """The recorded configurations in the order random search with ``seed`` would propose them: Tune's
+    own sampling of the recorded space (``BasicVariantGenerator``'s generator, seeded as the driver
+    seeds it), each draw given the nearest recorded configuration not yet taken. With the recording's
+    own seed every draw is a recorded configuration, in the recorded order."""
+    from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
+    from ray.tune.search.variant_generator import generate_variants
+
+    from search.tune_space import tune_param_space
+    from vocab.methods import flat_trial_config
+
+    rng = _BackwardsCompatibleNumpyRng(seed)
+    spec = {"config": tune_param_space(space)}
+    specs = dict(space.searched_params())
+    unused, order = list(range(len(recording.trials))), []
+    while len(order) < samples:
+        for _, resolved in generate_variants(spec, random_state=rng):
+            if len(order) == samples:
+                break
+            proposed = flat_trial_config(resolved["config"])
+            chosen = min(unused, key=lambda i: (_distance(proposed, recording.trials[i].config, specs), i))
+            unused.remove(chosen)
+            order.append(chosen)
+    return order
+
+
 def _searcher_and_space(searcher: str, recording: Recording, space: SearchSpace, seed: int,
                         samples: int) -> tuple[Any, dict[str, Any]]:
     if searcher == "random":
-        order = random.Random(seed).sample(range(len(recording.trials)), samples)
-        return None, {RECORD_KEY: tune.grid_search(order)}
+        return None, {RECORD_KEY: tune.grid_search(random_order(recording, space, seed, samples))}
     inner = build_optuna(space, recorded_structures(recording, space))
     specs = dict(space.searched_params())
     return RecordedChoiceSearcher(inner, recording, specs), {}
 
 
-def replay(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
-           reduction_factor: float | None = None, max_t: int | None = None, grace_period: int | None = None,
-           num_bands: int | None = None, samples: int | None = None, concurrency: int = 1,
-           storage: str | None = None) -> ReplayResult:
-    """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray must be initialised)."""
-    overrides: dict[str, Any] = {"scheduler.type": scheduler, "search.algorithm": searcher, "train.seed": seed}
-    for key, value in (("scheduler.reduction_factor", reduction_factor), ("scheduler.max_t", max_t),
-                       ("scheduler.grace_period", grace_period), ("scheduler.num_bands", num_bands)):
-        if value is not None:
-            overrides[key] = value
-    space = recording_space(recording, overrides)
+def replay_tuner(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
+                 overrides: dict[str, Any] | None = None, samples: int | None = None, concurrency: int = 1,
+                 storage: str = ".", name: str = "replay", pace_s: float = 0.0) -> tuple[Any, "_Events"]:
+    """A fresh replay ``Tuner`` (and the callback that collects its events) writing to storage/name."""
+    space = recording_space(recording, {"scheduler.type": scheduler, "search.algorithm": searcher, "train.seed": seed,
+                                        **(overrides or {})})
     samples = min(samples or len(recording.trials), len(recording.trials))
     sizes = [t.adapter_params for t in recording.trials]
     bands = list(space.scheduler.bands) if space.scheduler.bands else log_spaced_bands(sizes, space.scheduler.num_bands)
     sched = build_scheduler(space, bands)
     search_alg, param_space = _searcher_and_space(searcher, recording, space, seed, samples)
     events = _Events()
+    callbacks: list[Callback] = [events]
+    if isinstance(sched, RememberingScheduler):
+        callbacks.append(SchedulerMemory(sched))
+    tuner = tune.Tuner(
+        replay_resources(recording, scheduler, pace_s), param_space=param_space,
+        tune_config=tune.TuneConfig(metric=MetricKey.VAL_LOSS.value, mode="min", scheduler=sched,
+                                    search_alg=search_alg, num_samples=1 if search_alg is None else samples,
+                                    max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, callbacks=callbacks,
+                                  stop={MetricKey.DONE_BY_TRAINABLE.value: True},
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+    return tuner, events
+
+
+def replay_resources(recording: Recording, scheduler: str, pace_s: float = 0.0) -> Any:
+    """The replay trainable as Tune takes it (a hundredth of a CPU: trials cost nothing)."""
     trainable = tune.with_parameters(replay_trainable, recording=recording,
-                                     checkpoint_every_epoch=scheduler == "hyperband")
+                                     checkpoint_every_epoch=scheduler == "hyperband", pace_s=pace_s)
+    return tune.with_resources(trainable, {"cpu": 0.01})
+
+
+def restore_replay_tuner(recording: Recording, experiment_dir: str, scheduler: str, pace_s: float = 0.0) -> Any:
+    """An interrupted replay experiment, resumed as ``ttsearch run --resume`` resumes a search (its
+    scheduler and searcher come back with their saved state)."""
+    return tune.Tuner.restore(experiment_dir, trainable=replay_resources(recording, scheduler, pace_s),
+                              resume_unfinished=True, resume_errored=True)
+
+
+def replay(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
+           reduction_factor: float | None = None, max_t: int | None = None, grace_period: int | None = None,
+           num_bands: int | None = None, samples: int | None = None, concurrency: int = 1,
+           storage: str | None = None) -> ReplayResult:
+    """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray must be initialised); the Tune
+    experiment goes to a temporary folder under ``storage`` and is removed."""
+    overrides: dict[str, Any] = {}
+    for key, value in (("scheduler.reduction_factor", reduction_factor), ("scheduler.max_t", max_t),
+                       ("scheduler.grace_period", grace_period), ("scheduler.num_bands", num_bands)):
+        if value is not None:
+            overrides[key] = value
     with tempfile.TemporaryDirectory(dir=storage) as folder:
-        tuner = tune.Tuner(
-            tune.with_resources(trainable, {"cpu": 0.01}), param_space=param_space,
-            tune_config=tune.TuneConfig(metric=MetricKey.VAL_LOSS.value, mode="min", scheduler=sched,
-                                        search_alg=search_alg, num_samples=1 if search_alg is None else samples,
-                                        max_concurrent_trials=concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(name="replay", storage_path=folder, verbose=0, callbacks=[events],
-                                      stop={MetricKey.DONE_BY_TRAINABLE.value: True},
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-        )
+        tuner, events = replay_tuner(recording, scheduler, searcher, seed, overrides, samples, concurrency, folder)
         tuner.fit()
     return _summarise(recording, scheduler, searcher, seed, events.events)
 
@@ -223,4 +295,4 @@ def _summarise(recording: Recording, scheduler: str, searcher: str, seed: int,
                         hypervolume=curve[-1] if curve else 0.0, curve=curve, epochs_by_record=epochs)
 
 
-__all__ = ["replay", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]
+__all__ = ["replay", "restore_replay_tuner", "replay_tuner", "replay_resources", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]

@@ -18,6 +18,7 @@ import io
 import pickle
 from typing import Any
 
+from ray.cloudpickle import CloudPickler
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
@@ -25,7 +26,9 @@ from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
 _TRIAL_TAG = "ttsearch-trial"
 
 
-class _TrialIdPickler(pickle.Pickler):
+class _TrialIdPickler(CloudPickler):
+    """cloudpickle (HyperBand keeps lambdas), with every ``Trial`` written as its id."""
+
     def __init__(self, handle: io.BytesIO) -> None:
         super().__init__(handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.trial_ids: set[str] = set()

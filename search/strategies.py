@@ -14,7 +14,7 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
@@ -93,23 +93,28 @@ def _suggest(trial: Any, name: str, spec: ParamSpec) -> Any:
     raise ValueError(f"no Optuna mapping for parameter kind {spec.kind!r}")
 
 
-def optuna_space(space: SearchSpace, structures: list[dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+class OptunaSpace:
     """The define-by-run function: the structure as one categorical over ``structures`` (from
-    ``allowed_structures``), the other rows each their own."""
-    labels = [str(i) for i in range(len(structures))]
-    others = {name: spec for name, spec in space.searched_params().items() if name not in STRUCTURAL_NAMES}
+    ``allowed_structures``), the other rows each their own. A class, not a closure: Tune saves the
+    searcher (and this with it) with the standard pickle at every experiment checkpoint."""
 
-    def define(trial: Any) -> dict[str, Any]:
-        constants: dict[str, Any] = {}
+    def __init__(self, structures: list[dict[str, Any]], others: dict[str, ParamSpec]) -> None:
+        self.structures, self.others = structures, others
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        labels = [str(i) for i in range(len(self.structures))]
         chosen = int(trial.suggest_categorical(STRUCTURE_KEY, labels)) if len(labels) > 1 else 0
-        constants.update(structures[chosen])
-        for name, spec in others.items():
+        constants: dict[str, Any] = dict(self.structures[chosen])
+        for name, spec in self.others.items():
             value = _suggest(trial, name, spec)
             if spec.kind == "fixed":
                 constants[name] = value
         return constants
 
-    return define
+
+def optuna_space(space: SearchSpace, structures: list[dict[str, Any]]) -> OptunaSpace:
+    return OptunaSpace(structures, {name: spec for name, spec in space.searched_params().items()
+                                    if name not in STRUCTURAL_NAMES})
 
 
 def searcher_objectives(space: SearchSpace) -> tuple[str | list[str], str | list[str]]:
@@ -126,6 +131,7 @@ def build_optuna(space: SearchSpace, structures: list[dict[str, Any]]) -> Any:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per study on the console
     metric, mode = searcher_objectives(space)
     sampler = optuna.samplers.TPESampler(seed=space.train.seed, n_startup_trials=OPTUNA_STARTUP_TRIALS)
     return OptunaSearch(space=optuna_space(space, structures), metric=metric, mode=mode, sampler=sampler)

@@ -129,7 +129,9 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
 @click.argument("root", required=False, default=DEFAULT_ROOT, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per experiment instead of a table.")
 def ls_command(root: str, as_json: bool) -> None:
-    """List the experiments under ROOT: status, methods, trials done/total, best metric, smallest front size."""
+    """List the experiments under ROOT: status, methods, trials done/total, best metric, smallest front size,
+    the front's hypervolume (log10 adapter params x val score, against the reference point in
+    vocab/front_volume.py: full fine-tuning of the targets, and a chance-level score)."""
     from analysis.listing import list_experiments
 
     summaries = list_experiments(root)
@@ -142,6 +144,7 @@ def ls_command(root: str, as_json: bool) -> None:
                 "best_score": None if math.isnan(s.best_score) else s.best_score,
                 "best_test_score": None if math.isnan(s.best_test_score) else s.best_test_score,
                 "smallest_front_params": None if math.isnan(s.smallest_front_params) else s.smallest_front_params,
+                "hypervolume": None if math.isnan(s.hypervolume) else s.hypervolume,
                 "warnings": s.warnings,
             }))
         return
@@ -153,15 +156,16 @@ def ls_command(root: str, as_json: bool) -> None:
 
     table = Table(title=f"experiments under {root}")
     headers = ("experiment", "folder", "status", "methods", "trials done/total", "best val metric (selection)",
-               "its test metric (held out)", "smallest front adapter params", "warnings")
+               "its test metric (held out)", "smallest front adapter params", "front hypervolume", "warnings")
     for header in headers:
         table.add_column(header, justify="left" if header in ("experiment", "folder", "status", "methods") else "right")
     for s in summaries:
         best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
         smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
         test = "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
+        volume = "n/a" if math.isnan(s.hypervolume) else f"{s.hypervolume:.4f}"
         table.add_row(s.name, s.relative, s.status, s.methods_text or "n/a", f"{s.trials_done}/{s.trials_total}", best,
-                      test, smallest, str(s.warnings))
+                      test, smallest, volume, str(s.warnings))
     Console(width=160).print(table)
 
 

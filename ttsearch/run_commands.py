@@ -58,7 +58,7 @@ def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
             f"Best {method_label(method)} (lowest val loss): {Path(best.path).name}  "
             f"val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  val {score_name}={m[MetricKey.BEST_SCORE.value]:.4f}"
             f"{test_text} at epoch {m[MetricKey.BEST_EPOCH.value]}  adapter params={adapter:,}  "
-            f"config={json.dumps(flat_trial_config(best.config))}"
+            f"config={json.dumps({k: v for k, v in flat_trial_config(best.config).items() if not k.startswith('_')})}"
         )
     for failed in errors:
         click.echo(f"Failed: {Path(failed.path).name}: {str(failed.error).strip().splitlines()[-1][:200]}")

@@ -1,0 +1,169 @@
+"""Front benchmark: which scheduler x searcher fills the compression-vs-accuracy front cheapest?
+
+Three steps (each can run alone):
+
+1. ``--record``: one real search with no scheduler (benchmarks/front_space.yaml: MiniLM offline, SST-2
+   640/256 rows, 48 TT-LoRA configurations of 528..153,600 adapter parameters, up to 6 epochs each),
+   about an hour on 2 cores; its compact copy (configs and per-epoch curves) replaces
+   benchmarks/data/front_recording.json.
+2. default: replay the committed recording (``ttsearch replay`` machinery: real Ray Tune schedulers and
+   searchers, recorded curves instead of training) for every strategy and ``--seeds`` seeds; print,
+   per strategy, trial-epochs, selected score and hypervolume, the trial-epochs needed to reach 95% of
+   the whole recording's hypervolume, the hypervolume at equal trial-epochs, and the target check:
+   the best new strategy reaches random + HyperBand's final hypervolume with at most 1/3 of its
+   trial-epochs.
+3. ``--live STRATEGY``: the check on real training: one search with that strategy and one with random +
+   HyperBand on the recording's task and space, the same number of trials each; both tables.
+
+    python benchmarks/bench_front.py                      # replays, about a minute per strategy
+    python benchmarks/bench_front.py --record             # re-record (an hour), then replay
+    python benchmarks/bench_front.py --live banded:optuna_mo --live-samples 24
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+SPACE = REPO / "benchmarks" / "front_space.yaml"
+RECORDING = REPO / "benchmarks" / "data" / "front_recording.json"
+OUT = Path("/tmp/ttsearch_bench_front")
+
+PAPER = ("hyperband", "random")
+# (scheduler, searcher): the paper's, the ASHA and banded schedulers with random search, the
+# model-based searchers without a scheduler and with the banded one.
+STRATEGIES = [("none", "random"), PAPER, ("asha", "random"), ("banded", "random"), ("none", "optuna_mo"),
+              ("asha", "optuna_mo"), ("banded", "optuna_mo"), ("banded", "optuna")]
+TARGET_RATIO = 1 / 3
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
+            "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO)}
+
+
+def run_search(name: str, sets: list[str]) -> float:
+    command = [sys.executable, "-m", "ttsearch", "run", str(SPACE), "--data-dir", str(DATA), "--set", f"name={name}",
+               "--set", f"storage.path={OUT}"]
+    for item in sets:
+        command += ["--set", item]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=REPO, env=env(), check=True)
+    return time.perf_counter() - started
+
+
+def record() -> None:
+    seconds = run_search("front_recording", [])
+    from analysis.recording import recording_from_experiment
+
+    recording, skipped = recording_from_experiment(OUT / "front_recording")
+    recording.source = "benchmarks/front_space.yaml (recorded by benchmarks/bench_front.py --record)"
+    recording.write(RECORDING)
+    print(f"recorded {len(recording.trials)} trials, {recording.trial_epochs} trial-epochs in {seconds / 60:.1f} min "
+          f"-> {RECORDING}" + (f"; left out: {skipped}" if skipped else ""))
+
+
+def replays(seeds: int) -> None:
+    import logging
+
+    import ray
+
+    from search.replay import full_hypervolume, replay
+    from search.replay_summary import mean_value_at, summarise, summary_lines
+    from vocab.front_volume import epochs_to_reach
+    from vocab.recording import Recording
+
+    recording = Recording.read(RECORDING)
+    full_hv = full_hypervolume(recording)
+    print(f"recording: {len(recording.trials)} configurations, {recording.trial_epochs} trial-epochs, "
+          f"hypervolume {full_hv:.4f} (whole recording); searchers choose among the recorded configurations")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    results = {}
+    for scheduler, searcher in STRATEGIES:
+        started = time.perf_counter()
+        results[(scheduler, searcher)] = [replay(recording, scheduler, searcher, seed=s) for s in range(seeds)]
+        print(f"  replayed {searcher} + {scheduler}: {seeds} seeds in {time.perf_counter() - started:.0f} s", flush=True)
+    ray.shutdown()
+    flat = [r for rs in results.values() for r in rs]
+    print("\n## Replays (mean ± sd over seeds; trial-epochs = epochs trained, all trials together)")
+    print("\n".join(summary_lines(summarise(flat, full_hv), full_hv)))
+
+    paper = results[PAPER]
+    paper_epochs = statistics.fmean(r.trial_epochs for r in paper)
+    paper_hv = statistics.fmean(r.hypervolume for r in paper)
+    budgets = sorted({round(paper_epochs * f) for f in (1 / 3, 1 / 2, 1.0)})
+    print(f"\n## Equal trial-epochs: hypervolume after N trial-epochs (random + HyperBand spends {paper_epochs:.0f}, "
+          f"ends at {paper_hv:.4f})")
+    header = f"{'strategy':<24} " + " ".join(f"{'N=' + str(b):>10}" for b in budgets) + \
+        f" {'epochs to HB final':>20} {'ratio to HB':>12}"
+    print(header + "\n" + "-" * len(header))
+    best = None
+    for (scheduler, searcher), rs in results.items():
+        reach = [epochs_to_reach(r.curve, paper_hv) for r in rs]
+        reached = [e for e in reach if e is not None]
+        mean_reach = statistics.fmean(reached) if len(reached) == len(rs) else None
+        ratio = mean_reach / paper_epochs if mean_reach is not None else None
+        cells = " ".join(f"{mean_value_at(rs, b):>10.4f}" for b in budgets)
+        reach_text = f"{mean_reach:.0f}" if mean_reach is not None else f"{len(reached)}/{len(rs)} seeds"
+        print(f"{searcher + ' + ' + scheduler:<24} {cells} {reach_text:>20} "
+              f"{(f'{ratio:.2f}' if ratio is not None else 'n/a'):>12}")
+        if (scheduler, searcher) != PAPER and scheduler != "none" and ratio is not None and (best is None or ratio < best[1]):
+            best = (f"{searcher} + {scheduler}", ratio)
+    if best is None:
+        print("\ntarget: no new strategy reached random + HyperBand's final hypervolume on every seed: MISSED")
+    else:
+        verdict = "met" if best[1] <= TARGET_RATIO else "MISSED"
+        print(f"\ntarget (reach random + HyperBand's final hypervolume with <= 1/3 of its trial-epochs): best new "
+              f"strategy {best[0]} needs {best[1]:.2f} of them: {verdict}")
+
+
+def live(strategy: str, samples: int) -> None:
+    """Two real searches, the same trials each: ``strategy`` (scheduler:searcher) and random + HyperBand."""
+    from analysis.hypervolume import experiment_hypervolume
+    from analysis.loading import load_experiment
+
+    scheduler, searcher = strategy.split(":")
+    runs = {f"live_{scheduler}_{searcher}": (scheduler, searcher), "live_hyperband_random": PAPER}
+    rows = []
+    for name, (sched, srch) in runs.items():
+        seconds = run_search(name, [f"scheduler.type={sched}", f"search.algorithm={srch}", f"num_samples={samples}"])
+        exp = load_experiment(OUT / name)
+        trials = exp.trials
+        selected = trials.loc[trials["best_val_loss"].astype(float).idxmin()]
+        rows.append((f"{srch} + {sched}", len(trials), int(trials["epochs"].sum()), float(selected["best_score"]),
+                     float(selected["best_test_score"]), experiment_hypervolume(exp), seconds / 60))
+    print(f"\n## Live: {samples} trials each, MiniLM / SST-2 (640 train, 256 validation), up to 6 epochs")
+    header = (f"{'strategy':<24} {'trials':>6} {'trial-epochs':>12} {'selected val acc':>16} {'its test acc':>12} "
+              f"{'hypervolume (val)':>17} {'minutes':>8}")
+    print(header + "\n" + "-" * len(header))
+    for name, count, epochs, val, test, hv, minutes in rows:
+        print(f"{name:<24} {count:>6} {epochs:>12} {val:>16.4f} {test:>12.4f} {hv:>17.4f} {minutes:>8.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="re-record the recording first (about an hour)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--no-replay", action="store_true")
+    parser.add_argument("--live", metavar="SCHEDULER:SEARCHER", default=None)
+    parser.add_argument("--live-samples", type=int, default=24)
+    args = parser.parse_args()
+    if args.record:
+        record()
+    if not args.no_replay:
+        replays(args.seeds)
+    if args.live:
+        live(args.live, args.live_samples)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""A replay decides as the live search did: record a small search with no scheduler, run the same
+space live with ASHA and with the banded scheduler (same seed, one trial at a time), and replay each
+scheduler on the recording: every trial stops at the same epoch. Slow: three real searches."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.search.helpers import SMALL_QUICKSTART, run_cli
+
+pytestmark = pytest.mark.slow
+QUICKSTART = "spaces/quickstart.yaml"
+COMMON = [*SMALL_QUICKSTART, "--set", "num_samples=4", "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3",
+          "--set", "train.patience=3", "--set", "resources.max_concurrent_trials=1", "--set", "scheduler.reduction_factor=2"]
+
+
+def _epochs_by_config(experiment: Path) -> dict[str, int]:
+    out = {}
+    for result_file in experiment.glob("trial_*/result.json"):
+        rows = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        config = {k: v for k, v in rows[0]["config"].items() if not k.startswith("_")}
+        out[json.dumps(config, sort_keys=True)] = len(rows)
+    return out
+
+
+def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_data_dir: Path) -> None:
+    import ray
+
+    from analysis.recording import recording_from_experiment
+    from search.replay import replay
+
+    def run(name: str, scheduler: str) -> Path:
+        proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *COMMON,
+                        "--set", f"name={name}", "--set", f"scheduler.type={scheduler}"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return tmp_path / name
+
+    recorded = run("recorded", "none")
+    live = {scheduler: _epochs_by_config(run(f"live_{scheduler}", scheduler)) for scheduler in ("asha", "banded")}
+    recording, skipped = recording_from_experiment(recorded)
+    assert not skipped and len(recording.trials) == 4
+    keys = [json.dumps({**t.config, "method": "ttlora"}, sort_keys=True) for t in recording.trials]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        for scheduler, live_epochs in live.items():
+            replayed = replay(recording, scheduler, "random", seed=0)  # the live searches' seed
+            assert {keys[i]: n for i, n in replayed.epochs_by_record.items()} == live_epochs, scheduler
+        assert sum(live["asha"].values()) < recording.trial_epochs  # ASHA did cut something here
+    finally:
+        ray.shutdown()

@@ -1,0 +1,153 @@
+"""The strategy fields of a space: search.algorithm, search.max_params, the banded scheduler's bands.
+
+Bad values exit with code 2 before Ray starts and name the field; good ones show in ``plan``. The
+Optuna space and the capped random space are checked against the plan's own counts.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.plan import build_plan
+from search.space import load_space
+from search.strategies import (
+    STRUCTURE_KEY,
+    allowed_structures,
+    build_optuna,
+    build_scheduler,
+    build_search_alg,
+    optuna_space,
+    searcher_objectives,
+)
+from search.tune_space import tune_param_space
+from tests.search.test_bad_input import QUICKSTART, _run, run_main, storage  # noqa: F401  (fixture)
+
+# quickstart: 3 shapes x ranks 4, 8; sizes 6,144 .. 39,936 (rank 8 of 16x24x24x16)
+SIZES_QUICKSTART = {6_144, 8_448, 10_752, 23_040, 29_184, 39_936}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (["--set", "search.algorithm=bohb"], ["search.algorithm", "unknown search algorithm 'bohb'",
+                                               "random, optuna, optuna_mo"]),
+        (["--set", "search.max_params=1000"], ["quickstart.yaml: search.max_params",
+                                                "below every TT-LoRA configuration", "6,144"]),
+        (["--set", "search.max_params=-5"], ["search.max_params", "positive parameter count"]),
+        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[7000, 50000]"],
+         ["quickstart.yaml: scheduler.bands", "outside every band: 6,144", "from at most 6,144 to at least 39,936"]),
+        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[0, 50000, 20000]"],
+         ["scheduler.bands", "strictly ascending"]),
+        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[1000]"], ["scheduler.bands", "at least two edges"]),
+        (["--set", "scheduler.type=bohb"], ["scheduler.type", "hyperband", "banded"]),
+        (["--set", "search.algorithm=optuna", "--set", "baselines.lora={}"],
+         ["quickstart.yaml: search.algorithm", "also has baselines (lora)", "TT-LoRA-only"]),
+        (["--set", "search.algorithm=optuna_mo", "--set", "search.alpha={grid: [4.0, 8.0]}"],
+         ["search.algorithm", "grid values", "search.alpha"]),
+    ],
+)
+def test_bad_strategy_exits_2_naming_the_field(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,
+                                               overrides: list[str], fragments: list[str]) -> None:
+    assert run_main(_run(storage, shared_data_dir, *overrides)) == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not storage.exists()
+
+
+def test_plan_counts_what_max_params_leaves_and_shows_the_bands(capsys: pytest.CaptureFixture) -> None:
+    assert run_main(["plan", str(QUICKSTART), "--set", "search.max_params=12000", "--set", "scheduler.type=banded",
+                     "--set", "scheduler.num_bands=2", "--set", "search.algorithm=optuna_mo"]) == 0
+    out = capsys.readouterr().out
+    assert "searcher: optuna_mo" in out
+    assert "search.max_params=12,000: 3 of 6 TT-LoRA configurations are sampled, 3 never." in out
+    assert out.count("over max_params: never sampled") == 3
+    # two log-spaced bands over 6,144 .. 10,752: the edge is sqrt(6144 * 10752) = 8,128
+    assert "Bands (adapter params): [6,144, 8,128): 1 configurations; [8,128, 10,752]: 2 configurations" in out
+
+
+def _plan(*overrides: str):
+    space = load_space(QUICKSTART, list(overrides))
+    return space, build_plan(space, str(QUICKSTART))
+
+
+def test_random_search_with_a_cap_samples_only_configurations_within_it() -> None:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.variant_generator import generate_variants
+
+    space, plan = _plan("search.max_params=12000")
+    search_alg, param_space = build_search_alg(space, plan, tune_param_space(space))
+    assert isinstance(search_alg, BasicVariantGenerator)
+    allowed = {(str(s["shape"]), s["rank"], s["cores"]) for s in allowed_structures(space, plan)}
+    sizes = {(str(r.structure["shape"]), r.structure["rank"]): r.tt_params for r in plan.rows}
+    assert len(allowed) == 3
+    seen = set()
+    for _ in range(40):
+        _, config = next(generate_variants(param_space))
+        seen.add((str(config["shape"]), config["rank"], config["cores"]))
+        assert sizes[(str(config["shape"]), config["rank"])] <= 12_000
+    assert seen == allowed  # every allowed structure is drawn, nothing else
+
+
+def test_uncapped_random_space_is_the_plain_one() -> None:
+    space, plan = _plan()
+    _, param_space = build_search_alg(space, plan, tune_param_space(space))
+    assert STRUCTURE_KEY not in param_space and set(param_space) == set(tune_param_space(space))
+
+
+def test_optuna_space_proposes_only_allowed_structures_and_the_space_s_ranges() -> None:
+    space, plan = _plan("search.max_params=12000", "search.algorithm=optuna_mo")
+    structures = allowed_structures(space, plan)
+    define = optuna_space(space, structures)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=optuna.samplers.TPESampler(seed=0))
+    for _ in range(12):
+        trial = study.ask()
+        constants = define(trial)
+        chosen = structures[int(trial.params[STRUCTURE_KEY])]
+        assert {k: constants[k] for k in chosen} == chosen
+        assert 2e-3 <= trial.params["learning_rate"] <= 2e-2 and trial.params["alpha"] in (4.0, 8.0, 16.0)
+        assert constants["weight_decay"] == 0.0  # fixed rows come back as constants
+        study.tell(trial, [1.0, 1.0])
+    pickle.loads(pickle.dumps(define))  # Tune saves the searcher with the standard pickle
+
+
+def test_searcher_objectives_and_the_searcher_pickles() -> None:
+    space, plan = _plan("search.algorithm=optuna_mo")
+    assert searcher_objectives(space) == (["best_val_loss", "adapter_params"], ["min", "min"])
+    space_single, _ = _plan("search.algorithm=optuna", "scheduler.metric=score")
+    assert searcher_objectives(space_single) == ("best_score", "max")
+    searcher = build_optuna(space, allowed_structures(space, plan))
+    searcher.suggest("t1")
+    state = pickle.dumps(searcher.__dict__)  # what OptunaSearch.save writes at each experiment checkpoint
+    assert pickle.loads(state)["_ot_trials"].keys() == {"t1"}
+
+
+def test_scheduler_kinds() -> None:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+
+    from search.banded import BandedASHAScheduler
+    from search.scheduler_memory import RememberingScheduler
+
+    expected = {"hyperband": HyperBandScheduler, "asha": ASHAScheduler, "banded": BandedASHAScheduler}
+    for kind, cls in expected.items():
+        space, plan = _plan(f"scheduler.type={kind}")
+        sched = build_scheduler(space, plan.param_bands)
+        assert isinstance(sched, RememberingScheduler) and isinstance(sched.inner, cls)
+        assert sched.inner._time_attr == "epoch" if kind != "banded" else sched.inner.time_attr == "epoch"  # noqa: SLF001
+    space, plan = _plan("scheduler.type=none")
+    assert type(build_scheduler(space, [])) is FIFOScheduler
+
+
+def test_strategy_fields_round_trip_through_the_resolved_space(tmp_path: Path) -> None:
+    from search.space import dump_space_yaml
+
+    space = load_space(QUICKSTART, ["search.algorithm=optuna_mo", "search.max_params=20000",
+                                    "scheduler.type=banded", "scheduler.bands=[0, 10000, 50000]"])
+    resolved = tmp_path / "space.yaml"
+    resolved.write_text(dump_space_yaml(space))
+    again = load_space(resolved)
+    assert (again.search.algorithm, again.search.max_params) == ("optuna_mo", 20000.0)
+    assert again.scheduler.bands == [0, 10000, 50000] and again == space
