@@ -23,10 +23,14 @@ from search.strategies import (
     searcher_objectives,
 )
 from search.tune_space import tune_param_space
-from tests.search.test_bad_input import QUICKSTART, _run, run_main, storage  # noqa: F401  (fixture)
+from tests.search.test_bad_input import QUICKSTART, _run, run_main
 
-# quickstart: 3 shapes x ranks 4, 8; sizes 6,144 .. 39,936 (rank 8 of 16x24x24x16)
-SIZES_QUICKSTART = {6_144, 8_448, 10_752, 23_040, 29_184, 39_936}
+# quickstart: 3 shapes x ranks 4, 8; adapter sizes 6,144 .. 39,936 (rank 8 of 16x24x24x16)
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "results"
 
 
 @pytest.mark.parametrize(
