@@ -101,7 +101,20 @@ def _check_searcher(plan: "Plan", space: SearchSpace, space_file: str) -> None:
                          expected="lists (choices) instead of {grid: [...]}, or search.algorithm=random")
 
 
+def _check_hyperband_concurrency(plan: "Plan", space: SearchSpace) -> None:
+    """Tune's concurrency limit counts paused trials: below a bracket's size, HyperBand's brackets never
+    fill, each paused trial is resumed at once, and nothing is cut (measured in replays)."""
+    limit = space.resources.max_concurrent_trials
+    largest = max((b.trials for b in plan.brackets), default=0)
+    if space.scheduler.type == "hyperband" and limit is not None and limit < largest:
+        plan.notes.append(
+            f"WARNING: resources.max_concurrent_trials={limit} is below HyperBand's largest bracket ({largest} trials): "
+            "Tune counts paused trials against the limit, so that bracket never fills and HyperBand cuts nothing. "
+            "Leave it unset (resources.cpu/gpu then bound what runs at once) or use scheduler.type=asha/banded.")
+
+
 def apply_strategy_checks(plan: "Plan", space: SearchSpace, space_file: str) -> None:
+    _check_hyperband_concurrency(plan, space)
     _check_max_params(plan, space, space_file)
     _check_bands(plan, space, space_file)
     _check_searcher(plan, space, space_file)

@@ -11,12 +11,13 @@ the nearest recorded configuration not yet tried (same structure, alpha and the 
 closest learning rate on a log scale); Optuna learns from that configuration's recorded result. With
 the recording's own seed, ``random`` proposes exactly the recorded configurations in recorded order.
 
-Determinism: one trial at a time by default (``concurrency``), so the order of results, and with it
-every decision, depends only on the strategy and the seed.
+Determinism: one trial runs at a time by default (``start_replay_ray``'s slots), so the order of
+results, and with it every decision, depends only on the strategy and the seed.
 """
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import tempfile
 import time
@@ -39,6 +40,7 @@ from vocab.front_volume import ReferencePoint, anytime_hypervolume, hypervolume,
 from vocab.recording import Recording
 
 RECORD_KEY = "record_index"  # config key: which recorded trial this replayed trial reports
+SLOT_RESOURCE = "replay_slot"  # one per trial that may run at once (start_replay_ray)
 POSITION_FILE = "position.txt"
 
 
@@ -222,7 +224,7 @@ def _searcher_and_space(searcher: str, recording: Recording, space: SearchSpace,
 
 
 def replay_tuner(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
-                 overrides: dict[str, Any] | None = None, samples: int | None = None, concurrency: int = 1,
+                 overrides: dict[str, Any] | None = None, samples: int | None = None,
                  storage: str = ".", name: str = "replay", pace_s: float = 0.0) -> tuple[Any, "_Events"]:
     """A fresh replay ``Tuner`` (and the callback that collects its events) writing to storage/name."""
     space = recording_space(recording, {"scheduler.type": scheduler, "search.algorithm": searcher, "train.seed": seed,
@@ -240,7 +242,7 @@ def replay_tuner(recording: Recording, scheduler: str, searcher: str = "random",
         replay_resources(recording, scheduler, pace_s), param_space=param_space,
         tune_config=tune.TuneConfig(metric=MetricKey.VAL_LOSS.value, mode="min", scheduler=sched,
                                     search_alg=search_alg, num_samples=1 if search_alg is None else samples,
-                                    max_concurrent_trials=concurrency, reuse_actors=True),
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, callbacks=callbacks,
                                   stop={MetricKey.DONE_BY_TRAINABLE.value: True},
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
@@ -248,11 +250,33 @@ def replay_tuner(recording: Recording, scheduler: str, searcher: str = "random",
     return tuner, events
 
 
+def start_replay_ray(concurrency: int = 1) -> None:
+    """Ray for replays: ``concurrency`` slots of the custom resource ``SLOT_RESOURCE``, one per running
+    trial. Slots, not ``max_concurrent_trials``: Tune's concurrency limit counts paused trials, so
+    with HyperBand a paused trial would keep its bracket from ever filling (and nothing is cut)."""
+    import logging
+
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    ray.init(num_cpus=2, resources={SLOT_RESOURCE: concurrency}, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR, configure_logging=False)
+
+
+def replay_slots() -> int:
+    import ray
+
+    slots = int(ray.cluster_resources().get(SLOT_RESOURCE, 0)) if ray.is_initialized() else 0
+    if slots < 1:
+        raise RuntimeError("replays need Ray started by search.replay.start_replay_ray (its trial slots)")
+    return slots
+
+
 def replay_resources(recording: Recording, scheduler: str, pace_s: float = 0.0) -> Any:
-    """The replay trainable as Tune takes it (a hundredth of a CPU: trials cost nothing)."""
+    """The replay trainable as Tune takes it: one slot each, a hundredth of a CPU (trials cost nothing)."""
     trainable = tune.with_parameters(replay_trainable, recording=recording,
                                      checkpoint_every_epoch=scheduler == "hyperband", pace_s=pace_s)
-    return tune.with_resources(trainable, {"cpu": 0.01})
+    return tune.with_resources(trainable, {"cpu": 0.01, SLOT_RESOURCE: 1})
 
 
 def restore_replay_tuner(recording: Recording, experiment_dir: str, scheduler: str, pace_s: float = 0.0) -> Any:
@@ -264,17 +288,19 @@ def restore_replay_tuner(recording: Recording, experiment_dir: str, scheduler: s
 
 def replay(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
            reduction_factor: float | None = None, max_t: int | None = None, grace_period: int | None = None,
-           num_bands: int | None = None, samples: int | None = None, concurrency: int = 1,
+           num_bands: int | None = None, samples: int | None = None,
            storage: str | None = None) -> ReplayResult:
-    """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray must be initialised); the Tune
-    experiment goes to a temporary folder under ``storage`` and is removed."""
+    """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray started by ``start_replay_ray``,
+    whose slots set how many trials run at once); the Tune experiment goes to a temporary folder under
+    ``storage`` and is removed."""
+    replay_slots()
     overrides: dict[str, Any] = {}
     for key, value in (("scheduler.reduction_factor", reduction_factor), ("scheduler.max_t", max_t),
                        ("scheduler.grace_period", grace_period), ("scheduler.num_bands", num_bands)):
         if value is not None:
             overrides[key] = value
     with tempfile.TemporaryDirectory(dir=storage) as folder:
-        tuner, events = replay_tuner(recording, scheduler, searcher, seed, overrides, samples, concurrency, folder)
+        tuner, events = replay_tuner(recording, scheduler, searcher, seed, overrides, samples, folder)
         tuner.fit()
     return _summarise(recording, scheduler, searcher, seed, events.events)
 
@@ -295,4 +321,4 @@ def _summarise(recording: Recording, scheduler: str, searcher: str, seed: int,
                         hypervolume=curve[-1] if curve else 0.0, curve=curve, epochs_by_record=epochs)
 
 
-__all__ = ["replay", "restore_replay_tuner", "replay_tuner", "replay_resources", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]
+__all__ = ["replay", "start_replay_ray", "restore_replay_tuner", "replay_tuner", "replay_resources", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]

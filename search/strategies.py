@@ -1,7 +1,7 @@
 """The space's strategy as Ray Tune objects: the scheduler (kept across ``--resume``) and the searcher.
 
-* Schedulers: Tune's ``HyperBandScheduler`` (the paper) and ``ASHAScheduler``, or ``banded``
-  (search/banded.py), each wrapped so its state survives a resume (search/scheduler_memory.py). The
+* Schedulers: Tune's ``HyperBandScheduler`` (the paper) and ``ASHAScheduler``, ``banded``
+  (search/banded.py) or ``mo_asha`` (search/mo_asha.py), each wrapped so its state survives a resume (search/scheduler_memory.py). The
   time unit is the trainable's own epoch counter (``MetricKey.EPOCH``), which a trial restored from a
   checkpoint carries on, so it reaches its rungs on time.
 * Searchers: ``random`` (Tune's ``BasicVariantGenerator``, seeded: the paper's) or Optuna's TPE through
@@ -20,6 +20,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 
 from search.banded import BandedASHAScheduler
+from search.mo_asha import MultiObjectiveASHAScheduler
 from search.param_spec import ParamSpec
 from search.scheduler_memory import RememberingScheduler
 from search.space import SearchSpace
@@ -44,6 +45,9 @@ def build_scheduler(space: SearchSpace, param_bands: list[float]) -> TrialSchedu
     elif sched.type == "asha":
         inner = ASHAScheduler(time_attr=TIME_ATTR, max_t=space.max_t, grace_period=sched.grace_period,
                               reduction_factor=sched.reduction_factor)
+    elif sched.type == "mo_asha":
+        inner = MultiObjectiveASHAScheduler(TIME_ATTR, max_t=space.max_t, grace_period=sched.grace_period,
+                                            reduction_factor=sched.reduction_factor)
     elif sched.type == "banded":
         inner = BandedASHAScheduler(param_bands, TIME_ATTR, max_t=space.max_t, grace_period=sched.grace_period,
                                     reduction_factor=sched.reduction_factor)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEDULERS = ("hyperband", "asha", "banded", "none")
+SCHEDULERS = ("hyperband", "asha", "banded", "mo_asha", "none")
 SEARCH_ALGORITHMS = ("random", "optuna", "optuna_mo")
 # search: keys that are not searched parameters
 STRATEGY_KEYS = ("algorithm", "max_params")
@@ -18,17 +18,18 @@ STRATEGY_KEYS = ("algorithm", "max_params")
 
 class SchedulerSection(BaseModel):
     """Trial scheduler. ``hyperband`` (the paper), ``asha``, ``banded`` (ASHA inside parameter bands:
-    an adapter is only compared with adapters of its size; search/banded.py) or ``none`` (every trial
+    an adapter is only compared with adapters of its size; search/banded.py), ``mo_asha`` (ASHA on
+    (val loss, adapter params) by non-dominated sorting; search/mo_asha.py) or ``none`` (every trial
     runs to its own stop). ``max_t`` defaults to ``train.max_epochs``; one time unit = one epoch, the
     trainable's own counter. ``bands``: the band edges in adapter parameters (ascending; every
     configuration must fall inside); None: ``num_bands`` log-spaced bands over the space's sizes."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["hyperband", "asha", "banded", "none"] = "hyperband"
+    type: Literal["hyperband", "asha", "banded", "mo_asha", "none"] = "hyperband"
     max_t: int | None = Field(default=None, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0)
-    grace_period: int = Field(default=1, ge=1)  # ASHA and banded
+    grace_period: int = Field(default=1, ge=1)  # ASHA, banded and mo_asha
     metric: Literal["val_loss", "score"] = "val_loss"
     bands: list[float] | None = None  # banded only
     num_bands: int = Field(default=3, ge=1)  # banded only, when bands is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import click
@@ -86,20 +85,19 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
         click.echo("searchers choose among the recorded configurations only (Optuna: the nearest one not yet tried)")
     import ray
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from search.replay import start_replay_ray
+
     for name in ("ray", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=max(2, concurrency), include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR, configure_logging=False)
+        start_replay_ray(concurrency)
     results = []
     try:
         for sched, srch in combos:
             for seed in range(seeds):
                 result = replay(recording, sched, srch, seed=seed, reduction_factor=reduction_factor, max_t=max_t,
-                                grace_period=grace_period, num_bands=num_bands, samples=samples,
-                                concurrency=concurrency)
+                                grace_period=grace_period, num_bands=num_bands, samples=samples)
                 results.append(result)
                 if as_json:
                     click.echo(json.dumps({"strategy": result.strategy, "scheduler": sched, "searcher": srch,

@@ -134,3 +134,28 @@ def test_report_of_several_experiments_compares_them(real_experiments: RealExper
     table_start = page.index('id="comparison-table"')
     assert page.count("<tr>", table_start, page.index("</table>", table_start)) == 3  # header + 2 experiments
     assert 'id="comparison-figure"' in page
+
+
+def test_front_hypervolume_in_report_and_ls(real_experiments: RealExperiments, capsys) -> None:
+    """The front's hypervolume, computed by hand from the trials' (adapter params, val score), is the
+    number the report and ls show; the anytime curve has one point per reported epoch and ends there."""
+    from analysis.hypervolume import anytime_curve
+    from analysis.report import HYPERVOLUME_ID
+
+    exp = load_experiment(real_experiments.main)
+    full = exp.meta.full_params()
+    x_ref = math.log10(full)
+    points = sorted((math.log10(p), s) for p, s in zip(exp.trials[col.ADAPTER_PARAMS], exp.trials[col.BEST_SCORE])
+                    if p > 0 and not math.isnan(s) and s > 0.5)  # accuracy: the reference score is 0.5
+    by_hand, best = 0.0, 0.5
+    for i, (x, score) in enumerate(points):
+        best = max(best, score)
+        by_hand += ((points[i + 1][0] if i + 1 < len(points) else x_ref) - x) * (best - 0.5)
+    page = build_report_html(exp, plotlyjs=False)
+    assert f'id="{HYPERVOLUME_ID}" data-hypervolume="{by_hand:.6f}"' in page
+    assert f"reference point: {full:,} params" in page
+    curve = anytime_curve(exp)
+    assert len(curve) == len(exp.curves) and curve["hypervolume"].iloc[-1] == pytest.approx(by_hand)
+    ttsearch_main(["ls", str(real_experiments.storage), "--json"])
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if text.strip()]
+    assert line["hypervolume"] == pytest.approx(by_hand)

@@ -105,3 +105,56 @@ def test_metric_given_twice_is_refused_like_tunes_own_schedulers() -> None:
 def test_too_few_edges() -> None:
     with pytest.raises(ValueError, match="two band edges"):
         BandedASHAScheduler([1000], "epoch", max_t=4)
+
+
+# --- multi-objective ASHA: rungs keep the non-dominated best of (val loss, adapter params) ------------
+
+def _mo() -> "MultiObjectiveASHAScheduler":
+    from search.mo_asha import MultiObjectiveASHAScheduler
+
+    sched = MultiObjectiveASHAScheduler("epoch", max_t=4, grace_period=1, reduction_factor=2)
+    assert sched.set_search_properties("val_loss", "min")
+    return sched
+
+
+def test_front_ranks_by_hand() -> None:
+    from search.mo_asha import front_ranks
+
+    # (loss, params): a and b are both non-dominated; c is dominated by a only; d by everything
+    points = [(0.30, 50_000), (0.60, 500), (0.40, 60_000), (0.70, 70_000), (float("nan"), 10)]
+    assert front_ranks(points) == [0, 0, 1, 2, 3]
+    assert front_ranks([(0.5, 100), (0.5, 100)]) == [0, 0]  # equal points do not dominate each other
+
+
+def test_mo_asha_keeps_the_small_slow_adapter_and_cuts_a_dominated_large_one() -> None:
+    """MIXED under MO-ASHA: small1 (0.60, 500) is the smallest so far, never dominated: it continues where
+    plain ASHA cut it; big2 (0.35, 60k) is dominated by big1 (0.30, 50k); small2 (0.55, 600) is not
+    dominated (its loss is below small1's) and is within the best half by front rank."""
+    sched = _mo()
+    trials = {name: _trial(name) for name in ("big1", "big2", "small1", "small2")}
+    decisions = []
+    for name, epoch, loss, params in MIXED:
+        sched.on_trial_add(None, trials[name])
+        decisions.append(sched.on_trial_result(None, trials[name], _result(epoch, loss, params)))
+    assert decisions == [CONTINUE, STOP, CONTINUE, CONTINUE]
+
+
+def test_mo_asha_cuts_a_trial_dominated_by_half_the_rung() -> None:
+    sched = _mo()
+    events = [("a", 0.30, 500), ("b", 0.32, 600), ("c", 0.50, 5_000)]  # c: dominated by a and b (front rank 1)
+    decisions = []
+    for name, loss, params in events:
+        trial = _trial(name)
+        sched.on_trial_add(None, trial)
+        decisions.append(sched.on_trial_result(None, trial, _result(1, loss, params)))
+    # b is dominated by a (rank 1 of 2 points; keep 1): stop; c: 2 points better than it, keep 2: stop
+    assert decisions == [CONTINUE, STOP, STOP]
+
+
+def test_mo_asha_without_a_size_makes_no_decision() -> None:
+    sched = _mo()
+    trial = _trial("x")
+    sched.on_trial_add(None, trial)
+    assert sched.on_trial_result(None, trial, {"epoch": 1, "val_loss": 0.5}) == CONTINUE
+    sched.on_trial_complete(None, trial, {"epoch": 1, "val_loss": 0.5})
+    assert "x" not in sched._trial_info  # noqa: SLF001

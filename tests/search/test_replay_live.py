@@ -29,7 +29,7 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
     import ray
 
     from analysis.recording import recording_from_experiment
-    from search.replay import replay
+    from search.replay import replay, start_replay_ray
 
     def run(name: str, scheduler: str) -> Path:
         proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *COMMON,
@@ -42,7 +42,7 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
     recording, skipped = recording_from_experiment(recorded)
     assert not skipped and len(recording.trials) == 4
     keys = [json.dumps({**t.config, "method": "ttlora"}, sort_keys=True) for t in recording.trials]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_replay_ray(1)
     try:
         for scheduler, live_epochs in live.items():
             replayed = replay(recording, scheduler, "random", seed=0)  # the live searches' seed
