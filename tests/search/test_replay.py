@@ -1,7 +1,8 @@
 """Replay on the committed recording (benchmarks/data/front_recording.json) through a real Ray runtime.
 
 The recording is real: MiniLM on SST-2 rows, every trial trained to its own stop. Tests use its first
-``SMALL`` trials, so each replay takes a few seconds. The replay of a live search's own recording
+``SMALL`` trials, so each replay takes a few seconds (the SIGKILL-and-resume ones are marked slow:
+about 40 s each). The replay of a live search's own recording
 (same scheduler, same seed, same decisions) is in test_replay_live.py (slow: it trains).
 """
 from __future__ import annotations
@@ -97,6 +98,7 @@ tuner.fit()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # without the scheduler's memory a resumed HyperBand waits forever: fail, not hang
 @pytest.mark.parametrize("scheduler", ["hyperband", "asha", "banded", "mo_asha"])
 def test_resume_after_sigkill_keeps_the_scheduler_and_searcher_memory(recording: Recording, ray_session: None,
