@@ -1,4 +1,4 @@
-"""Banded ASHA against hand-checked rung decisions on small synthetic curves (Tune's own ASHA inside).
+"""Banded ASHA and multi-objective ASHA against hand-checked rung decisions on small synthetic curves (Tune's own ASHA inside).
 
 Setup of every case: reduction factor 2, grace period 1, max_t 4, so the rungs are epochs 1, 2 and 4
 and a trial continues at a rung when its val loss is at least as good as the median of the losses
@@ -11,6 +11,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from search.banded import BandedASHAScheduler
+from search.mo_asha import MultiObjectiveASHAScheduler, front_ranks
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 EDGES = [100, 1_000, 100_000]  # band 0: [100, 1000), band 1: [1000, 100000]
@@ -109,17 +110,13 @@ def test_too_few_edges() -> None:
 
 # --- multi-objective ASHA: rungs keep the non-dominated best of (val loss, adapter params) ------------
 
-def _mo() -> "MultiObjectiveASHAScheduler":
-    from search.mo_asha import MultiObjectiveASHAScheduler
-
+def _mo() -> MultiObjectiveASHAScheduler:
     sched = MultiObjectiveASHAScheduler("epoch", max_t=4, grace_period=1, reduction_factor=2)
     assert sched.set_search_properties("val_loss", "min")
     return sched
 
 
 def test_front_ranks_by_hand() -> None:
-    from search.mo_asha import front_ranks
-
     # (loss, params): a and b are both non-dominated; c is dominated by a only; d by everything
     points = [(0.30, 50_000), (0.60, 500), (0.40, 60_000), (0.70, 70_000), (float("nan"), 10)]
     assert front_ranks(points) == [0, 0, 1, 2, 3]
