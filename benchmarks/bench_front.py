@@ -40,9 +40,9 @@ PAPER = ("hyperband", "random", None)
 # (scheduler, searcher, reduction factor; None = the space's 3): the paper's; ASHA, banded ASHA and
 # multi-objective ASHA with random search; the model-based searchers without a scheduler and with them.
 STRATEGIES = [("none", "random", None), PAPER, ("asha", "random", None), ("banded", "random", None),
-              ("mo_asha", "random", None), ("mo_asha", "random", 2), ("none", "optuna_mo", None),
-              ("asha", "optuna_mo", None), ("banded", "optuna_mo", None), ("mo_asha", "optuna_mo", None),
-              ("mo_asha", "optuna_mo", 2), ("mo_asha", "optuna", None)]
+              ("mo_asha", "random", None), ("mo_asha", "random", 2), ("mo_asha", "random", 6),
+              ("none", "optuna_mo", None), ("banded", "optuna_mo", None), ("mo_asha", "optuna_mo", None),
+              ("mo_asha", "optuna_mo", 6)]
 TARGET_RATIO = 1 / 3
 
 

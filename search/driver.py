@@ -267,7 +267,8 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=scheduler,
-                search_alg=search_alg, num_samples=tune_num_samples(space), max_concurrent_trials=space.resources.max_concurrent_trials,
+                search_alg=search_alg, num_samples=tune_num_samples(space),
+                max_concurrent_trials=space.resources.max_concurrent_trials,
                 reuse_actors=True, trial_dirname_creator=_trial_dirname,
             ),
             run_config=tune.RunConfig(

@@ -321,4 +321,15 @@ def _summarise(recording: Recording, scheduler: str, searcher: str, seed: int,
                         hypervolume=curve[-1] if curve else 0.0, curve=curve, epochs_by_record=epochs)
 
 
-__all__ = ["replay", "start_replay_ray", "restore_replay_tuner", "replay_tuner", "replay_resources", "ReplayResult", "full_hypervolume", "recording_reference", "RECORD_KEY", "recording_space"]
+__all__ = [
+    "replay",
+    "start_replay_ray",
+    "restore_replay_tuner",
+    "replay_tuner",
+    "replay_resources",
+    "ReplayResult",
+    "full_hypervolume",
+    "recording_reference",
+    "RECORD_KEY",
+    "recording_space",
+]
