@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from search.param_spec import ParamSpec, parse_searched
 from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
-from search.strategy_sections import STRATEGY_KEYS, SchedulerSection, parse_algorithm, parse_max_params
+from search.strategy_sections import (
+    AUTO_ALGORITHM,
+    STRATEGY_KEYS,
+    SchedulerSection,
+    parse_algorithm,
+    parse_max_params,
+)
 from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
 from vocab.errors import UsageError
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
@@ -136,7 +142,7 @@ SearchSection = create_model(  # a module-level class: trials receive the space 
     "SearchSection", __base__=SearchSectionBase, __module__=__name__,
     **{p.name: (Any, Field(default=searched_default(p), description=p.help)) for p in SEARCHED_PARAMS},
     # the searcher (search/strategies.py) and the size cap: not searched parameters
-    algorithm=(Any, Field(default="random", description="random (the paper) | optuna | optuna_mo")),
+    algorithm=(Any, Field(default="auto", description="auto | random (the paper) | optuna | optuna_mo")),
     max_params=(Any, Field(default=None, description="TT-LoRA configurations above this many adapter params are never sampled")),
 )
 
@@ -257,6 +263,15 @@ class SearchSpace(StrictModel):
             for param in METHODS[name].params:
                 if param.feeds == "train" and getattr(section, param.name) is None:
                     setattr(section, param.name, ParamSpec("fixed", (getattr(self.train, param.name),)))
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_algorithm(self) -> "SearchSpace":
+        """``search.algorithm: auto``: the measured default (TPE on val loss and size) where a model-based
+        searcher can run (TT-LoRA alone, no grids), else random search."""
+        if self.search.algorithm == "auto":
+            grids = any(spec.kind == "grid" for spec in self.searched_params().values())
+            self.search.algorithm = AUTO_ALGORITHM if self.methods() == [TTLORA] and not grids else "random"
         return self
 
     @model_validator(mode="after")

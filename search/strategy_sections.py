@@ -11,7 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEDULERS = ("hyperband", "asha", "banded", "mo_asha", "none")
-SEARCH_ALGORITHMS = ("random", "optuna", "optuna_mo")
+SEARCH_ALGORITHMS = ("auto", "random", "optuna", "optuna_mo")
+# what "auto" (the default) becomes: measured best by benchmarks/bench_front.py (docs/ARCHITECTURE.md)
+AUTO_ALGORITHM = "optuna_mo"  # for TT-LoRA-only spaces without grids; random otherwise
 # search: keys that are not searched parameters
 STRATEGY_KEYS = ("algorithm", "max_params")
 
@@ -26,7 +28,8 @@ class SchedulerSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["hyperband", "asha", "banded", "mo_asha", "none"] = "hyperband"
+    # default: measured best by benchmarks/bench_front.py; the paper spaces set hyperband (the paper's)
+    type: Literal["hyperband", "asha", "banded", "mo_asha", "none"] = "mo_asha"
     max_t: int | None = Field(default=None, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0)
     grace_period: int = Field(default=1, ge=1)  # ASHA, banded and mo_asha
@@ -62,5 +65,5 @@ def parse_max_params(value: object) -> float | None:
     return float(value)
 
 
-__all__ = ["SchedulerSection", "SCHEDULERS", "SEARCH_ALGORITHMS", "STRATEGY_KEYS", "parse_algorithm",
+__all__ = ["SchedulerSection", "SCHEDULERS", "SEARCH_ALGORITHMS", "AUTO_ALGORITHM", "STRATEGY_KEYS", "parse_algorithm",
            "parse_max_params"]

@@ -114,7 +114,8 @@ def test_resume_command_needs_an_experiment_folder(tmp_path: Path, capsys: pytes
 
 
 def test_plan_quickstart(capsys: pytest.CaptureFixture) -> None:
-    assert run_main(["plan", str(QUICKSTART)]) == 0
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.type=hyperband", "--set",
+                     "scheduler.reduction_factor=2"]) == 0
     out = capsys.readouterr().out
     assert "12 matrices" in out and "LoRA r=8 = 73,728" in out
     # [8,6,8,8,6,8] rank 4 on 12 matrices of 384x384: (1*8*4 + 4*6*4 + 4*8*4*2 + 4*6*4 + 4*8*1) * 12 = 6,144

@@ -20,7 +20,8 @@ from vocab.methods import flat_trial_config
 pytestmark = pytest.mark.slow
 QUICKSTART = "spaces/quickstart.yaml"
 MIXED = [*SMALL_QUICKSTART, "--set", "num_samples=3", "--set", "train.max_epochs=2", "--set", "scheduler.max_t=2",
-         "--set", "baselines.lora.rank=[4, 8]", "--set", "baselines.lora.learning_rate=1.0e-3"]
+         "--set", "baselines.lora.rank=[4, 8]", "--set", "baselines.lora.learning_rate=1.0e-3",
+         "--set", "scheduler.type=hyperband", "--set", "scheduler.reduction_factor=2"]
 
 
 def _assert_ok(proc) -> None:

@@ -36,6 +36,7 @@ from vocab.experiment_folder import (
 
 pytestmark = pytest.mark.slow
 QUICKSTART = "spaces/quickstart.yaml"
+HYPERBAND = ["--set", "scheduler.type=hyperband", "--set", "scheduler.reduction_factor=2"]  # the quickstart's former
 
 
 def _assert_ok(proc: subprocess.CompletedProcess) -> None:
@@ -53,7 +54,7 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
 
     proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
                     *SMALL_QUICKSTART, "--set", "num_samples=6", "--set", "train.max_epochs=3",
-                    "--set", "scheduler.max_t=3"])
+                    "--set", "scheduler.max_t=3", *HYPERBAND])
     _assert_ok(proc)
     assert "[epoch]" in proc.stdout and "6 trials: 6 finished, 0 failed." in proc.stdout
     assert "View detailed results" not in proc.stdout + proc.stderr  # Tune's own console output is off
@@ -160,7 +161,7 @@ def test_diverged_and_out_of_memory_trials_end_at_once_and_keep_their_best(tmp_p
 
     common = ["--data-dir", str(shared_data_dir), *SMALL_QUICKSTART, "--set", "search.shape=[8,6,8,8,6,8]",
               "--set", "search.rank=4", "--set", "num_samples=1", "--set", "train.max_epochs=3",
-              "--set", "scheduler.max_t=3", "--set", "train.max_failures=2"]
+              "--set", "scheduler.max_t=3", "--set", "train.max_failures=2", *HYPERBAND]
     for kind, env in (("diverge", {"TTSEARCH_DIVERGE_AT_EPOCH": "2"}), ("oom", {"TTSEARCH_OOM_AT_EPOCH": "2"})):
         lrs = "[0.005, 1.0e+30]" if kind == "diverge" else "[0.005]"
         proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path / kind), *common,

@@ -28,7 +28,8 @@ def write(tmp_path: Path, name: str, content: dict | str) -> Path:
 def test_defaults_match_the_paper_training_budget(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, "s.yaml", BASE))
     assert space.train.max_epochs == 20 and space.train.patience == 5
-    assert space.scheduler.type == "hyperband" and space.max_t == 20
+    assert space.scheduler.type == "mo_asha" and space.max_t == 20  # the measured default (bench_front)
+    assert space.search.algorithm == "optuna_mo"  # auto, TT-LoRA alone
     assert space.search.shape == ParamSpec("fixed", ("auto",))
 
 

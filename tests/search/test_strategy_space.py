@@ -82,7 +82,7 @@ def test_random_search_with_a_cap_samples_only_configurations_within_it() -> Non
     from ray.tune.search.basic_variant import BasicVariantGenerator
     from ray.tune.search.variant_generator import generate_variants
 
-    space, plan = _plan("search.max_params=12000")
+    space, plan = _plan("search.max_params=12000", "search.algorithm=random")
     search_alg, param_space = build_search_alg(space, plan, tune_param_space(space))
     assert isinstance(search_alg, BasicVariantGenerator)
     allowed = {(str(s["shape"]), s["rank"], s["cores"]) for s in allowed_structures(space, plan)}
@@ -97,7 +97,7 @@ def test_random_search_with_a_cap_samples_only_configurations_within_it() -> Non
 
 
 def test_uncapped_random_space_is_the_plain_one() -> None:
-    space, plan = _plan()
+    space, plan = _plan("search.algorithm=random")
     _, param_space = build_search_alg(space, plan, tune_param_space(space))
     assert STRUCTURE_KEY not in param_space and set(param_space) == set(tune_param_space(space))
 
