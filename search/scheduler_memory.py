@@ -75,7 +75,8 @@ class RememberingScheduler(TrialScheduler):
 
     # -- state -----------------------------------------------------------------------------------
     def memory(self) -> dict[str, Any]:
-        return dump_scheduler(self.inner)
+        """The state to checkpoint; a restored state not yet rebuilt is passed on as it came."""
+        return self._pending if self._pending is not None else dump_scheduler(self.inner)
 
     def remember(self, state: dict[str, Any]) -> None:
         """Called by ``SchedulerMemory.set_state`` before Tune re-adds the restored trials."""
