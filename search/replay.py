@@ -35,6 +35,7 @@ from search.scheduler_memory import RememberingScheduler, SchedulerMemory
 from search.space import SearchSpace, parse_space
 from search.space_yaml import parse_yaml_text
 from search.strategies import STRUCTURAL_NAMES, build_optuna, build_scheduler
+from vocab.errors import UsageError
 from vocab.experiment_folder import MetricKey
 from vocab.front_volume import ReferencePoint, anytime_hypervolume, hypervolume, reference_point
 from vocab.recording import Recording
@@ -67,7 +68,8 @@ def recording_space(recording: Recording, overrides: dict[str, Any]) -> SearchSp
     keys, e.g. ``scheduler.type``)."""
     raw = parse_yaml_text(recording.space_yaml) if recording.space_yaml else None
     if not isinstance(raw, dict):
-        raise ValueError("the recording holds no space (space.yaml of the experiment); cannot rebuild its strategy")
+        raise UsageError("the recording holds no space (the experiment's space.yaml), so its strategy cannot be rebuilt",
+                         where=recording.source or "<recording>", expected="a recording made from a complete experiment folder")
     for dotted, value in overrides.items():
         section, _, key = dotted.rpartition(".")
         target = raw

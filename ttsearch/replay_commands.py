@@ -17,6 +17,8 @@ from search.strategy_sections import SCHEDULERS, SEARCH_ALGORITHMS
 from ttsearch.app import app
 from vocab.errors import UsageError
 
+REPLAY_SEARCHERS = [name for name in SEARCH_ALGORITHMS if name != "auto"]  # a replay names its searcher
+
 
 def load_recording(path: str) -> tuple[object, list[str]]:
     """A recording from a folder (analysis/recording.py) or a recording file."""
@@ -41,7 +43,7 @@ def load_recording(path: str) -> tuple[object, list[str]]:
 @click.argument("experiment", type=click.Path())
 @click.option("--scheduler", "schedulers", multiple=True, type=click.Choice(SCHEDULERS), default=("hyperband",),
               show_default=True, help="Scheduler(s) to replay; repeat the option for several.")
-@click.option("--searcher", "searchers", multiple=True, type=click.Choice(SEARCH_ALGORITHMS), default=("random",),
+@click.option("--searcher", "searchers", multiple=True, type=click.Choice(REPLAY_SEARCHERS), default=("random",),
               show_default=True, help="Searcher(s); each chooses among the recorded configurations only.")
 @click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True, help="Seeds 0..N-1 per strategy.")
 @click.option("--reduction-factor", type=float, default=None, help="Override scheduler.reduction_factor (eta).")
@@ -71,8 +73,11 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
     for sched, srch in combos:  # every strategy is valid for this recording before Ray starts
         given = {"scheduler.reduction_factor": reduction_factor, "scheduler.max_t": max_t,
                  "scheduler.grace_period": grace_period, "scheduler.num_bands": num_bands}
-        recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch,
-                                    **{k: v for k, v in given.items() if v is not None}})
+        space = recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch,
+                                            **{k: v for k, v in given.items() if v is not None}})
+        if srch != "random" and space.methods() != ["ttlora"]:
+            raise UsageError(f"--searcher {srch} searches TT-LoRA's own space; this recording also holds baselines",
+                             where="--searcher", expected="random for a recording with baselines")
     if save_recording:
         recording.write(save_recording)
         click.echo(f"wrote the recording ({len(recording.trials)} trials, {recording.trial_epochs} trial-epochs) "
