@@ -155,6 +155,8 @@ def live(strategy: str, samples: int) -> None:
             seconds = run_search(name, [f"scheduler.type={sched}", f"search.algorithm={srch}",
                                         f"num_samples={samples}"])
         exp = load_experiment(OUT / name)
+        if math.isnan(seconds) and exp.meta and exp.meta.finished_unix:
+            seconds = exp.meta.finished_unix - exp.meta.created_unix
         trials = exp.trials
         selected = trials.loc[trials["best_val_loss"].astype(float).idxmin()]
         rows.append((f"{srch} + {sched}", len(trials), int(trials["epochs"].sum()), float(selected["best_score"]),
