@@ -133,9 +133,11 @@ def test_scheduler_kinds() -> None:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
     from search.banded import BandedASHAScheduler
+    from search.mo_asha import MultiObjectiveASHAScheduler
     from search.scheduler_memory import RememberingScheduler
 
-    expected = {"hyperband": HyperBandScheduler, "asha": ASHAScheduler, "banded": BandedASHAScheduler}
+    expected = {"hyperband": HyperBandScheduler, "asha": ASHAScheduler, "banded": BandedASHAScheduler,
+                "mo_asha": MultiObjectiveASHAScheduler}
     for kind, cls in expected.items():
         space, plan = _plan(f"scheduler.type={kind}")
         sched = build_scheduler(space, plan.param_bands)
