@@ -106,6 +106,11 @@ def _check_hyperband_concurrency(plan: "Plan", space: SearchSpace) -> None:
     fill, each paused trial is resumed at once, and nothing is cut (measured in replays)."""
     limit = space.resources.max_concurrent_trials
     largest = max((b.trials for b in plan.brackets), default=0)
+    if space.scheduler.type == "hyperband" and space.search.algorithm != "random":
+        plan.notes.append(
+            f"WARNING: HyperBand with search.algorithm={space.search.algorithm}: Tune asks a model-based searcher for one "
+            "trial at a time, and in a measured quickstart run (6 trials, max_t 3) HyperBand then cut nothing. "
+            "Use scheduler.type=mo_asha (or asha/banded) with it, or search.algorithm=random with HyperBand.")
     if space.scheduler.type == "hyperband" and limit is not None and limit < largest:
         plan.notes.append(
             f"WARNING: resources.max_concurrent_trials={limit} is below HyperBand's largest bracket ({largest} trials): "

@@ -78,6 +78,13 @@ def _plan(*overrides: str):
     return space, build_plan(space, str(QUICKSTART))
 
 
+def test_plan_warns_about_hyperband_with_a_model_based_searcher(capsys: pytest.CaptureFixture) -> None:
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.type=hyperband"]) == 0  # algorithm auto: optuna_mo
+    assert "WARNING: HyperBand with search.algorithm=optuna_mo" in capsys.readouterr().out
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.type=hyperband", "--set", "search.algorithm=random"]) == 0
+    assert "WARNING: HyperBand" not in capsys.readouterr().out
+
+
 def test_random_search_with_a_cap_samples_only_configurations_within_it() -> None:
     from ray.tune.search.basic_variant import BasicVariantGenerator
     from ray.tune.search.variant_generator import generate_variants
