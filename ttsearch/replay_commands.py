@@ -87,7 +87,7 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
         click.echo(f"recording {recording.name}: {len(recording.trials)} configurations, {recording.trial_epochs} "
                    f"trial-epochs, task {recording.task} ({recording.score_name} on validation)")
         click.echo(f"hypervolume of the whole recording: {full_hv:.4f}; {recording_reference(recording).describe()}")
-        click.echo("searchers choose among the recorded configurations only (Optuna: the nearest one not yet tried)")
+        click.echo("searchers choose among the recorded configurations only: each proposal runs the nearest one not yet tried")
     import ray
 
     from search.replay import start_replay_ray
