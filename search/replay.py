@@ -139,6 +139,23 @@ def _distance(proposed: dict[str, Any], recorded: dict[str, Any], specs: dict[st
     return total
 
 
+def take_nearest(proposed: dict[str, Any], unused: list[int], recording: Recording,
+                 specs: dict[str, ParamSpec]) -> int:
+    """The recorded configuration nearest ``proposed`` among ``unused`` (ties: the first recorded),
+    removed from ``unused``: what every replayed searcher runs for its proposal."""
+    chosen = min(unused, key=lambda i: (_distance(proposed, recording.trials[i].config, specs), i))
+    unused.remove(chosen)
+    return chosen
+
+
+def strategy_overrides(reduction_factor: float | None = None, max_t: int | None = None,
+                       grace_period: int | None = None, num_bands: int | None = None) -> dict[str, Any]:
+    """The scheduler settings a replay changes, as dotted space keys (None: the recorded value)."""
+    given = {"scheduler.reduction_factor": reduction_factor, "scheduler.max_t": max_t,
+             "scheduler.grace_period": grace_period, "scheduler.num_bands": num_bands}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 class RecordedChoiceSearcher(Searcher):
     """A searcher limited to the recorded configurations: ``inner`` proposes, the nearest unused
     recorded configuration is run, and ``inner`` is told that configuration's results."""
@@ -154,10 +171,7 @@ class RecordedChoiceSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if not self.unused:
             return Searcher.FINISHED
-        proposed = self.inner.suggest(trial_id)
-        chosen = min(self.unused, key=lambda i: (_distance(proposed, self.recording.trials[i].config, self.specs), i))
-        self.unused.remove(chosen)
-        return {RECORD_KEY: chosen}
+        return {RECORD_KEY: take_nearest(self.inner.suggest(trial_id), self.unused, self.recording, self.specs)}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.inner.on_trial_result(trial_id, result)
@@ -209,10 +223,7 @@ def random_order(recording: Recording, space: SearchSpace, seed: int, samples: i
         for _, resolved in generate_variants(spec, random_state=rng):
             if len(order) == samples:
                 break
-            proposed = flat_trial_config(resolved["config"])
-            chosen = min(unused, key=lambda i: (_distance(proposed, recording.trials[i].config, specs), i))
-            unused.remove(chosen)
-            order.append(chosen)
+            order.append(take_nearest(flat_trial_config(resolved["config"]), unused, recording, specs))
     return order
 
 
@@ -296,11 +307,7 @@ def replay(recording: Recording, scheduler: str, searcher: str = "random", seed:
     whose slots set how many trials run at once); the Tune experiment goes to a temporary folder under
     ``storage`` and is removed."""
     replay_slots()
-    overrides: dict[str, Any] = {}
-    for key, value in (("scheduler.reduction_factor", reduction_factor), ("scheduler.max_t", max_t),
-                       ("scheduler.grace_period", grace_period), ("scheduler.num_bands", num_bands)):
-        if value is not None:
-            overrides[key] = value
+    overrides = strategy_overrides(reduction_factor, max_t, grace_period, num_bands)
     with tempfile.TemporaryDirectory(dir=storage) as folder:
         tuner, events = replay_tuner(recording, scheduler, searcher, seed, overrides, samples, folder)
         tuner.fit()
@@ -325,6 +332,8 @@ def _summarise(recording: Recording, scheduler: str, searcher: str, seed: int,
 
 __all__ = [
     "replay",
+    "strategy_overrides",
+    "take_nearest",
     "start_replay_ray",
     "restore_replay_tuner",
     "replay_tuner",

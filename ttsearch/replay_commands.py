@@ -60,7 +60,7 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
                    reduction_factor: float | None, max_t: int | None, grace_period: int | None, num_bands: int | None,
                    samples: int | None, concurrency: int, save_recording: str | None, as_json: bool) -> None:
     """Replay scheduler/searcher decisions on a recorded experiment (zero training compute)."""
-    from search.replay import full_hypervolume, recording_reference, recording_space, replay
+    from search.replay import full_hypervolume, recording_reference, recording_space, replay, strategy_overrides
     from search.replay_summary import result_lines, summarise, summary_lines
 
     recording, skipped = load_recording(experiment)
@@ -71,10 +71,8 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
                          expected=f"at most {recording.max_epochs}")
     combos = [(sched, srch) for srch in searchers for sched in schedulers]
     for sched, srch in combos:  # every strategy is valid for this recording before Ray starts
-        given = {"scheduler.reduction_factor": reduction_factor, "scheduler.max_t": max_t,
-                 "scheduler.grace_period": grace_period, "scheduler.num_bands": num_bands}
         space = recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch,
-                                            **{k: v for k, v in given.items() if v is not None}})
+                                            **strategy_overrides(reduction_factor, max_t, grace_period, num_bands)})
         if srch != "random" and space.methods() != ["ttlora"]:
             raise UsageError(f"--searcher {srch} searches TT-LoRA's own space; this recording also holds baselines",
                              where="--searcher", expected="random for a recording with baselines")

@@ -66,12 +66,19 @@ def _run(storage: Path, shared_data_dir: Path, *extra: str) -> list[str]:
 )
 def test_bad_space_exits_2_before_ray(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,
                                       overrides: list[str], fragments: list[str]) -> None:
+    assert_exits_2_before_ray(storage, shared_data_dir, capsys, overrides, fragments)
+
+
+def assert_exits_2_before_ray(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,
+                              overrides: list[str], fragments: list[str]) -> None:
+    """``ttsearch run`` quickstart with ``overrides`` exits 2, its error holds every fragment, and
+    nothing was written (so no Ray started)."""
     assert run_main(_run(storage, shared_data_dir, *overrides)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     for fragment in fragments:
         assert fragment in err, err
-    assert not storage.exists()  # nothing written, no Ray started
+    assert not storage.exists()
 
 
 def test_malformed_yaml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
