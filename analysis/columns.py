@@ -55,11 +55,28 @@ BEST_SCORE: Final = MetricKey.BEST_SCORE.value  # task metric at the best (lowes
 BEST_EPOCH: Final = MetricKey.BEST_EPOCH.value
 BEST_TEST_SCORE: Final = MetricKey.BEST_TEST_SCORE.value  # held-out split at BEST_EPOCH; never used to decide
 BEST_TEST_LOSS: Final = MetricKey.BEST_TEST_LOSS.value
+TEST_SCORED: Final = "test_scored"  # TestScored: by the trial, after the search, not scored, or no test split
 SCORE_NAME: Final = MetricKey.SCORE_NAME.value
 EPOCHS: Final = "epochs"  # epochs reported
 STOP_REASON: Final = MetricKey.STOP_REASON.value  # a StopReason value, inferred where needed
 ERROR: Final = "error"  # last line of error.txt, "" when none
-WALL_SECONDS: Final = "wall_seconds"  # sum of epoch seconds (train + eval)
+WALL_SECONDS: Final = "wall_seconds"  # sum of epoch seconds (train + eval + checkpoint)
+# --- time budget, summed over the trial's epochs (NaN in folders from before these keys)
+SETUP_SECONDS: Final = MetricKey.TRIAL_SETUP_SECONDS.value  # once per trial (its first report's value)
+TRAIN_SECONDS: Final = MetricKey.TRAIN_SECONDS.value
+VAL_SECONDS: Final = MetricKey.VAL_SECONDS.value
+TEST_SECONDS: Final = MetricKey.TEST_SECONDS.value  # the trial's own test pass (the pass after the search: HELDOUT)
+CHECKPOINT_SECONDS: Final = MetricKey.CHECKPOINT_SECONDS.value
+HELDOUT_SECONDS: Final = "heldout_seconds"  # the pass after the search, for this trial
+TRAIN_TOKENS: Final = MetricKey.TRAIN_TOKENS.value
+TRAIN_TOKEN_POSITIONS: Final = MetricKey.TRAIN_TOKEN_POSITIONS.value
+EVAL_TOKENS: Final = MetricKey.EVAL_TOKENS.value
+EVAL_TOKEN_POSITIONS: Final = MetricKey.EVAL_TOKEN_POSITIONS.value
+PEAK_GPU_MEMORY_BYTES: Final = MetricKey.PEAK_GPU_MEMORY_BYTES.value  # the trial's largest report
+TIME_BUDGET_COLUMNS: Final[tuple[str, ...]] = (
+    SETUP_SECONDS, TRAIN_SECONDS, VAL_SECONDS, TEST_SECONDS, CHECKPOINT_SECONDS, HELDOUT_SECONDS,
+    TRAIN_TOKENS, TRAIN_TOKEN_POSITIONS, EVAL_TOKENS, EVAL_TOKEN_POSITIONS, PEAK_GPU_MEMORY_BYTES,
+)
 GPU_SECONDS: Final = MetricKey.GPU_SECONDS.value  # summed over epochs
 LAST_REPORT_UNIX: Final = "last_report_unix"
 BEST_ADAPTER_PATH: Final = "best_adapter_path"  # absolute path or "" when no checkpoint holds one
@@ -69,9 +86,19 @@ TRIAL_COLUMNS: Final[tuple[str, ...]] = (
     TRIAL_ID, TRIAL_DIR, METHOD, *PARAM_COLUMNS,
     ADAPTER_PARAMS, TTLORA_PARAMS, HEAD_PARAMS, TRAINABLE_PARAMS, ADAPTER_BYTES_16BIT, ADAPTER_FILE_BYTES,
     COMPRESSION_VS_FULL, COMPRESSION_VS_LORA8,
-    BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, BEST_TEST_SCORE, BEST_TEST_LOSS, SCORE_NAME, EPOCHS, STOP_REASON, ERROR,
-    WALL_SECONDS, GPU_SECONDS, LAST_REPORT_UNIX, BEST_ADAPTER_PATH, CONFIG_JSON,
+    BEST_VAL_LOSS, BEST_SCORE, BEST_EPOCH, BEST_TEST_SCORE, BEST_TEST_LOSS, TEST_SCORED, SCORE_NAME, EPOCHS,
+    STOP_REASON, ERROR, WALL_SECONDS, GPU_SECONDS, *TIME_BUDGET_COLUMNS, LAST_REPORT_UNIX, BEST_ADAPTER_PATH,
+    CONFIG_JSON,
 )
+
+
+class TestScored:
+    """Values of the ``test_scored`` column: where a trial's held-out score comes from."""
+
+    BY_TRIAL = "by the trial"  # its own final report (it ended by itself)
+    AFTER_SEARCH = "after the search"  # the pass after the search (search/heldout_pass.py)
+    NOT_SCORED = "not scored"  # a test split exists, but this trial was neither on a front nor selected
+    NO_TEST_SPLIT = ""  # the search has no held-out split
 
 # Per-epoch curves: TRIAL_ID plus these report keys (missing ones are NaN).
 CURVE_METRICS: Final[tuple[str, ...]] = (

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import columns as col
+from analysis.time_budget import time_budget
 from analysis.hypervolume import experiment_hypervolume
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
 from analysis.methods_summary import methods_text, ordered_methods, trial_methods
@@ -70,6 +71,9 @@ class ExperimentSummary:
     warnings: int
     methods: list[str] = field(default_factory=list)  # vocab.methods names, TT-LoRA first
     hypervolume: float = math.nan  # of the (log10 adapter params, val score) front (analysis/hypervolume.py)
+    best_test_scored: str = ""  # columns.TestScored of that trial ("not scored": a test split, no score)
+    train_share: float = math.nan  # training steps' share of the summed trial seconds (analysis/time_budget.py)
+    train_real_fraction: float = math.nan  # real tokens / token positions of the training batches
 
     @property
     def methods_text(self) -> str:
@@ -87,7 +91,11 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         relative = str(exp.path.relative_to(root.resolve())) or "."
     except ValueError:
         relative = str(exp.path)
+    budget = time_budget(trials)
+    best_row = trials.loc[scores.idxmax()] if scores.notna().any() else None
     return ExperimentSummary(
+        best_test_scored=str(best_row.get(col.TEST_SCORED, "")) if best_row is not None else "",
+        train_share=budget.share(col.TRAIN_SECONDS), train_real_fraction=budget.train_real_fraction,
         name=exp.name, path=exp.path, relative=relative, status=exp.status, trials_done=exp.trials_done,
         trials_total=exp.trials_total, score_name=exp.score_name,
         best_score=float(scores.max()) if scores.notna().any() else math.nan,

@@ -263,18 +263,47 @@ def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: st
         col.BEST_VAL_LOSS: best_loss,
         col.BEST_SCORE: best_score,
         col.BEST_EPOCH: best_epoch,
-        col.BEST_TEST_SCORE: _last_number(rows, MetricKey.BEST_TEST_SCORE.value),
-        col.BEST_TEST_LOSS: _last_number(rows, MetricKey.BEST_TEST_LOSS.value),
+        **_heldout_columns(record, meta),
         col.SCORE_NAME: score_names[-1] if score_names else (meta.score_name if meta else ""),
         col.EPOCHS: _epochs_trained(rows),
         col.STOP_REASON: stop_reason,
         col.ERROR: _error_text(record, rows, stop_reason),
         col.WALL_SECONDS: wall,
         col.GPU_SECONDS: _sum_numbers(rows, MetricKey.GPU_SECONDS.value),
+        **_time_budget_columns(record),
         col.LAST_REPORT_UNIX: _last_number(rows, TUNE_TIMESTAMP_KEY),
         col.BEST_ADAPTER_PATH: str(record.best_adapter_dir) if record.best_adapter_dir else "",
         col.CONFIG_JSON: json.dumps({k: params[k] for k in sorted(params)}, default=str),
     }
+
+
+def _heldout_columns(record: TrialRecord, meta: ExperimentMeta | None) -> dict[str, Any]:
+    """The held-out score and where it comes from: the trial's own final report, or the pass after the
+    search (``heldout_test.json``) for a trial a scheduler stopped; "not scored" for the others."""
+    if record.heldout is not None:
+        return {col.BEST_TEST_SCORE: _number(record.heldout.best_test_score),
+                col.BEST_TEST_LOSS: _number(record.heldout.best_test_loss),
+                col.TEST_SCORED: col.TestScored.AFTER_SEARCH, col.HELDOUT_SECONDS: _number(record.heldout.test_seconds)}
+    score = _last_number(record.rows, MetricKey.BEST_TEST_SCORE.value)
+    if not math.isnan(score):
+        scored = col.TestScored.BY_TRIAL
+    elif meta is not None and meta.has_test_split:
+        scored = col.TestScored.NOT_SCORED
+    else:
+        scored = col.TestScored.NO_TEST_SPLIT
+    return {col.BEST_TEST_SCORE: score, col.BEST_TEST_LOSS: _last_number(record.rows, MetricKey.BEST_TEST_LOSS.value),
+            col.TEST_SCORED: scored, col.HELDOUT_SECONDS: math.nan}
+
+
+def _time_budget_columns(record: TrialRecord) -> dict[str, Any]:
+    """Where the trial's time went (summed over its reports) and the token positions it computed."""
+    summed = (col.TRAIN_SECONDS, col.VAL_SECONDS, col.TEST_SECONDS, col.CHECKPOINT_SECONDS, col.TRAIN_TOKENS,
+              col.TRAIN_TOKEN_POSITIONS, col.EVAL_TOKENS, col.EVAL_TOKEN_POSITIONS)
+    columns = {name: _sum_numbers(record.rows, name) for name in summed}
+    peaks = [_number(r.get(col.PEAK_GPU_MEMORY_BYTES)) for r in record.rows]
+    columns[col.PEAK_GPU_MEMORY_BYTES] = max((p for p in peaks if not math.isnan(p)), default=math.nan)
+    columns[col.SETUP_SECONDS] = _last_number(record.rows, col.SETUP_SECONDS)  # reported once per trial start
+    return columns
 
 
 def _curve_rows(record: TrialRecord) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from analysis.methods_summary import (
 )
 from analysis.paper_reference import ReportedResult, reference_points
 from analysis.pareto import best_trial, metric_column_for, pareto_front
+from analysis.time_budget import budget_rows, time_budget
 from vocab.methods import METHODS, all_param_rows, method_label
 
 REPORT_FILE = "report.html"
@@ -102,7 +103,8 @@ def _trial_spec(score_name: str, trials: pd.DataFrame | None = None) -> list[tup
         (col.TRIAL_ID, "trial", "text"), (col.METHOD, "method", "text"), *params,
         (col.ADAPTER_PARAMS, "adapter params", "int"), (col.COMPRESSION_VS_FULL, "vs full FT", "ratio"),
         (col.COMPRESSION_VS_LORA8, "vs LoRA r=8", "ratio"), (col.BEST_SCORE, f"val {score_name}", "num"),
-        (col.BEST_TEST_SCORE, f"test {score_name}", "num"), (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
+        (col.BEST_TEST_SCORE, f"test {score_name}", "num"), (col.TEST_SCORED, "test scored", "text"),
+        (col.BEST_VAL_LOSS, "best val loss", "num"), (col.BEST_EPOCH, "best epoch", "int"),
         (col.EPOCHS, "epochs", "int"), (col.STOP_REASON, "stopped", "text"), (col.WALL_SECONDS, "seconds", "num"),
     ]
 
@@ -131,6 +133,11 @@ def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
     if len(trials):
         counts = trials[col.STOP_REASON].value_counts()
         items.append(("why trials stopped", ", ".join(f"{reason}: {n}" for reason, n in counts.items())))
+        items.extend(budget_rows(time_budget(trials)))
+        scored = trials[col.TEST_SCORED].value_counts() if col.TEST_SCORED in trials else pd.Series(dtype=int)
+        if col.TestScored.NO_TEST_SPLIT not in scored.index or len(scored) > 1:
+            items.append(("held-out test score", ", ".join(f"{label or 'no test split'}: {n}"
+                                                          for label, n in scored.items())))
     return items
 
 
@@ -151,7 +158,8 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
         ("compression vs full fine-tuning of the targets", _fmt(best[col.COMPRESSION_VS_FULL], "ratio")),
         ("compression vs LoRA r=8", _fmt(best[col.COMPRESSION_VS_LORA8], "ratio")),
         (f"val {exp.score_name} (used for selection)", _fmt(best[col.BEST_SCORE])),
-        (f"test {exp.score_name} (held out, never used to choose)", _fmt(best[col.BEST_TEST_SCORE])),
+        (f"test {exp.score_name} (held out, never used to choose)",
+         _fmt(best[col.BEST_TEST_SCORE]) if pd.notna(best[col.BEST_TEST_SCORE]) else best.get(col.TEST_SCORED) or "n/a"),
         ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
         ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", best[col.CONFIG_JSON]),
     ]

@@ -17,10 +17,12 @@ from typing import Any
 from vocab.experiment_folder import (
     BEST_ADAPTER_DIR,
     CHECKPOINT_PREFIX,
+    HELDOUT_TEST_FILE,
     TUNE_ERROR_FILE,
     TUNE_PARAMS_FILE,
     TUNE_PROGRESS_FILE,
     TUNE_RESULT_FILE,
+    HeldoutScore,
     MetricKey,
 )
 
@@ -53,6 +55,7 @@ class TrialRecord:
     resolved_shapes: dict[str, list[int]] = field(default_factory=dict)  # module -> shape, from the adapter
     newest_mtime: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    heldout: HeldoutScore | None = None  # scored after the search (a trial a scheduler stopped)
 
 
 def is_trial_dir(path: Path) -> bool:
@@ -227,5 +230,18 @@ def read_trial(trial_dir: Path) -> TrialRecord:
     record.best_adapter_dir = _latest_best_adapter(trial_dir)
     if record.best_adapter_dir is not None:
         record.resolved_shapes = read_resolved_shapes(record.best_adapter_dir)
+    record.heldout = read_heldout(trial_dir, label, warnings)
     record.newest_mtime = _newest_mtime(trial_dir)
     return record
+
+
+def read_heldout(trial_dir: Path, label: str, warnings: list[str]) -> HeldoutScore | None:
+    """The held-out score the pass after the search wrote (None when there is none or it is damaged)."""
+    path = trial_dir / HELDOUT_TEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        return HeldoutScore.from_json(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.append(f"{label}: {HELDOUT_TEST_FILE} is not readable ({exc}); its test score is left out")
+        return None

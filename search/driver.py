@@ -151,6 +151,7 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         scheduler=space.scheduler.type, num_samples=space.num_samples, max_epochs=space.train.max_epochs,
         patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
         ttsearch_version=package_version(), methods=space.methods(), search_algorithm=space.search.algorithm,
+        has_test_split="test" in prepared.encoded.splits,
     )
     base = prepared.experiment_dir.rstrip("/")
     write_text(f"{base}/{EXPERIMENT_META_FILE}", meta.to_json())
@@ -282,5 +283,8 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
             ),
         )
     result_grid = tuner.fit()
+    from search.heldout_pass import score_heldout
+
+    score_heldout(prepared, result_grid)  # trials a scheduler stopped that matter; resumable
     mark_finished(prepared)
     return result_grid

@@ -89,6 +89,9 @@ class TrainSection(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     eval_batch_size: int = Field(default=64, ge=1)
     max_length: int = Field(default=128, ge=8)
+    # length-grouped training batches (the HF Trainer's group_by_length; search/tasks/encoding.py):
+    # 0.51x the time per training epoch on the quickstart's SST-2 rows, same examples (docs/ARCHITECTURE.md)
+    group_by_length: bool = True
     learning_rate: float = Field(default=5e-3, gt=0.0)  # searchable: search.learning_rate
     # LR schedule (search/training.py); default by benchmarks/compare_lr_schedule.py, 3 seeds: SST-2 test
     # accuracy 0.794 ± 0.008 (linear, 6% warm-up) vs 0.762 ± 0.009 (constant); MRPC tied (F1 0.813)

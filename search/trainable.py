@@ -7,8 +7,10 @@ best: the adapter, or for BitFit / full fine-tuning the trained tensors), the op
 state and the trial state. A resumed or restarted
 trial continues from ``tune.get_checkpoint()``; HyperBand pauses trials between rounds, so this is
 what keeps a search moving (docs/ARCHITECTURE.md, "Ray Tune facts"). The trial stops itself after
-``patience`` epochs without val-loss improvement or at ``max_epochs``. With a test split, the test
-metrics are computed at each new best epoch and reported, never used for a decision.
+``patience`` epochs without val-loss improvement or at ``max_epochs``. With a test split, the held-out
+split is scored once, on the best adapter, when the trial ends by itself, and reported in its final
+report, never used for a decision; a trial a scheduler stops is scored after the search
+(search/heldout_pass.py) if it matters (front members, each method's selected trial).
 
 A non-finite loss or an out-of-memory error ends the trial at once (``diverged`` / ``out_of_memory``)
 with its best epoch, scores and adapter kept: a restart would replay the same seeded epochs. Other
@@ -75,7 +77,7 @@ class TrialState:
     best_val_loss: float = math.inf
     best_score: float = -math.inf
     epochs_without_improvement: int = 0
-    best_test_loss: float = math.nan  # held-out split at the best epoch (NaN: no test split)
+    best_test_loss: float = math.nan  # held-out split on the best adapter (NaN: not scored yet, or no test split)
     best_test_score: float = math.nan
     finished: bool = False  # the final report was made (restored after it: return at once)
 
@@ -124,6 +126,39 @@ def _write_dir_bytes(directory: Path, files: dict[str, bytes]) -> None:
 
 def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     """The Tune function trainable (see module docstring)."""
+    run = _start_trial(config, shared)
+    if not _restore(run):
+        return  # restored after its final report: nothing left to train
+    while run.state.epoch < run.train.max_epochs:
+        if _run_epoch(run):
+            return
+
+
+@dataclass
+class _TrialRun:
+    """One running trial: its settings, model, optimizer and what it has earned so far."""
+
+    shared: SharedTrialInputs
+    train: Any  # search.space.TrainSection with the trial's sampled values
+    device: torch.device
+    trial_model: Any  # search.trial_model.TrialModel
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LambdaLR
+    reporter: "_EpochReporter"
+    state: TrialState = field(default_factory=TrialState)
+    best_adapter_files: dict[str, bytes] = field(default_factory=dict)
+
+    def evaluate(self, split: str) -> EvalResult:
+        return evaluate(self.trial_model.model, self.shared.encoded[split], self.train, self.device,
+                        self.shared.space.task)
+
+    @property
+    def has_test(self) -> bool:
+        return "test" in self.shared.encoded.splits
+
+
+def _start_trial(config: dict[str, Any], shared: SharedTrialInputs) -> _TrialRun:
+    """Settings, device, model (the method's way), optimizer and LR schedule of a new trial."""
     setup_started = time.perf_counter()
     space = shared.space
     task = get_task(space.task)
@@ -131,88 +166,125 @@ def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     train = train_settings_for(space, config)
     torch.set_num_threads(train.torch_threads or max(1, int(space.resources.cpu)))
     device = pick_device(space)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     trial_model = build_trial_model(
         space, config, TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
                                       shared.pad_token_id), _MODEL_CACHE)
-    model = trial_model.model
-    train_split = shared.encoded["train"]
-    optimizer, lr_scheduler = build_optimizer(model, train, steps_per_epoch(train_split, train.batch_size))
-
-    state = TrialState()
-    best_adapter_files: dict[str, bytes] = {}
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as ckpt_dir:
-            ckpt = Path(ckpt_dir)
-            state = TrialState(**json.loads((ckpt / TRIAL_STATE_FILE).read_text()))
-            if state.finished:  # restored after its final report (a diverged trial has no optimizer.pt)
-                return
-            trial_model.load(ckpt / ADAPTER_DIR)
-            saved = torch.load(ckpt / OPTIMIZER_FILE, weights_only=True)
-            if "optimizer" in saved:
-                optimizer.load_state_dict(saved["optimizer"])
-                lr_scheduler.load_state_dict(saved["lr_scheduler"])
-            else:  # a checkpoint from before LR schedules: the bare optimizer state, a constant LR
-                optimizer.load_state_dict(saved)
-            best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
-    if state.epoch >= train.max_epochs or state.epochs_without_improvement >= train.patience:
-        return  # restored after its final report: nothing left to train
-
+    optimizer, lr_scheduler = build_optimizer(trial_model.model, train,
+                                              steps_per_epoch(shared.encoded["train"], train.batch_size))
     reporter = _EpochReporter(task.score_name, trial_model.method, trial_model.counts,
                               space.resources.gpu if device.type == "cuda" else 0.0, time.perf_counter() - setup_started,
-                              trial_model.base_model_reused)
-    while state.epoch < train.max_epochs:
-        epoch = state.epoch + 1
-        seed_dropout(train.seed, epoch)
-        ended: tuple[StopReason, str] | None = None
-        try:
-            trained = train_one_epoch(model, optimizer, lr_scheduler, train_split, train, device, epoch)
-            _inject_faults(shared, epoch)
-            val = evaluate(model, shared.encoded["validation"], train, device, space.task)
-            if not math.isfinite(val.loss):
-                raise DivergedError(f"non-finite validation loss at epoch {epoch}")
-            improved = val.loss < state.best_val_loss
-            # held out: evaluated at each new best epoch, never used to decide
-            test = evaluate(model, shared.encoded["test"], train, device, space.task) \
-                if improved and "test" in shared.encoded.splits else None
-        except DivergedError as exc:
-            ended = (StopReason.DIVERGED, str(exc))
-        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-            ended = (StopReason.OUT_OF_MEMORY, str(exc).splitlines()[0] if str(exc) else "out of memory")
-        if ended is not None:  # outside the except: its traceback no longer holds the activations
-            _free_memory(device)
-            _end_without_retry(state, *ended, reporter, best_adapter_files)
-            return
+                              trial_model.base_model_reused, device)
+    return _TrialRun(shared, train, device, trial_model, optimizer, lr_scheduler, reporter)
 
-        state.epoch = epoch
+
+def _restore(run: _TrialRun) -> bool:
+    """Continue from Tune's checkpoint, if any. False when the trial had already made its final report."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return True
+    with checkpoint.as_directory() as ckpt_dir:
+        ckpt = Path(ckpt_dir)
+        run.state = TrialState(**json.loads((ckpt / TRIAL_STATE_FILE).read_text()))
+        if run.state.finished:  # restored after its final report (a diverged trial has no optimizer.pt)
+            return False
+        run.trial_model.load(ckpt / ADAPTER_DIR)
+        saved = torch.load(ckpt / OPTIMIZER_FILE, weights_only=True)
+        if "optimizer" in saved:
+            run.optimizer.load_state_dict(saved["optimizer"])
+            run.lr_scheduler.load_state_dict(saved["lr_scheduler"])
+        else:  # a checkpoint from before LR schedules: the bare optimizer state, a constant LR
+            run.optimizer.load_state_dict(saved)
+        run.best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
+    return run.state.epoch < run.train.max_epochs and run.state.epochs_without_improvement < run.train.patience
+
+
+def _run_epoch(run: _TrialRun) -> bool:
+    """Train, validate, checkpoint and report one epoch. True when the trial has ended."""
+    state, epoch = run.state, run.state.epoch + 1
+    seed_dropout(run.train.seed, epoch)
+    ended: tuple[StopReason, str] | None = None
+    try:
+        trained = train_one_epoch(run.trial_model.model, run.optimizer, run.lr_scheduler,
+                                  run.shared.encoded["train"], run.train, run.device, epoch)
+        _inject_faults(run.shared, epoch)
+        val = run.evaluate("validation")
+        if not math.isfinite(val.loss):
+            raise DivergedError(f"non-finite validation loss at epoch {epoch}")
+    except DivergedError as exc:
+        ended = (StopReason.DIVERGED, str(exc))
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        ended = (StopReason.OUT_OF_MEMORY, str(exc).splitlines()[0] if str(exc) else "out of memory")
+    if ended is not None:  # outside the except: its traceback no longer holds the activations
+        _free_memory(run.device)
+        _end_without_retry(run, *ended)
+        return True
+
+    state.epoch = epoch
+    improved = val.loss < state.best_val_loss
+    if improved:
+        state.best_val_loss, state.best_score, state.best_epoch = val.loss, val.score, epoch
+        state.epochs_without_improvement = 0
+    else:
+        state.epochs_without_improvement += 1
+    stop = StopReason.RUNNING
+    if state.epochs_without_improvement >= run.train.patience:
+        stop = StopReason.EARLY_STOP
+    elif epoch >= run.train.max_epochs:
+        stop = StopReason.MAX_EPOCHS
+    state.finished = stop is not StopReason.RUNNING
+    _checkpoint_and_report(run, stop, trained, val, improved)
+    return state.finished
+
+
+def _checkpoint_and_report(run: _TrialRun, stop: StopReason, trained: EpochResult, val: EvalResult,
+                           improved: bool) -> None:
+    """Write the checkpoint (current and best adapter, optimizer, trial state) and report the epoch.
+    A trial that ends here scores the held-out split once, on its best adapter (``_score_test``)."""
+    with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
+        ckpt = Path(tmp)
+        started = time.perf_counter()
+        run.trial_model.save(ckpt / ADAPTER_DIR)
         if improved:
-            state.best_val_loss, state.best_score, state.best_epoch = val.loss, val.score, epoch
-            state.epochs_without_improvement = 0
-            if test is not None:
-                state.best_test_loss, state.best_test_score = test.loss, test.score
-                val.seconds += test.seconds  # eval seconds: validation and test
-        else:
-            state.epochs_without_improvement += 1
-        stop = StopReason.RUNNING
-        if state.epochs_without_improvement >= train.patience:
-            stop = StopReason.EARLY_STOP
-        elif epoch >= train.max_epochs:
-            stop = StopReason.MAX_EPOCHS
-        state.finished = stop is not StopReason.RUNNING
+            run.best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
+        _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, run.best_adapter_files)
+        torch.save({"optimizer": run.optimizer.state_dict(), "lr_scheduler": run.lr_scheduler.state_dict()},
+                   ckpt / OPTIMIZER_FILE)
+        checkpoint_seconds = time.perf_counter() - started
+        test = _score_test(run, ckpt / BEST_ADAPTER_DIR, model_is_best=improved) if run.state.finished else None
+        started = time.perf_counter()
+        (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(run.state), indent=1))
+        checkpoint_seconds += time.perf_counter() - started
+        metrics = run.reporter.metrics(run.state, stop, trained, _EvalTimes(val, test, checkpoint_seconds),
+                                       adapter_file_bytes(ckpt / ADAPTER_DIR))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-        with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
-            ckpt = Path(tmp)
-            trial_model.save(ckpt / ADAPTER_DIR)
-            if improved:
-                best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
-            _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
-            torch.save({"optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict()},
-                       ckpt / OPTIMIZER_FILE)
-            (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
-            metrics = reporter.metrics(state, stop, trained, val, adapter_file_bytes(ckpt / ADAPTER_DIR))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        if state.finished:
-            return
+
+def _score_test(run: _TrialRun, best_adapter_dir: Path, model_is_best: bool) -> EvalResult | None:
+    """The held-out split, once per trial, on the best adapter (loaded unless the model is at its best
+    epoch now); sets the state's test fields. None without a test split or a best epoch, or when the
+    best adapter cannot be evaluated (out of memory: the trial keeps its other results)."""
+    if not run.has_test or not run.state.best_epoch:
+        return None
+    try:
+        if not model_is_best:
+            run.trial_model.load(best_adapter_dir)
+        test = run.evaluate("test")
+    except (torch.cuda.OutOfMemoryError, MemoryError):
+        _free_memory(run.device)
+        return None
+    run.state.best_test_loss, run.state.best_test_score = test.loss, test.score
+    return test
+
+
+@dataclass
+class _EvalTimes:
+    """An epoch's evaluation and checkpoint costs, for the report."""
+
+    val: EvalResult | None = None
+    test: EvalResult | None = None
+    checkpoint_seconds: float = 0.0
 
 
 @dataclass
@@ -225,10 +297,11 @@ class _EpochReporter:
     gpus: float
     setup_seconds: float
     base_model_reused: bool
+    device: torch.device
 
-    def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, val: EvalResult | None,
+    def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, evals: _EvalTimes,
                 adapter_bytes: int) -> dict[str, Any]:
-        seconds = (trained.train_seconds if trained else 0.0) + (val.seconds if val else 0.0)
+        val, test = evals.val, evals.test
         return {
             MetricKey.EPOCH.value: state.epoch,
             MetricKey.TRAIN_LOSS.value: trained.train_loss if trained else math.nan,
@@ -247,35 +320,57 @@ class _EpochReporter:
             MetricKey.TRAINABLE_PARAMS.value: self.counts["total_trainable"],
             MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["adapter"] * 2,
             MetricKey.ADAPTER_FILE_BYTES.value: adapter_bytes,
-            MetricKey.EPOCH_SECONDS.value: seconds,
-            MetricKey.TRAIN_SECONDS.value: trained.train_seconds if trained else 0.0,
-            MetricKey.EVAL_SECONDS.value: val.seconds if val else 0.0,
-            MetricKey.TOKENS_PER_SECOND.value: trained.tokens / trained.train_seconds if trained and trained.train_seconds > 0 else 0.0,
-            MetricKey.GPU_SECONDS.value: seconds * self.gpus,
+            **self.time_budget(trained, evals),
             MetricKey.TRIAL_SETUP_SECONDS.value: self.setup_seconds,
             MetricKey.BASE_MODEL_REUSED.value: self.base_model_reused,
             MetricKey.STOP_REASON.value: stop.value,
             MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
         }
 
+    def time_budget(self, trained: EpochResult | None, evals: _EvalTimes) -> dict[str, Any]:
+        """Where the epoch's time went, and how much of what it computed was real tokens."""
+        train_seconds = trained.train_seconds if trained else 0.0
+        val_seconds = evals.val.seconds if evals.val else 0.0
+        test_seconds = evals.test.seconds if evals.test else 0.0
+        seconds = train_seconds + val_seconds + test_seconds + evals.checkpoint_seconds
+        evaluated = [e for e in (evals.val, evals.test) if e is not None]
+        peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else 0
+        return {
+            MetricKey.EPOCH_SECONDS.value: seconds,
+            MetricKey.TRAIN_SECONDS.value: train_seconds,
+            MetricKey.EVAL_SECONDS.value: val_seconds + test_seconds,
+            MetricKey.VAL_SECONDS.value: val_seconds,
+            MetricKey.TEST_SECONDS.value: test_seconds,
+            MetricKey.CHECKPOINT_SECONDS.value: evals.checkpoint_seconds,
+            MetricKey.TOKENS_PER_SECOND.value: trained.tokens / train_seconds if trained and train_seconds > 0 else 0.0,
+            MetricKey.TRAIN_TOKENS.value: trained.tokens if trained else 0,
+            MetricKey.TRAIN_TOKEN_POSITIONS.value: trained.token_positions if trained else 0,
+            MetricKey.EVAL_TOKENS.value: sum(e.tokens for e in evaluated),
+            MetricKey.EVAL_TOKEN_POSITIONS.value: sum(e.token_positions for e in evaluated),
+            MetricKey.GPU_SECONDS.value: seconds * self.gpus,
+            MetricKey.PEAK_GPU_MEMORY_BYTES.value: peak,
+        }
 
-def _end_without_retry(state: TrialState, reason: StopReason, message: str, reporter: _EpochReporter,
-                       best_adapter_files: dict[str, bytes]) -> None:
+
+def _end_without_retry(run: _TrialRun, reason: StopReason, message: str) -> None:
     """End a trial that diverged or ran out of memory: one final report that keeps its best epoch,
-    scores and adapter (a restart would replay the same seeded epochs and fail the same way)."""
+    scores and adapter (a restart would replay the same seeded epochs and fail the same way); the
+    held-out split is scored on that best adapter."""
+    state, best_adapter_files = run.state, run.best_adapter_files
     state.finished = True
     adapter_bytes = sum(len(data) for data in best_adapter_files.values())  # the adapter it keeps
-    metrics = reporter.metrics(state, reason, None, None, adapter_bytes)
-    metrics[MetricKey.END_MESSAGE.value] = message
     if not best_adapter_files:  # failed in its first epoch: nothing worth a checkpoint
-        tune.report(metrics)
+        metrics = run.reporter.metrics(state, reason, None, _EvalTimes(), adapter_bytes)
+        tune.report({**metrics, MetricKey.END_MESSAGE.value: message})
         return
     with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
         ckpt = Path(tmp)
         _write_dir_bytes(ckpt / ADAPTER_DIR, best_adapter_files)
         _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
+        test = _score_test(run, ckpt / BEST_ADAPTER_DIR, model_is_best=False)
         (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        metrics = run.reporter.metrics(state, reason, None, _EvalTimes(test=test), adapter_bytes)
+        tune.report({**metrics, MetricKey.END_MESSAGE.value: message}, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def _free_memory(device: torch.device) -> None:

@@ -32,6 +32,7 @@ class EpochResult:
     train_loss: float
     tokens: int  # non-padding training tokens
     train_seconds: float  # training steps only (no eval)
+    token_positions: int = 0  # token positions the batches carried, padding included (rows x batch length)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class EvalResult:
     score: float
     scores: dict[str, float]
     seconds: float
+    tokens: int = 0  # non-padding tokens evaluated
+    token_positions: int = 0  # token positions of the batches, padding included
 
 
 def steps_per_epoch(split: EncodedSplit, batch_size: int) -> int:
@@ -82,14 +85,17 @@ def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
 def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LambdaLR, split: EncodedSplit, train: TrainSection,
                     device: torch.device, epoch: int) -> EpochResult:
-    """One pass over ``split`` in an order seeded by (seed, epoch). Raises DivergedError on a
-    non-finite loss before the step that would spread it into the weights."""
+    """One pass over ``split`` in an order seeded by (seed, epoch): length-grouped batches with
+    ``train.group_by_length`` (``EncodedSplit.batch_order``), else a plain shuffle. Raises DivergedError
+    on a non-finite loss before the step that would spread it into the weights."""
     model.train()
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    total_loss, steps, tokens = torch.zeros((), device=device), 0, 0
+    total_loss, steps, tokens, positions = torch.zeros((), device=device), 0, 0, 0
     started = time.perf_counter()
-    for batch in split.batches(train.batch_size, shuffle=True, seed=train.seed * 100_003 + epoch):
+    order = "grouped" if train.group_by_length else "shuffle"
+    for batch in split.batches(train.batch_size, order=order, seed=train.seed * 100_003 + epoch):
         tokens += int(batch["attention_mask"].sum())  # on the host batch: no device sync
+        positions += batch["attention_mask"].numel()
         batch = _on(batch, device)
         with autocast(device, train.precision):
             loss = model(**batch).loss
@@ -104,32 +110,40 @@ def train_one_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         total_loss += loss.detach()  # summed on the device; read once per epoch
         steps += 1
     mean_loss = float(total_loss) / max(steps, 1)  # also waits for the device's last step
-    return EpochResult(mean_loss, tokens, time.perf_counter() - started)
+    return EpochResult(mean_loss, tokens, time.perf_counter() - started, positions)
 
 
 def evaluate(model: torch.nn.Module, split: EncodedSplit, train: TrainSection, device: torch.device,
-             task_name: str) -> EvalResult:
-    """Mean loss, the task score and all task metrics of ``split`` (no gradients, eval mode)."""
+             task_name: str, order: str = "by_length") -> EvalResult:
+    """Mean loss, the task score and all task metrics of ``split`` (no gradients, eval mode).
+
+    Rows run longest first (``order="by_length"``), so each batch carries little padding; the logits
+    are put back in file order before scoring (a metric does not depend on the order: tested).
+    ``order="file"`` is the plain file order (benchmarks compare the two)."""
     model.eval()
     started = time.perf_counter()
-    total_loss, total_items = 0.0, 0
-    logits_all, labels_all = [], []
+    total_loss, total_items, tokens, positions = torch.zeros((), device=device), 0, 0, 0
+    logits_all, rows_all = [], []
     with torch.no_grad():
-        for batch in split.batches(train.eval_batch_size, shuffle=False):
+        for rows in split.batch_order(train.eval_batch_size, order):
+            batch = split.batch(rows)
+            tokens += int(batch["attention_mask"].sum())
+            positions += batch["attention_mask"].numel()
             batch = _on(batch, device)
             with autocast(device, train.precision):
                 out = model(**batch)
             n = batch["labels"].shape[0]
-            total_loss += float(out.loss) * n
+            total_loss += out.loss.detach().float() * n  # summed on the device; read once
             total_items += n
             logits_all.append(out.logits.float().cpu())
-            labels_all.append(batch["labels"].cpu())
-    logits = torch.cat(logits_all).numpy()  # (N, num_labels)
-    labels = torch.cat(labels_all).numpy()  # (N,)
+            rows_all.append(rows)
+    file_order = torch.argsort(torch.cat(rows_all))  # (N,) position of each file row in the run order
+    logits = torch.cat(logits_all)[file_order].numpy()  # (N, num_labels) in file order
+    labels = split.labels.numpy()  # (N,)
     task = get_task(task_name)
     scores = compute_score(task, logits, labels)
-    return EvalResult(total_loss / max(total_items, 1), float(scores[task.score_name]), scores,
-                      time.perf_counter() - started)
+    return EvalResult(float(total_loss) / max(total_items, 1), float(scores[task.score_name]), scores,
+                      time.perf_counter() - started, tokens, positions)
 
 
 def seed_dropout(seed: int, epoch: int) -> None:

@@ -145,6 +145,9 @@ def ls_command(root: str, as_json: bool) -> None:
                 "best_test_score": None if math.isnan(s.best_test_score) else s.best_test_score,
                 "smallest_front_params": None if math.isnan(s.smallest_front_params) else s.smallest_front_params,
                 "hypervolume": None if math.isnan(s.hypervolume) else s.hypervolume,
+                "best_test_scored": s.best_test_scored,
+                "train_share": None if math.isnan(s.train_share) else s.train_share,
+                "train_real_token_fraction": None if math.isnan(s.train_real_fraction) else s.train_real_fraction,
                 "warnings": s.warnings,
             }))
         return
@@ -156,16 +159,19 @@ def ls_command(root: str, as_json: bool) -> None:
 
     table = Table(title=f"experiments under {root}")
     headers = ("experiment", "folder", "status", "methods", "trials done/total", "best val metric (selection)",
-               "its test metric (held out)", "smallest front adapter params", "front hypervolume", "warnings")
+               "its test metric (held out)", "smallest front adapter params", "front hypervolume",
+               "train steps / trial time", "real tokens (train)", "warnings")
     for header in headers:
         table.add_column(header, justify="left" if header in ("experiment", "folder", "status", "methods") else "right")
     for s in summaries:
         best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
         smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
-        test = "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
+        test = s.best_test_scored or "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
         volume = "n/a" if math.isnan(s.hypervolume) else f"{s.hypervolume:.4f}"
+        share = "n/a" if math.isnan(s.train_share) else f"{100 * s.train_share:.0f}%"
+        real = "n/a" if math.isnan(s.train_real_fraction) else f"{100 * s.train_real_fraction:.0f}%"
         table.add_row(s.name, s.relative, s.status, s.methods_text or "n/a", f"{s.trials_done}/{s.trials_total}", best,
-                      test, smallest, volume, str(s.warnings))
+                      test, smallest, volume, share, real, str(s.warnings))
     Console(width=160).print(table)
 
 

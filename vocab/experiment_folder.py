@@ -13,6 +13,9 @@ Experiment folder layout (``<storage_path>/<experiment_name>/``)::
     <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
     <trial_dir>/progress.csv   Tune: the same as CSV
     <trial_dir>/error.txt      Tune: present when the trial failed
+    <trial_dir>/heldout_test.json   HeldoutScore: the held-out score of a trial a scheduler stopped
+                               (scored after the search from its best adapter; the trial's own final
+                               report holds it when the trial ended by itself)
     <trial_dir>/checkpoint_NNNNNN/   latest checkpoint (num_to_keep=1):
         trial_state.json       TrialState: epoch, best epoch, best val loss, patience counter
         adapter/               current adapter (TT-LoRA: ttlora_core.save_adapter; PEFT: save_pretrained;
@@ -39,6 +42,9 @@ TRIAL_STATE_FILE = "trial_state.json"
 ADAPTER_DIR = "adapter"
 BEST_ADAPTER_DIR = "best_adapter"
 OPTIMIZER_FILE = "optimizer.pt"
+# <trial_dir>/heldout_test.json: the held-out score of a trial a scheduler stopped, from its best
+# adapter, written by the pass after the search (search/heldout_pass.py); HeldoutScore below
+HELDOUT_TEST_FILE = "heldout_test.json"
 
 
 class MetricKey(str, Enum):
@@ -52,8 +58,9 @@ class MetricKey(str, Enum):
     BEST_EPOCH = "best_epoch"  # epoch with the lowest val loss so far
     BEST_VAL_LOSS = "best_val_loss"
     BEST_SCORE = "best_score"  # task metric at BEST_EPOCH
-    BEST_TEST_LOSS = "best_test_loss"  # held-out test split at BEST_EPOCH (NaN without data.test_split)
-    BEST_TEST_SCORE = "best_test_score"  # never used for any decision (selection, scheduling, front)
+    BEST_TEST_LOSS = "best_test_loss"  # held-out test split on the best adapter, scored once when the trial
+    BEST_TEST_SCORE = "best_test_score"  # ends by itself (NaN until then, or without data.test_split); never
+    # used for any decision (selection, scheduling, front). A trial a scheduler stopped: HELDOUT_TEST_FILE
     METHOD = "method"  # vocab.methods name: "ttlora", "lora", ...
     ADAPTER_PARAMS = "adapter_params"  # the method's trainable parameters besides head and saved modules
     TTLORA_PARAMS = "ttlora_params"  # trainable TT-core parameters (0 for baselines)
@@ -61,10 +68,18 @@ class MetricKey(str, Enum):
     TRAINABLE_PARAMS = "trainable_params"  # total trainable
     ADAPTER_BYTES_16BIT = "adapter_bytes_16bit"  # ADAPTER_PARAMS at 16 bits
     ADAPTER_FILE_BYTES = "adapter_file_bytes"  # the adapter folder as written (cores fp32 + head + saved modules)
-    EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval)
+    EPOCH_SECONDS = "epoch_seconds"  # wall seconds of this epoch (train + eval + checkpoint)
     TRAIN_SECONDS = "train_seconds"  # training steps only
-    EVAL_SECONDS = "eval_seconds"  # validation (and, at a new best epoch, test) evaluation
+    EVAL_SECONDS = "eval_seconds"  # VAL_SECONDS + TEST_SECONDS
+    VAL_SECONDS = "val_seconds"  # validation split
+    TEST_SECONDS = "test_seconds"  # held-out split (only in the report where the trial ends by itself)
+    CHECKPOINT_SECONDS = "checkpoint_seconds"  # writing this epoch's checkpoint folder (Tune's copy not counted)
     TOKENS_PER_SECOND = "tokens_per_second"  # training tokens (non-padding) / TRAIN_SECONDS
+    TRAIN_TOKENS = "train_tokens"  # real (non-padding) tokens in this epoch's training batches
+    TRAIN_TOKEN_POSITIONS = "train_token_positions"  # token positions of those batches, padding included
+    EVAL_TOKENS = "eval_tokens"  # real tokens evaluated this epoch (validation and test)
+    EVAL_TOKEN_POSITIONS = "eval_token_positions"  # token positions of those batches, padding included
+    PEAK_GPU_MEMORY_BYTES = "peak_gpu_memory_bytes"  # torch.cuda.max_memory_allocated of the trial (0 on CPU)
     GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
     TRIAL_SETUP_SECONDS = "trial_setup_seconds"  # trial start -> first training step (model load/reuse)
     BASE_MODEL_REUSED = "base_model_reused"  # bool: the worker's cached base model was reused
@@ -115,6 +130,7 @@ class ExperimentMeta:
     patience: int = 5
     target_dims: dict[str, list[int]] = field(default_factory=dict)
     methods: list[str] = field(default_factory=lambda: ["ttlora"])  # vocab.methods names in the search
+    has_test_split: bool = False  # a held-out split is scored (data.test_split); False in older folders
     created_unix: float = 0.0
     finished_unix: float | None = None  # set when Tuner.fit() returns (None: running or interrupted)
     ttsearch_version: str = ""
@@ -136,3 +152,24 @@ class ExperimentMeta:
     def lora_params(self, rank: int = 8) -> int:
         """Parameters of a LoRA adapter of ``rank`` on the same targets: r*(out+in) each."""
         return sum(rank * (out + inp) for out, inp in self.target_dims.values())
+
+
+@dataclass
+class HeldoutScore:
+    """The held-out test score of one trial's best adapter, scored by the pass after the search."""
+
+    best_test_loss: float
+    best_test_score: float
+    best_epoch: int  # the epoch whose adapter was scored
+    test_seconds: float
+    scored_unix: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "HeldoutScore":
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{HELDOUT_TEST_FILE} holds {type(raw).__name__}, expected an object")
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__})

@@ -68,37 +68,116 @@ class EncodedSplit:
         full, rest = divmod(len(self), batch_size)
         return full + (1 if rest and not drop_last else 0)
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0,
-                trim_padding: bool = True, drop_last: bool = False) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches as int64 tensor dicts (``input_ids``, ``attention_mask``, [``token_type_ids``], ``labels``).
+    def row_lengths(self) -> torch.Tensor:
+        """(n,) int64: real tokens per row (the attention mask's row sums)."""
+        return self.attention_mask.sum(dim=1, dtype=torch.int64)
 
-        ``shuffle`` permutes rows with a generator seeded by ``seed`` (pass e.g. seed + epoch).
-        ``trim_padding`` drops the columns that are padding in every row of the batch.
+    def batch_order(self, batch_size: int, order: str = "file", seed: int = 0) -> list[torch.Tensor]:
+        """The rows of each batch, in batch order (``ROW_ORDERS``).
+
+        ``file``: file order. ``shuffle``: a permutation seeded by ``seed``. ``grouped``: length-grouped
+        (``length_grouped_batches``, seeded by ``seed``). ``by_length``: longest rows first, in batches
+        of at most ``batch_size`` rows and at most ``batch_size`` x the split's mean row length token
+        positions (``sorted_batches``; evaluation: a metric does not depend on the order).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}", where="batch_size")
-        if shuffle:
-            order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        if order == "grouped":
+            return length_grouped_batches(self.row_lengths(), batch_size, seed)
+        if order == "shuffle":
+            rows = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        elif order == "by_length":
+            return sorted_batches(self.row_lengths(), batch_size)
+        elif order == "file":
+            rows = torch.arange(len(self))
         else:
-            order = torch.arange(len(self))
-        for start in range(0, len(self), batch_size):
-            rows = order[start:start + batch_size]
+            raise ValueError(f"unknown row order {order!r}; expected one of {ROW_ORDERS}")
+        return list(torch.split(rows, batch_size))
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0,
+                trim_padding: bool = True, drop_last: bool = False, order: str | None = None,
+                ) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches as int64 tensor dicts (``input_ids``, ``attention_mask``, [``token_type_ids``], ``labels``).
+
+        ``order`` is one of ``ROW_ORDERS`` (``batch_order``); without it, ``shuffle`` picks ``shuffle``
+        (seeded by ``seed``: pass e.g. seed + epoch) or ``file``. ``trim_padding`` drops the columns that
+        are padding in every row of the batch.
+        """
+        for rows in self.batch_order(batch_size, order or ("shuffle" if shuffle else "file"), seed):
             if drop_last and rows.numel() < batch_size:
-                return
-            mask = self.attention_mask[rows]  # (b, length)
-            columns = slice(None)
-            if trim_padding:
-                used = mask.any(dim=0).nonzero()  # (k, 1) column ids holding a real token
-                if used.numel():
-                    columns = slice(int(used[0, 0]), int(used[-1, 0]) + 1)  # padding is contiguous
-            batch = {
-                "input_ids": self.input_ids[rows][:, columns].long(),  # (b, length')
-                "attention_mask": mask[:, columns].long(),  # (b, length')
-            }
-            if self.token_type_ids is not None:
-                batch["token_type_ids"] = self.token_type_ids[rows][:, columns].long()
-            batch["labels"] = self.labels[rows]
-            yield batch
+                continue
+            yield self.batch(rows, trim_padding)
+
+    def batch(self, rows: torch.Tensor, trim_padding: bool = True) -> dict[str, torch.Tensor]:
+        """The rows ``rows`` (1-D index tensor) as one batch, trimmed to its longest row."""
+        mask = self.attention_mask[rows]  # (b, length)
+        columns = slice(None)
+        if trim_padding:
+            used = mask.any(dim=0).nonzero()  # (k, 1) column ids holding a real token
+            if used.numel():
+                columns = slice(int(used[0, 0]), int(used[-1, 0]) + 1)  # padding is contiguous
+        batch = {
+            "input_ids": self.input_ids[rows][:, columns].long(),  # (b, length')
+            "attention_mask": mask[:, columns].long(),  # (b, length')
+        }
+        if self.token_type_ids is not None:
+            batch["token_type_ids"] = self.token_type_ids[rows][:, columns].long()
+        batch["labels"] = self.labels[rows]
+        return batch
+
+
+ROW_ORDERS = ("file", "shuffle", "grouped", "by_length")
+
+
+def mega_batch_size(num_rows: int, batch_size: int) -> int:
+    """Batches per length group: the Hugging Face Trainer's ``min(rows // (4 x batch), 50)``, at least 1.
+    Larger splits get larger groups (less padding) while every epoch still mixes at least 4 groups."""
+    return max(1, min(num_rows // (4 * batch_size), 50))
+
+
+def sorted_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Rows longest first, cut into batches of at most ``batch_size`` rows and at most ``batch_size`` x
+    the mean row length token positions (rows x the batch's longest row).
+
+    The position cap keeps the few long rows of a skewed split (SST-2's tail) from padding a whole
+    batch of short ones: the batches holding them are smaller, and every batch holds about as many
+    token positions as an average batch of real tokens. No batch is larger than ``batch_size`` rows
+    of the longest row, the memory bound of unsorted batches.
+    """
+    order = torch.sort(lengths, descending=True, stable=True).indices  # (n,)
+    sorted_lengths = lengths[order].tolist()
+    budget = batch_size * float(lengths.float().mean())
+    batches, start = [], 0
+    while start < len(sorted_lengths):
+        longest = sorted_lengths[start]  # the batch's first row is its longest
+        rows = max(1, min(batch_size, int(budget // max(longest, 1))))
+        batches.append(order[start:start + rows])
+        start += rows
+    return batches
+
+
+def length_grouped_batches(lengths: torch.Tensor, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Length-grouped training batches (the Hugging Face Trainer's ``group_by_length``, shuffled further).
+
+    A seeded permutation is cut into groups of ``mega_batch_size`` batches; each group is sorted by
+    length (longest first) and cut into batches, so a batch holds rows of similar length; then the
+    batch order is shuffled over the whole epoch (the Trainer keeps each group's batches together,
+    longest first) and the batch holding the longest row goes first, so a memory problem shows at
+    step 1. Everything is drawn from one generator seeded by ``seed``: the same seed gives the same
+    batches, so a restarted trial replays its epoch. Returns each batch's row ids.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(lengths.numel(), generator=generator)  # (n,)
+    group = mega_batch_size(lengths.numel(), batch_size) * batch_size
+    batches: list[torch.Tensor] = []
+    for start in range(0, rows.numel(), group):
+        members = rows[start:start + group]  # (g,)
+        by_length = torch.sort(lengths[members], descending=True, stable=True).indices  # (g,)
+        batches.extend(torch.split(members[by_length], batch_size))
+    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    longest = max(range(len(shuffled)), key=lambda i: int(lengths[shuffled[i]].max()))
+    shuffled[0], shuffled[longest] = shuffled[longest], shuffled[0]
+    return shuffled
 
 
 @dataclass
