@@ -3,7 +3,9 @@ comparison benchmarks (LR schedule, core init). Same data loading, tokenisation,
 clipping, dropout seeding, early stopping and best-epoch selection (lowest val loss) as a trial.
 
 The data uses the held-out arrangement: validation = a stratified fraction of train (chooses the best
-epoch), test = the official dev set (reported at the best epoch, never used to choose).
+epoch), test = the official dev set (scored once on the best epoch's weights, never used to choose).
+``Way`` picks how the batches are drawn and when the test split is scored: ``NEW_WAY`` is what a trial
+does today, ``OLD_WAY`` what it did before length grouping (benchmarks/bench_trial_cost.py compares them).
 """
 from __future__ import annotations
 
@@ -38,6 +40,19 @@ class DataPlan:
     max_length: int = 128
 
 
+@dataclass(frozen=True)
+class Way:
+    """How a run draws its batches and scores the test split."""
+
+    group_by_length: bool  # training batches grouped by length (else a plain shuffle)
+    eval_order: str  # "by_length" (sorted, under a token budget) or "file"
+    test_at_every_best: bool  # score the test split at each new best epoch (else once, on the best weights)
+
+
+NEW_WAY = Way(group_by_length=True, eval_order="by_length", test_at_every_best=False)
+OLD_WAY = Way(group_by_length=False, eval_order="file", test_at_every_best=True)
+
+
 @dataclass
 class RunResult:
     best_epoch: int
@@ -46,6 +61,13 @@ class RunResult:
     test_score: float  # at the best epoch
     epochs: int
     seconds: float
+    train_seconds: float = 0.0
+    val_seconds: float = 0.0
+    test_seconds: float = 0.0
+    train_tokens: int = 0
+    train_positions: int = 0
+    eval_tokens: int = 0
+    eval_positions: int = 0
 
 
 def encoded_data(plan: DataPlan, tokenizer, seed: int):
@@ -54,32 +76,57 @@ def encoded_data(plan: DataPlan, tokenizer, seed: int):
     return encode_splits(splits, tokenizer, plan.max_length)
 
 
-def run(model_path: str, plan: DataPlan, ttlora: TTLoRAConfig, train: TrainSection, encoded) -> RunResult:
+def run(model_path: str, plan: DataPlan, ttlora: TTLoRAConfig, train: TrainSection, encoded,
+        way: Way = NEW_WAY) -> RunResult:
     """Fine-tune once; the base model is loaded fresh the trainable's way (head seeded by ``train.seed``,
     modules the checkpoint lacked trained and saved)."""
     task = get_task(plan.task)
     model = load_base_model(TrialModelSpec(model_path, task.num_labels, "float32", train.seed, "cpu"))
     apply_ttlora(model, with_newly_initialised(model, ttlora))
+    train = train.model_copy(update={"group_by_length": way.group_by_length})
     device = torch.device("cpu")
     optimizer, scheduler = build_optimizer(model, train, steps_per_epoch(encoded["train"], train.batch_size))
     started = time.perf_counter()
     best = RunResult(0, math.inf, math.nan, math.nan, 0, 0.0)
+    best_weights: dict[str, torch.Tensor] = {}
     stale = 0
     for epoch in range(1, train.max_epochs + 1):
         seed_dropout(train.seed, epoch)
-        train_one_epoch(model, optimizer, scheduler, encoded["train"], train, device, epoch)
-        val = evaluate(model, encoded["validation"], train, device, plan.task)
+        trained = train_one_epoch(model, optimizer, scheduler, encoded["train"], train, device, epoch)
+        best.train_seconds += trained.train_seconds
+        best.train_tokens += trained.tokens
+        best.train_positions += trained.token_positions
+        val = _scored(best, "val", evaluate(model, encoded["validation"], train, device, plan.task, way.eval_order))
         best.epochs = epoch
         if val.loss < best.best_val_loss:
-            test = evaluate(model, encoded["test"], train, device, plan.task)
-            best.best_epoch, best.best_val_loss, best.val_score, best.test_score = epoch, val.loss, val.score, test.score
+            best.best_epoch, best.best_val_loss, best.val_score = epoch, val.loss, val.score
+            if way.test_at_every_best:
+                best.test_score = _scored(best, "test", evaluate(model, encoded["test"], train, device, plan.task,
+                                                                 way.eval_order)).score
+            else:  # the trainable keeps the best adapter and scores it once at the end
+                best_weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
             stale = 0
         else:
             stale += 1
             if stale >= train.patience:
                 break
+    if not way.test_at_every_best:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in best_weights:
+                    param.copy_(best_weights[name])
+        best.test_score = _scored(best, "test", evaluate(model, encoded["test"], train, device, plan.task,
+                                                         way.eval_order)).score
     best.seconds = time.perf_counter() - started
     return best
+
+
+def _scored(result: RunResult, split: str, evaluated):
+    """Add an evaluation's seconds and tokens to the run's budget; return it."""
+    setattr(result, f"{split}_seconds", getattr(result, f"{split}_seconds") + evaluated.seconds)
+    result.eval_tokens += evaluated.tokens
+    result.eval_positions += evaluated.token_positions
+    return evaluated
 
 
 def tokenizer_for(model_path: str):

