@@ -220,7 +220,8 @@ def _trial_dirname(trial: Any) -> str:
 def build_trainable(prepared: PreparedExperiment) -> Any:
     from ray import tune
 
-    from search.trainable import SharedTrialInputs, faults_from_env, run_trial
+    from search.fault_injection import faults_from_env
+    from search.trainable import SharedTrialInputs, run_trial
 
     shared = SharedTrialInputs(
         space=prepared.space, model_path=prepared.model_path, encoded=prepared.encoded,

@@ -147,8 +147,12 @@ def build_search_alg(space: SearchSpace, plan: "Plan", param_space: dict[str, An
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     if space.search.algorithm == "random":
-        # seeded sampling: the same space and seed give the same configurations
-        return BasicVariantGenerator(random_state=space.train.seed), cap_structures(param_space, space, plan)
+        # seeded sampling: the same space and seed give the same configurations. Tune applies
+        # TuneConfig.max_concurrent_trials to Searchers only (a ConcurrencyLimiter); this generator must
+        # be given the limit itself, or it is ignored (with a warning in ray_logs only)
+        limit = space.resources.max_concurrent_trials or 0
+        return (BasicVariantGenerator(random_state=space.train.seed, max_concurrent=limit),
+                cap_structures(param_space, space, plan))
     searcher = build_optuna(space, allowed_structures(space, plan))
     constants = {k: v for k, v in param_space.items() if k not in space.searched_params() and not k.startswith("_")}
     return searcher, constants

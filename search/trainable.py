@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from ray import tune
 
+from search.epoch_report import EpochCosts, EpochReporter
+from search.fault_injection import inject_faults
 from search.model_cache import BaseModelCache, TrialModelSpec
 from search.space import SearchSpace
 from search.tasks import EncodedSplits, get_task
@@ -62,10 +64,6 @@ from vocab.methods import flat_trial_config
 
 _MODEL_CACHE = BaseModelCache()
 
-# Fault injection for the failure tests (read by the driver, passed to trials): at this epoch a trial
-# crashes once (then restarts from its checkpoint), runs out of memory, or has a non-finite loss.
-FAULT_ENVS = {"fail_once": "TTSEARCH_FAIL_ONCE_AT_EPOCH", "oom": "TTSEARCH_OOM_AT_EPOCH",
-              "diverge": "TTSEARCH_DIVERGE_AT_EPOCH"}
 
 
 @dataclass
@@ -91,7 +89,7 @@ class SharedTrialInputs:
     model_path: str  # resolved local folder or hub id
     encoded: EncodedSplits
     pad_token_id: int | None = None  # decoder models: the tokenizer's pad id, set on model.config
-    faults: dict[str, int] = field(default_factory=dict)  # FAULT_ENVS key -> epoch (tests only)
+    faults: dict[str, int] = field(default_factory=dict)  # search/fault_injection.py: kind -> epoch (tests only)
 
 
 def pick_device(space: SearchSpace) -> torch.device:
@@ -144,7 +142,7 @@ class _TrialRun:
     trial_model: Any  # search.trial_model.TrialModel
     optimizer: torch.optim.Optimizer
     lr_scheduler: torch.optim.lr_scheduler.LambdaLR
-    reporter: "_EpochReporter"
+    reporter: EpochReporter
     state: TrialState = field(default_factory=TrialState)
     best_adapter_files: dict[str, bytes] = field(default_factory=dict)
 
@@ -173,7 +171,7 @@ def _start_trial(config: dict[str, Any], shared: SharedTrialInputs) -> _TrialRun
                                       shared.pad_token_id), _MODEL_CACHE)
     optimizer, lr_scheduler = build_optimizer(trial_model.model, train,
                                               steps_per_epoch(shared.encoded["train"], train.batch_size))
-    reporter = _EpochReporter(task.score_name, trial_model.method, trial_model.counts,
+    reporter = EpochReporter(task.score_name, trial_model.method, trial_model.counts,
                               space.resources.gpu if device.type == "cuda" else 0.0, time.perf_counter() - setup_started,
                               trial_model.base_model_reused, device)
     return _TrialRun(shared, train, device, trial_model, optimizer, lr_scheduler, reporter)
@@ -205,10 +203,11 @@ def _run_epoch(run: _TrialRun) -> bool:
     state, epoch = run.state, run.state.epoch + 1
     seed_dropout(run.train.seed, epoch)
     ended: tuple[StopReason, str] | None = None
+    started_unix = time.time()
     try:
         trained = train_one_epoch(run.trial_model.model, run.optimizer, run.lr_scheduler,
                                   run.shared.encoded["train"], run.train, run.device, epoch)
-        _inject_faults(run.shared, epoch)
+        inject_faults(run.shared.faults, epoch)
         val = run.evaluate("validation")
         if not math.isfinite(val.loss):
             raise DivergedError(f"non-finite validation loss at epoch {epoch}")
@@ -234,12 +233,12 @@ def _run_epoch(run: _TrialRun) -> bool:
     elif epoch >= run.train.max_epochs:
         stop = StopReason.MAX_EPOCHS
     state.finished = stop is not StopReason.RUNNING
-    _checkpoint_and_report(run, stop, trained, val, improved)
+    _checkpoint_and_report(run, stop, trained, val, improved, started_unix)
     return state.finished
 
 
 def _checkpoint_and_report(run: _TrialRun, stop: StopReason, trained: EpochResult, val: EvalResult,
-                           improved: bool) -> None:
+                           improved: bool, started_unix: float) -> None:
     """Write the checkpoint (current and best adapter, optimizer, trial state) and report the epoch.
     A trial that ends here scores the held-out split once, on its best adapter (``_score_test``)."""
     with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
@@ -256,7 +255,7 @@ def _checkpoint_and_report(run: _TrialRun, stop: StopReason, trained: EpochResul
         started = time.perf_counter()
         (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(run.state), indent=1))
         checkpoint_seconds += time.perf_counter() - started
-        metrics = run.reporter.metrics(run.state, stop, trained, _EvalTimes(val, test, checkpoint_seconds),
+        metrics = run.reporter.metrics(run.state, stop, trained, EpochCosts(val, test, checkpoint_seconds, started_unix),
                                        adapter_file_bytes(ckpt / ADAPTER_DIR))
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
@@ -278,80 +277,6 @@ def _score_test(run: _TrialRun, best_adapter_dir: Path, model_is_best: bool) -> 
     return test
 
 
-@dataclass
-class _EvalTimes:
-    """An epoch's evaluation and checkpoint costs, for the report."""
-
-    val: EvalResult | None = None
-    test: EvalResult | None = None
-    checkpoint_seconds: float = 0.0
-
-
-@dataclass
-class _EpochReporter:
-    """Builds the per-epoch report (``MetricKey``) from what does not change during a trial."""
-
-    score_name: str
-    method: str
-    counts: dict[str, int]
-    gpus: float
-    setup_seconds: float
-    base_model_reused: bool
-    device: torch.device
-
-    def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, evals: _EvalTimes,
-                adapter_bytes: int) -> dict[str, Any]:
-        val, test = evals.val, evals.test
-        return {
-            MetricKey.EPOCH.value: state.epoch,
-            MetricKey.TRAIN_LOSS.value: trained.train_loss if trained else math.nan,
-            MetricKey.VAL_LOSS.value: val.loss if val else math.inf,
-            MetricKey.SCORE.value: val.score if val else math.nan,
-            MetricKey.SCORE_NAME.value: self.score_name,
-            MetricKey.BEST_EPOCH.value: state.best_epoch,
-            MetricKey.BEST_VAL_LOSS.value: state.best_val_loss if state.best_epoch else math.nan,  # NaN: no best yet
-            MetricKey.BEST_SCORE.value: state.best_score if state.best_epoch else math.nan,
-            MetricKey.BEST_TEST_LOSS.value: state.best_test_loss,
-            MetricKey.BEST_TEST_SCORE.value: state.best_test_score,
-            MetricKey.METHOD.value: self.method,
-            MetricKey.ADAPTER_PARAMS.value: self.counts["adapter"],
-            MetricKey.TTLORA_PARAMS.value: self.counts["ttlora"],
-            MetricKey.HEAD_PARAMS.value: self.counts["head"],
-            MetricKey.TRAINABLE_PARAMS.value: self.counts["total_trainable"],
-            MetricKey.ADAPTER_BYTES_16BIT.value: self.counts["adapter"] * 2,
-            MetricKey.ADAPTER_FILE_BYTES.value: adapter_bytes,
-            **self.time_budget(trained, evals),
-            MetricKey.TRIAL_SETUP_SECONDS.value: self.setup_seconds,
-            MetricKey.BASE_MODEL_REUSED.value: self.base_model_reused,
-            MetricKey.STOP_REASON.value: stop.value,
-            MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
-        }
-
-    def time_budget(self, trained: EpochResult | None, evals: _EvalTimes) -> dict[str, Any]:
-        """Where the epoch's time went, and how much of what it computed was real tokens."""
-        train_seconds = trained.train_seconds if trained else 0.0
-        val_seconds = evals.val.seconds if evals.val else 0.0
-        test_seconds = evals.test.seconds if evals.test else 0.0
-        seconds = train_seconds + val_seconds + test_seconds + evals.checkpoint_seconds
-        evaluated = [e for e in (evals.val, evals.test) if e is not None]
-        peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else 0
-        return {
-            MetricKey.EPOCH_SECONDS.value: seconds,
-            MetricKey.TRAIN_SECONDS.value: train_seconds,
-            MetricKey.EVAL_SECONDS.value: val_seconds + test_seconds,
-            MetricKey.VAL_SECONDS.value: val_seconds,
-            MetricKey.TEST_SECONDS.value: test_seconds,
-            MetricKey.CHECKPOINT_SECONDS.value: evals.checkpoint_seconds,
-            MetricKey.TOKENS_PER_SECOND.value: trained.tokens / train_seconds if trained and train_seconds > 0 else 0.0,
-            MetricKey.TRAIN_TOKENS.value: trained.tokens if trained else 0,
-            MetricKey.TRAIN_TOKEN_POSITIONS.value: trained.token_positions if trained else 0,
-            MetricKey.EVAL_TOKENS.value: sum(e.tokens for e in evaluated),
-            MetricKey.EVAL_TOKEN_POSITIONS.value: sum(e.token_positions for e in evaluated),
-            MetricKey.GPU_SECONDS.value: seconds * self.gpus,
-            MetricKey.PEAK_GPU_MEMORY_BYTES.value: peak,
-        }
-
-
 def _end_without_retry(run: _TrialRun, reason: StopReason, message: str) -> None:
     """End a trial that diverged or ran out of memory: one final report that keeps its best epoch,
     scores and adapter (a restart would replay the same seeded epochs and fail the same way); the
@@ -360,7 +285,7 @@ def _end_without_retry(run: _TrialRun, reason: StopReason, message: str) -> None
     state.finished = True
     adapter_bytes = sum(len(data) for data in best_adapter_files.values())  # the adapter it keeps
     if not best_adapter_files:  # failed in its first epoch: nothing worth a checkpoint
-        metrics = run.reporter.metrics(state, reason, None, _EvalTimes(), adapter_bytes)
+        metrics = run.reporter.metrics(state, reason, None, EpochCosts(), adapter_bytes)
         tune.report({**metrics, MetricKey.END_MESSAGE.value: message})
         return
     with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
@@ -369,7 +294,7 @@ def _end_without_retry(run: _TrialRun, reason: StopReason, message: str) -> None
         _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, best_adapter_files)
         test = _score_test(run, ckpt / BEST_ADAPTER_DIR, model_is_best=False)
         (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
-        metrics = run.reporter.metrics(state, reason, None, _EvalTimes(test=test), adapter_bytes)
+        metrics = run.reporter.metrics(state, reason, None, EpochCosts(test=test), adapter_bytes)
         tune.report({**metrics, MetricKey.END_MESSAGE.value: message}, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
@@ -379,29 +304,5 @@ def _free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _inject_faults(shared: SharedTrialInputs, epoch: int) -> None:
-    """Test hooks (``FAULT_ENVS``): a crash once, an out-of-memory error, or a non-finite loss."""
-    if shared.faults.get("fail_once") == epoch:
-        _inject_failure_once(epoch)
-    if shared.faults.get("oom") == epoch:
-        raise torch.cuda.OutOfMemoryError(f"injected out-of-memory error at epoch {epoch} ({FAULT_ENVS['oom']})")
-    if shared.faults.get("diverge") == epoch:
-        raise DivergedError(f"non-finite training loss (injected, {FAULT_ENVS['diverge']}) at epoch {epoch}")
-
-
-def _inject_failure_once(epoch: int) -> None:
-    """Raise the first time this trial reaches ``epoch`` (a marker in the trial folder survives the
-    restart, the checkpoint from before the failure does not know about it)."""
-    marker = Path(tune.get_context().get_trial_dir()) / ".ttsearch_injected_failure"
-    if not marker.exists():
-        marker.write_text(f"failed once at epoch {epoch}\n")
-        raise RuntimeError(f"injected failure at epoch {epoch} ({FAULT_ENVS['fail_once']})")
-
-
-def faults_from_env() -> dict[str, int]:
-    """The injected faults the environment asks for (``FAULT_ENVS``); empty in normal use."""
-    return {kind: int(os.environ[name]) for kind, name in FAULT_ENVS.items() if os.environ.get(name)}
-
-
-__all__ = ["run_trial", "SharedTrialInputs", "TrialState", "faults_from_env",
+__all__ = ["run_trial", "SharedTrialInputs", "TrialState",
            "pick_device", "adapter_file_bytes"]

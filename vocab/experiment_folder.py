@@ -81,6 +81,8 @@ class MetricKey(str, Enum):
     EVAL_TOKEN_POSITIONS = "eval_token_positions"  # token positions of those batches, padding included
     PEAK_GPU_MEMORY_BYTES = "peak_gpu_memory_bytes"  # torch.cuda.max_memory_allocated of the trial (0 on CPU)
     GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
+    EPOCH_STARTED_UNIX = "epoch_started_unix"  # wall clock at the epoch's first training step (NaN: none)
+    EPOCH_ENDED_UNIX = "epoch_ended_unix"  # wall clock just before this report (concurrency checks)
     TRIAL_SETUP_SECONDS = "trial_setup_seconds"  # trial start -> first training step (model load/reuse)
     BASE_MODEL_REUSED = "base_model_reused"  # bool: the worker's cached base model was reused
     STOP_REASON = "stop_reason"  # StopReason value; "running" until the trial stops itself
