@@ -349,6 +349,9 @@ def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
     space_path = folder / RESOLVED_SPACE_FILE
     space_text = space_path.read_text(encoding="utf-8", errors="replace") if space_path.is_file() else None
     records = [read_trial(d) for d in find_trial_dirs(folder)]
+    if not records and not (folder / EXPERIMENT_META_FILE).exists() and not any(folder.glob(TUNE_EXPERIMENT_STATE_GLOB)):
+        raise UsageError(f"not an experiment folder: no {EXPERIMENT_META_FILE}, no Tune experiment state and no "
+                         "trial folders", where=str(folder), expected="a folder written by `ttsearch run`")
     if not records:
         warnings.append("no trial folders yet: the search has not started a trial, or this is not an experiment folder")
     for record in records:

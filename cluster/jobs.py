@@ -7,9 +7,11 @@ has to travel. The Ray Jobs API (``ray.job_submission.JobSubmissionClient``, par
 
 What travels with the job (its ``runtime_env``):
 
-- default: the space file alone, in a fresh working directory. The cluster must have ttsearch
-  installed (same machine, a cluster image, or ``--pip``); the entrypoint is
-  ``ttsearch run <space> --address auto ...``.
+- default: the space resolved locally (``extends:`` merged, ``--set``, ``--storage`` and ``--name``
+  applied, validated: ``ResolvedSpaceFile``) as one self-contained file, in a fresh working directory,
+  so a space that extends another (every paper space) reads on the cluster. The cluster must have
+  ttsearch installed (same machine, a cluster image, or ``--pip``); the entrypoint is
+  ``ttsearch run <space> --address auto``.
 - ``--working-dir DIR``: a project checkout uploaded as the job's working directory (Ray adds it to
   ``sys.path``); the space must lie inside DIR, and the entrypoint is
   ``python -m ttsearch run ...`` so the uploaded code is what runs. The cluster still needs the
@@ -129,6 +131,15 @@ class JobRequest:
             shutil.rmtree(self.staging_dir, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ResolvedSpaceFile:
+    """A space resolved and validated locally (by ``search.space``; cluster/ does not import it): the
+    text of one self-contained file, and the storage path it runs with."""
+
+    text: str
+    storage_path: str
+
+
 def _space_storage(space_file: Path, overrides: list[str]) -> str | None:
     """The storage path the run will use: last ``--set storage.path=`` or the space's own."""
     for item in reversed(overrides):
@@ -177,8 +188,11 @@ def build_job_request(
     working_dir: str | None = None,
     pip: list[str] | tuple[str, ...] = (),
     env_vars: dict[str, str] | None = None,
+    resolved: ResolvedSpaceFile | None = None,
 ) -> JobRequest:
-    """Entrypoint, runtime_env and metadata for ``ttsearch run`` on the cluster (see module doc)."""
+    """Entrypoint, runtime_env and metadata for ``ttsearch run`` on the cluster (see module doc).
+    With ``resolved``, its storage path is checked and, without ``working_dir``, its text is what
+    travels (overrides, storage and name are already in it)."""
     space = Path(space_file).expanduser()
     if not space.is_file():
         raise UsageError(f"space file {space_file!r} does not exist", where="SPACE",
@@ -187,17 +201,26 @@ def build_job_request(
     for item in overrides:
         if "=" not in item:
             raise UsageError(f"--set {item!r} has no '='", where="--set", expected="key=value")
-    effective_storage = storage if storage is not None else _space_storage(space, overrides)
+    if resolved is not None:
+        effective_storage = resolved.storage_path
+    else:
+        effective_storage = storage if storage is not None else _space_storage(space, overrides)
     check_storage_for_submit(effective_storage, "--storage" if storage is not None else f"{space}: storage.path")
 
     runtime_env: dict[str, Any] = {}
     staging_dir: Path | None = None
     if working_dir is None:
         staging_dir = Path(tempfile.mkdtemp(prefix="ttsearch-submit-"))
-        shutil.copy2(space, staging_dir / space.name)
+        if resolved is not None:  # one self-contained file: its parents are merged into it
+            (staging_dir / space.name).write_text(resolved.text, encoding="utf-8")
+            overrides, storage, name_arg = [], None, None
+        else:
+            shutil.copy2(space, staging_dir / space.name)
+            name_arg = name
         runtime_env["working_dir"] = str(staging_dir)
         space_arg, program = space.name, ["ttsearch"]
     else:
+        name_arg = name
         root = Path(working_dir).expanduser().resolve()
         if not root.is_dir():
             raise UsageError(f"{working_dir!r} is not a directory", where="--working-dir",
@@ -220,8 +243,8 @@ def build_job_request(
         entrypoint += ["--set", item]
     if storage is not None:
         entrypoint += ["--storage", storage]
-    if name is not None:
-        entrypoint += ["--name", name]
+    if name_arg is not None:
+        entrypoint += ["--name", name_arg]
     if resume:
         entrypoint.append("--resume")
     metadata = {"tool": JOB_METADATA_TOOL, "space": space.name}

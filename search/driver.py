@@ -56,6 +56,19 @@ def experiment_location(space: SearchSpace) -> tuple[str, str]:
     return storage, f"{storage.rstrip('/')}/{space.name}"
 
 
+def check_local_storage(storage: str, where: str) -> None:
+    """A local storage path must be a folder, or creatable: its nearest existing ancestor a writable folder."""
+    if is_uri(storage):
+        return
+    path = Path(storage)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        what = "is a file" if existing == path else f"lies under a file ({existing})"
+        raise UsageError(f"storage path {storage} {what}", where=where, expected="a folder (created if missing)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write under {existing}", where=where, expected="a folder you can write to")
+
+
 def with_absolute_paths(space: SearchSpace, data_dir: Path | None) -> SearchSpace:
     """The space with local paths made absolute (data folder, a local model folder, storage), so the
     experiment's space.yaml, and a best.yaml exported from it, run from any working directory."""
@@ -85,6 +98,7 @@ def check_local_gpus(space: SearchSpace, address: str | None) -> None:
 
 def prepare(space: SearchSpace, space_file: str, data_dir_cli: str | None = None) -> PreparedExperiment:
     """Validate and tokenise. Raises UsageError (exit 2) on any bad input; starts no Ray."""
+    check_local_storage(experiment_location(space)[0], f"{space_file}: storage.path")  # before the slow steps
     model_config = load_model_config(space.model.name_or_path)  # once: plan and tokenizer both need it
     plan = build_plan(space, space_file, model_config=model_config)
     task = get_task(space.task)
@@ -233,15 +247,10 @@ def build_trainable(prepared: PreparedExperiment) -> Any:
 
 def run_experiment(prepared: PreparedExperiment, address: str | None = None, resume: bool = False,
                    live: bool | None = None) -> Any:
-    """Run a new experiment, or resume an interrupted one without rerunning finished trials."""
-    from ray import tune
+    """Run a new experiment, or resume an interrupted one without rerunning finished trials. One search
+    per folder: the folder's lock is held from before Ray starts until the search returns."""
+    from search.experiment_lock import lock_experiment
 
-    from search.progress import ProgressTable
-    from search.scheduler_memory import RememberingScheduler, SchedulerMemory
-    from search.strategies import build_scheduler, build_search_alg
-    from search.tune_space import tune_num_samples, tune_param_space
-
-    space = prepared.space
     exists = experiment_exists(prepared.experiment_dir)
     if exists and not resume:
         raise UsageError(f"experiment folder {prepared.experiment_dir} already holds a search",
@@ -249,43 +258,71 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
     if resume and not exists:
         raise UsageError(f"nothing to resume at {prepared.experiment_dir}", where="--resume",
                          expected="an experiment folder written by an earlier `ttsearch run`")
-    check_local_gpus(space, address)
+    check_local_gpus(prepared.space, address)
+    with lock_experiment(prepared.experiment_dir) as lock:
+        if lock.took_over is not None:
+            LOG.warning("took over a stale lock on %s (its holder, %s, is gone)", prepared.experiment_dir,
+                        lock.took_over.describe())
+        return _fit(prepared, address, exists, live)
+
+
+def _fit(prepared: PreparedExperiment, address: str | None, exists: bool, live: bool | None) -> Any:
+    """Start Ray, build (or restore) the Tuner, fit, score the held-out split where it matters, mark the end."""
+    from ray import tune
+
+    from search.heldout_pass import score_heldout
+    from search.progress import ProgressTable
+
     start_ray(address, prepared.experiment_dir)
     check_cluster_storage(prepared)
     if not exists:
         write_experiment_files(prepared)
-    progress = ProgressTable(prepared.plan.score_name, live=live, methods=space.methods())
+    progress = ProgressTable(prepared.plan.score_name, live=live, methods=prepared.space.methods())
     trainable = build_trainable(prepared)
     if exists:
         tuner = tune.Tuner.restore(prepared.experiment_dir, trainable=trainable, resume_unfinished=True,
                                    resume_errored=True, restart_errored=False)
     else:
-        metric = space.scheduler.metric
-        scheduler = build_scheduler(space, prepared.plan.param_bands)
-        search_alg, param_space = build_search_alg(space, prepared.plan, tune_param_space(space))
-        callbacks = [progress] + ([SchedulerMemory(scheduler)] if isinstance(scheduler, RememberingScheduler) else [])
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=tune.TuneConfig(
-                metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=scheduler,
-                search_alg=search_alg, num_samples=tune_num_samples(space),
-                max_concurrent_trials=space.resources.max_concurrent_trials,
-                reuse_actors=True, trial_dirname_creator=_trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                # SchedulerMemory: the scheduler's rungs saved with Tune's experiment state (search/scheduler_memory.py)
-                name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=callbacks,
-                # A trial that stopped itself (early stop, max epochs) ends with that report; without
-                # this, HyperBand may pause it at that milestone and wait for a report that never comes.
-                stop={MetricKey.DONE_BY_TRAINABLE.value: True},
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                failure_config=tune.FailureConfig(max_failures=space.train.max_failures),
-            ),
-        )
+        tuner = _new_tuner(prepared, trainable, progress)
     result_grid = tuner.fit()
-    from search.heldout_pass import score_heldout
-
     score_heldout(prepared, result_grid)  # trials a scheduler stopped that matter; resumable
-    mark_finished(prepared)
+    try:
+        mark_finished(prepared)
+    except (OSError, ValueError) as exc:  # the search is done and saved; only the end mark is missing
+        LOG.warning("could not mark %s finished (%s); `ttsearch report` shows it as stopped, the results are kept",
+                    prepared.experiment_dir, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return result_grid
+
+
+def _new_tuner(prepared: PreparedExperiment, trainable: Any, progress: Any) -> Any:
+    """The Tuner of a new experiment: scheduler (with its memory), searcher, limits, stop rule, checkpoints."""
+    from ray import tune
+
+    from search.scheduler_memory import RememberingScheduler, SchedulerMemory
+    from search.strategies import build_scheduler, build_search_alg
+    from search.tune_space import tune_num_samples, tune_param_space
+
+    space = prepared.space
+    metric = space.scheduler.metric
+    scheduler = build_scheduler(space, prepared.plan.param_bands)
+    search_alg, param_space = build_search_alg(space, prepared.plan, tune_param_space(space))
+    callbacks = [progress] + ([SchedulerMemory(scheduler)] if isinstance(scheduler, RememberingScheduler) else [])
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric, mode="min" if metric == "val_loss" else "max", scheduler=scheduler,
+            search_alg=search_alg, num_samples=tune_num_samples(space),
+            max_concurrent_trials=space.resources.max_concurrent_trials,
+            reuse_actors=True, trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            # SchedulerMemory: the scheduler's rungs saved with Tune's experiment state (search/scheduler_memory.py)
+            name=space.name, storage_path=prepared.storage_path, verbose=0, callbacks=callbacks,
+            # A trial that stopped itself (early stop, max epochs) ends with that report; without
+            # this, HyperBand may pause it at that milestone and wait for a report that never comes.
+            stop={MetricKey.DONE_BY_TRAINABLE.value: True},
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=space.train.max_failures),
+        ),
+    )

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from search.training import EpochResult, EvalResult
+from search.trial_state import TrialState
 from vocab.experiment_folder import MetricKey, StopReason
 
 
@@ -38,7 +39,7 @@ class EpochReporter:
 
     def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, evals: EpochCosts,
                 adapter_bytes: int) -> dict[str, Any]:
-        val, test = evals.val, evals.test
+        val = evals.val
         return {
             MetricKey.EPOCH.value: state.epoch,
             MetricKey.TRAIN_LOSS.value: trained.train_loss if trained else math.nan,

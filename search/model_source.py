@@ -115,5 +115,11 @@ def build_meta_model(config: Any, num_labels: int) -> Any:
 
     config = copy.deepcopy(config)
     config.num_labels = num_labels
-    with torch.device("meta"):
-        return AutoModelForSequenceClassification.from_config(config)
+    try:
+        with torch.device("meta"):
+            return AutoModelForSequenceClassification.from_config(config)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:  # transformers' own checks
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"the model's config.json does not build a {getattr(config, 'model_type', '?')} model: "
+                         f"{first[:200]}", where="model.name_or_path",
+                         expected="a model folder whose config.json transformers can build") from None

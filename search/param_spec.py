@@ -58,12 +58,32 @@ def _check_number(value: Any, numeric_kind: str, minimum: float | None, where: s
                   exclusive: bool = False) -> Any:
     ok_types = (int,) if numeric_kind == "int" else (int, float)
     if isinstance(value, bool) or not isinstance(value, ok_types):
-        raise ValueError(f"{where}{value!r} is not {'an integer' if numeric_kind == 'int' else 'a number'}")
+        raise ValueError(f"{where}{short_repr(value)} is not {'an integer' if numeric_kind == 'int' else 'a number'}")
+    if not math.isfinite(value):  # NaN passes every comparison below as False
+        raise ValueError(f"{where}{value!r} is not a finite number")
     if minimum is not None and value < minimum:
         raise ValueError(f"{where}{value!r} is below the minimum {minimum}")
     if exclusive and value == minimum:
         raise ValueError(f"{where}{value!r} must be > {minimum}")
     return value
+
+
+MAX_SHOWN_CHARS = 200  # an error message quotes at most this much of a bad value
+
+
+def short_repr(value: Any, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a YAML alias bomb expands to megabytes)."""
+    text = reprlib_repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def reprlib_repr(value: Any) -> str:
+    """A repr that does not build a huge string for huge nested values (reprlib's limits)."""
+    import reprlib
+
+    limits = reprlib.Repr()
+    limits.maxstring, limits.maxother, limits.maxlist, limits.maxdict, limits.maxlevel = 200, 200, 20, 20, 4
+    return limits.repr(value)
 
 
 def _check_value(value: Any, numeric_kind: str, minimum: float | None, allow_list_values: bool, where: str,
@@ -166,6 +186,10 @@ def _check_maximum(spec: ParamSpec, maximum: float | None, exclusive: bool) -> P
     return spec
 
 
+# ``plan`` enumerates every value of a structural parameter (each one changes the parameter count)
+MAX_ENUMERATED_RANDINT = 1000
+
+
 def parse_searched(param: SearchedParam, value: Any) -> ParamSpec:
     """Parse the YAML value of one searched parameter by its row of ``vocab.searched_params``."""
     if param.value == "shape":
@@ -175,4 +199,7 @@ def parse_searched(param: SearchedParam, value: Any) -> ParamSpec:
     spec = parse_param_spec(value, numeric_kind="int" if param.value == "int" else "number",
                             allow_list_values=param.list_values, minimum=param.minimum,
                             exclusive=param.minimum_exclusive)
+    if param.structural and spec.kind == "randint" and spec.cardinality() > MAX_ENUMERATED_RANDINT:
+        raise ValueError(f"randint over {spec.cardinality():,} integers: plan enumerates every value of a "
+                         f"structural parameter, at most {MAX_ENUMERATED_RANDINT:,} (use a list of values)")
     return _check_maximum(spec, param.maximum, param.maximum_exclusive)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from search.param_spec import ParamSpec, parse_searched
+from search.param_spec import MAX_SHOWN_CHARS, ParamSpec, parse_searched, short_repr
 from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
+from search.strict_model import StrictModel
 from search.strategy_sections import (
     AUTO_ALGORITHM,
     STRATEGY_KEYS,
@@ -27,12 +28,6 @@ from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
 from vocab.errors import UsageError
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
 from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
-
-
-class StrictModel(BaseModel):
-    """Base for every section: unknown keys are errors, values are not coerced silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=False)
 
 
 class ModelSection(StrictModel):
@@ -136,9 +131,13 @@ class SearchSectionBase(StrictModel):
             return parse_algorithm(value)
         if info.field_name == "max_params":
             return parse_max_params(value)
+        param = PARAMS_BY_NAME[info.field_name]
         if value is None:
-            return None  # a train-fed parameter left to train.<name>
-        return parse_searched(PARAMS_BY_NAME[info.field_name], value)
+            if param.feeds == "train":
+                return None  # a train-fed parameter left to train.<name>
+            raise ValueError(f"null is not a value of {param.name}; give one or leave the key out (default: "
+                             f"{searched_default(param)!r})")
+        return parse_searched(param, value)
 
 
 SearchSection = create_model(  # a module-level class: trials receive the space by pickle
@@ -228,8 +227,16 @@ class StorageSection(StrictModel):
 class SearchSpace(StrictModel):
     """A whole search-space file, after ``extends`` merging and ``--set`` overrides."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # a folder name under storage.path
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_relative_folder(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError(f"{value!r} is not a folder name of its own (the experiment would be written into "
+                             "the storage folder or its parent)")
+        return value
     model: ModelSection
     task: str
     data: DataSection = DataSection()
@@ -354,9 +361,10 @@ def format_validation_error(exc: ValidationError, source: str) -> UsageError:
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        got_text = "" if isinstance(got, dict) else f" (got {short_repr(got)})"
+        msg = msg if len(msg) <= 2 * MAX_SHOWN_CHARS else f"{msg[:2 * MAX_SHOWN_CHARS]}..."
         if err["type"] == "extra_forbidden":
-            msg = _unknown_key_message(err["loc"])
+            msg, got_text = _unknown_key_message(err["loc"]), ""
         lines.append(f"{loc or '<root>'}: {msg}{got_text}")
     plural = "s" if len(lines) > 1 else ""
     return UsageError(f"invalid search space ({len(lines)} problem{plural}):\n  " + "\n  ".join(lines), where=source)
@@ -380,10 +388,21 @@ def dump_space_yaml(space: SearchSpace) -> str:
     return yaml.safe_dump(space.to_plain(), sort_keys=False)
 
 
+def resolve_space_file(path: str | Path, overrides: list[str] | tuple[str, ...] = (), storage: str | None = None,
+                       name: str | None = None) -> tuple[str, str]:
+    """(one self-contained YAML text, its storage path) of a space file with ``extends:`` merged and
+    ``--set`` / ``--storage`` / ``--name`` applied, validated as ``run`` validates it (``UsageError``
+    otherwise). ``ttsearch submit`` sends this text, so the cluster never needs the parent files."""
+    extra = [*overrides, *([f"storage.path={storage}"] if storage else []), *([f"name={name}"] if name else [])]
+    space = load_space(path, extra)
+    return dump_space_yaml(space), space.storage.path
+
+
 __all__ = [
     "SearchSpace",
     "load_space",
     "parse_space",
+    "resolve_space_file",
     "apply_overrides",
     "parse_yaml_text",
     "read_yaml_mapping",

@@ -39,7 +39,12 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError("file not found", where=str(path), expected="a search-space YAML file")
     try:
-        raw = parse_yaml_text(path.read_text())
+        raw = parse_yaml_text(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}", where=str(path),
+                         expected="a UTF-8 YAML file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the file: {exc.strerror or exc}", where=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

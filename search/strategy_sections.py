@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from search.strict_model import StrictModel
 
 SCHEDULERS = ("hyperband", "asha", "banded", "mo_asha", "none")
 SEARCH_ALGORITHMS = ("auto", "random", "optuna", "optuna_mo")
@@ -18,15 +20,13 @@ AUTO_ALGORITHM = "optuna_mo"  # for TT-LoRA-only spaces without grids; random ot
 STRATEGY_KEYS = ("algorithm", "max_params")
 
 
-class SchedulerSection(BaseModel):
+class SchedulerSection(StrictModel):
     """Trial scheduler. ``hyperband`` (the paper), ``asha``, ``banded`` (ASHA inside parameter bands:
     an adapter is only compared with adapters of its size; search/banded.py), ``mo_asha`` (ASHA on
     (val loss, adapter params) by non-dominated sorting; search/mo_asha.py) or ``none`` (every trial
     runs to its own stop). ``max_t`` defaults to ``train.max_epochs``; one time unit = one epoch, the
     trainable's own counter. ``bands``: the band edges in adapter parameters (ascending; every
     configuration must fall inside); None: ``num_bands`` log-spaced bands over the space's sizes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # default: measured best by benchmarks/bench_front.py; the paper spaces set hyperband (the paper's)
     type: Literal["hyperband", "asha", "banded", "mo_asha", "none"] = "mo_asha"

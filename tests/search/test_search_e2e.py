@@ -79,6 +79,14 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
                for n in ended_by_itself)
     for trial in trials:  # never before the final report
         assert all(r[MetricKey.TEST_SECONDS.value] == 0 for r in results(trial)[:-1])
+        for r in results(trial):  # the time budget adds up, and padding is counted
+            assert r[MetricKey.EVAL_SECONDS.value] == pytest.approx(r[MetricKey.VAL_SECONDS.value] + r[MetricKey.TEST_SECONDS.value])
+            assert r[MetricKey.EPOCH_SECONDS.value] == pytest.approx(
+                r[MetricKey.TRAIN_SECONDS.value] + r[MetricKey.EVAL_SECONDS.value] + r[MetricKey.CHECKPOINT_SECONDS.value])
+            assert 0 < r[MetricKey.TRAIN_TOKENS.value] <= r[MetricKey.TRAIN_TOKEN_POSITIONS.value]
+            assert 0 < r[MetricKey.EVAL_TOKENS.value] <= r[MetricKey.EVAL_TOKEN_POSITIONS.value]
+            assert r[MetricKey.CHECKPOINT_SECONDS.value] > 0 and r[MetricKey.PEAK_GPU_MEMORY_BYTES.value] == 0
+            assert r[MetricKey.EPOCH_STARTED_UNIX.value] < r[MetricKey.EPOCH_ENDED_UNIX.value]
     assert all(r[MetricKey.TOKENS_PER_SECOND.value] > 0 and r[MetricKey.ADAPTER_FILE_BYTES.value] > 0
                for r in final.values())
 
