@@ -1,8 +1,12 @@
 """``ttsearch browse``: serve an index of the experiments under ROOT and their reports on 127.0.0.1.
 
 A report is rebuilt when its experiment's result files change (so a running search can be watched; the
-page reloads itself while the search runs). Only paths inside ROOT are served: a request whose path
-resolves outside it (``..``, an absolute path, a symlink out) gets 403.
+page reloads itself while the search runs). Only ROOT is served:
+- a request whose path resolves outside it (``..``, an absolute path, a symlink out) gets 403;
+- nothing read for a page resolves outside it: a trial folder or file inside a served experiment that
+  links elsewhere is left out of the report, with a warning (``load_experiment(confine_to=ROOT)``);
+- a request whose ``Host`` header names another server gets 403 (DNS rebinding: a page elsewhere
+  whose name was rebound to 127.0.0.1 could otherwise read the reports); the server binds loopback only.
 """
 from __future__ import annotations
 
@@ -77,6 +81,7 @@ class ReportCache:
     """Report HTML per experiment folder, rebuilt when the folder's fingerprint changes."""
 
     refresh_seconds: int = 30
+    root: Path | None = None  # nothing outside it is read for a report
     _entries: dict[Path, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     builds: int = 0  # how many reports were built (tests check the cache with it)
@@ -87,7 +92,8 @@ class ReportCache:
             cached = self._entries.get(folder)
             if cached and cached[0] == fingerprint:
                 return cached[1]
-        page = build_report_html(load_experiment(folder), plotlyjs=PLOTLY_JS_ROUTE, refresh_seconds=self.refresh_seconds)
+        page = build_report_html(load_experiment(folder, confine_to=self.root), plotlyjs=PLOTLY_JS_ROUTE,
+                                 refresh_seconds=self.refresh_seconds)
         with self._lock:
             self._entries[folder] = (fingerprint, page)
             self.builds += 1
@@ -96,7 +102,12 @@ class ReportCache:
 
 def index_html(root: Path, refresh_seconds: int) -> str:
     """The index page: every experiment under root with its status, and one comparison figure."""
-    experiments: list[Experiment] = [load_experiment(p) for p in find_experiments(root)]
+    experiments: list[Experiment] = []
+    for folder in find_experiments(root):
+        try:
+            experiments.append(load_experiment(folder, confine_to=root))
+        except UsageError:  # links outside the root: not listed
+            continue
     rows = []
     for exp in experiments:
         summary = summarise(exp, root)
@@ -153,9 +164,19 @@ class BrowseHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
         self.do_GET()
 
+    def _host_is_ours(self) -> bool:
+        """The Host header names this server (127.0.0.1 or localhost, with or without its port): a page
+        elsewhere whose name was rebound to 127.0.0.1 (DNS rebinding) sends its own name and is refused."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        port = self.server.server_address[1]
+        return host in {f"{name}{suffix}" for name in (HOST, "localhost") for suffix in ("", f":{port}")}
+
     def do_GET(self) -> None:  # noqa: N802
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         root = self.server.root
+        if not self._host_is_ours():
+            self._error(HTTPStatus.FORBIDDEN, "the Host header does not name this server (127.0.0.1 or localhost)")
+            return
         try:
             if path in ("/", "/index.html"):
                 self._send(HTTPStatus.OK, index_html(root, self.server.cache.refresh_seconds).encode())
@@ -186,7 +207,7 @@ class BrowseServer(ThreadingHTTPServer):
 
     def __init__(self, root: Path, port: int, refresh_seconds: int = 30) -> None:
         self.root = root
-        self.cache = ReportCache(refresh_seconds=refresh_seconds)
+        self.cache = ReportCache(refresh_seconds=refresh_seconds, root=root)
         super().__init__((HOST, port), BrowseHandler)
 
     @property

@@ -336,8 +336,29 @@ def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, 
     return ExperimentStatus.RUNNING if now - newest < STALE_AFTER_SECONDS else ExperimentStatus.STOPPED
 
 
-def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
-    """Read an experiment folder. Raises ``UsageError`` only when ``path`` is not a folder."""
+def _inside(path: Path, root: Path) -> bool:
+    resolved = path.resolve()
+    return resolved == root or root in resolved.parents
+
+
+def confined_trial_dirs(folder: Path, root: Path | None, warnings: list[str]) -> list[Path]:
+    """The trial folders of ``folder``; with ``root``, only those whose every file and folder resolves
+    inside ``root`` (a symlinked trial folder or file pointing elsewhere is left out, with a warning)."""
+    dirs = find_trial_dirs(folder)
+    if root is None:
+        return dirs
+    kept = []
+    for trial_dir in dirs:
+        if _inside(trial_dir, root) and all(_inside(p, root) for p in trial_dir.rglob("*")):
+            kept.append(trial_dir)
+        else:
+            warnings.append(f"trial {trial_dir.name}: left out, it links outside the browsed folder")
+    return kept
+
+
+def load_experiment(path: str | Path, now: float | None = None, confine_to: Path | None = None) -> Experiment:
+    """Read an experiment folder. Raises ``UsageError`` only when ``path`` is not an experiment folder.
+    ``confine_to`` (``ttsearch browse``): read nothing that resolves outside that folder."""
     folder = Path(path).expanduser()
     if not folder.exists():
         raise UsageError("no such experiment folder", where=str(folder), expected="a folder written by `ttsearch run`")
@@ -345,10 +366,13 @@ def load_experiment(path: str | Path, now: float | None = None) -> Experiment:
         raise UsageError("not a folder", where=str(folder), expected="an experiment folder written by `ttsearch run`")
     folder = folder.resolve()
     warnings: list[str] = []
+    root = confine_to.resolve() if confine_to is not None else None
+    if root is not None and not all(_inside(folder / name, root) for name in (EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE)):
+        raise UsageError("its files link outside the browsed folder", where=str(folder))
     meta = _read_meta(folder, warnings)
     space_path = folder / RESOLVED_SPACE_FILE
     space_text = space_path.read_text(encoding="utf-8", errors="replace") if space_path.is_file() else None
-    records = [read_trial(d) for d in find_trial_dirs(folder)]
+    records = [read_trial(d) for d in confined_trial_dirs(folder, root, warnings)]
     if not records and not (folder / EXPERIMENT_META_FILE).exists() and not any(folder.glob(TUNE_EXPERIMENT_STATE_GLOB)):
         raise UsageError(f"not an experiment folder: no {EXPERIMENT_META_FILE}, no Tune experiment state and no "
                          "trial folders", where=str(folder), expected="a folder written by `ttsearch run`")

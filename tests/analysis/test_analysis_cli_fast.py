@@ -27,9 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_folder_that_is_not_an_experiment(tmp_path: Path, capsys) -> None:
     (tmp_path / "notes.txt").write_text("hello")
-    exp = load_experiment(tmp_path)
-    assert exp.trials.empty and any(EXPERIMENT_META_FILE in w for w in exp.warnings)
-    build_report_html(exp, plotlyjs=False)  # still a page
+    with pytest.raises(UsageError, match=f"not an experiment folder: no {EXPERIMENT_META_FILE}"):
+        load_experiment(tmp_path)  # `ttsearch report` of it exits 2, instead of writing an empty page
     with pytest.raises(SystemExit) as exit_info:
         ttsearch_main(["report", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
@@ -91,6 +90,49 @@ def test_browse_serves_index_reports_and_plotly_on_loopback(browse_server: Brows
 def test_browse_refuses_paths_outside_root(browse_server: BrowseServer, raw_path: str) -> None:
     status, page = get(browse_server, raw_path)
     assert status == 403 and "outside the browsed folder" in page
+
+
+def test_browse_refuses_a_foreign_host_header(browse_server: BrowseServer) -> None:
+    """DNS rebinding: a page elsewhere that resolves its own name to 127.0.0.1 sends its own Host."""
+    connection = http.client.HTTPConnection("127.0.0.1", browse_server.server_address[1], timeout=30)
+    try:
+        connection.request("GET", "/", headers={"Host": "attacker.example:8470"})
+        response = connection.getresponse()
+        assert response.status == 403 and "Host" in response.read().decode()
+    finally:
+        connection.close()
+    port = browse_server.server_address[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("GET", "/", headers={"Host": host})
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+
+
+def test_a_served_report_reads_nothing_outside_the_root(tmp_path: Path) -> None:
+    """Symlinked trial folders and files inside a served experiment are left out of its report."""
+    root = tmp_path / "root"
+    experiment = write_empty_experiment(root / "exp")
+    outside = tmp_path / "outside"
+    foreign = outside / "trial_aaaaa_00000"
+    foreign.mkdir(parents=True)
+    (foreign / "params.json").write_text('{"shape": [4, 4], "secret": "TOPSECRET-DIR"}')
+    (foreign / "error.txt").write_text("TOPSECRET-DIR\n")
+    (experiment / "trial_aaaaa_00000").symlink_to(foreign, target_is_directory=True)
+    own = experiment / "trial_bbbbb_00001"
+    own.mkdir()
+    (outside / "result.json").write_text('{"epoch": 1, "val_loss": 0.5, "score": 0.9, "secret": "TOPSECRET-FILE"}\n')
+    (own / "result.json").symlink_to(outside / "result.json")
+    (own / "error.txt").write_text("ordinary failure\n")
+    server = make_server(root, port=0, refresh_seconds=5)
+    with serving(server):
+        status, page = get(server, "/report/exp/")
+    assert status == 200 and "TOPSECRET" not in page
+    assert "outside the browsed folder" in page  # the report says what it left out
+    unconfined = load_experiment(experiment)  # `ttsearch report` of one's own folder still follows links
+    assert len(unconfined.trials) == 2
 
 
 def test_resolve_inside_rules(tmp_path: Path) -> None:
