@@ -29,6 +29,7 @@ from vocab.methods import METHODS, MethodSpec
 TRAINED_TENSORS_FILE = "trained.safetensors"  # BitFit / full: the trained tensors by parameter name
 TRAINED_INFO_FILE = "trained.json"
 PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
+CHECKSUM_FILE = "ttsearch_checksum.json"  # PEFT checkpoints: the SHA-256 of the weights file as saved
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,43 @@ def save_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> 
     directory.mkdir(parents=True, exist_ok=True)
     if config.spec.kind == "peft":
         model.save_pretrained(str(directory))
+        (directory / CHECKSUM_FILE).write_text(json.dumps({PEFT_WEIGHTS_FILE: _sha256(directory / PEFT_WEIGHTS_FILE)}))
         return
     tensors = {name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad}
     save_file(tensors, str(directory / TRAINED_TENSORS_FILE))
     info = {"method": config.method, "base_model": getattr(model.config, "_name_or_path", ""),
-            "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values())}
+            "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values()),
+            "sha256": _sha256(directory / TRAINED_TENSORS_FILE)}
     (directory / TRAINED_INFO_FILE).write_text(json.dumps(info, indent=1))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, expected: str | None) -> None:
+    """A file whose checksum was recorded at save time must still have it (a truncated or damaged copy)."""
+    if expected is not None and _sha256(path) != expected:
+        raise ValueError(f"{path} is corrupted or truncated (its SHA-256 differs from the one saved with it)")
+
+
+def _saved_digest(directory: Path, file_name: str) -> str | None:
+    """The SHA-256 recorded for ``file_name`` when it was saved (None in checkpoints from before it)."""
+    source = directory / (CHECKSUM_FILE if file_name == PEFT_WEIGHTS_FILE else TRAINED_INFO_FILE)
+    if not source.is_file():
+        return None
+    try:
+        saved = json.loads(source.read_text())
+    except ValueError:
+        raise ValueError(f"{source} is not valid JSON") from None
+    value = saved.get(file_name if file_name == PEFT_WEIGHTS_FILE else "sha256") if isinstance(saved, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def load_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> None:
@@ -156,18 +188,27 @@ def load_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> 
     from safetensors.torch import load_file
 
     if config.spec.kind == "peft":
-        from peft import set_peft_model_state_dict
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-        result = set_peft_model_state_dict(model, load_file(str(directory / PEFT_WEIGHTS_FILE)))
+        _check_digest(directory / PEFT_WEIGHTS_FILE, _saved_digest(directory, PEFT_WEIGHTS_FILE))
+        saved = load_file(str(directory / PEFT_WEIGHTS_FILE))
+        lacking = sorted(set(get_peft_model_state_dict(model)) - set(saved))
+        if lacking:
+            raise ValueError(f"{directory}: the checkpoint lacks {len(lacking)} of the adapter's tensors: {lacking[:3]}")
+        result = set_peft_model_state_dict(model, saved)
         unexpected = list(getattr(result, "unexpected_keys", []))
         if unexpected:
             raise ValueError(f"{directory}: tensors the model has no place for: {unexpected[:3]}")
         return
+    _check_digest(directory / TRAINED_TENSORS_FILE, _saved_digest(directory, TRAINED_TENSORS_FILE))
     tensors = load_file(str(directory / TRAINED_TENSORS_FILE))
     params = dict(model.named_parameters())
     missing = [name for name in tensors if name not in params]
     if missing:
         raise ValueError(f"{directory}: tensors the model has no place for: {missing[:3]}")
+    lacking = [name for name, p in params.items() if p.requires_grad and name not in tensors]
+    if lacking:
+        raise ValueError(f"{directory}: the checkpoint lacks {len(lacking)} trained tensor(s): {lacking[:3]}")
     with torch.no_grad():
         for name, tensor in tensors.items():
             params[name].copy_(tensor)

@@ -102,10 +102,21 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
         "base_model": base_model_info(model),
         "weights_sha256": _sha256(folder / WEIGHTS_NAME),
     }
+    meta["config_sha256"] = _config_digest(meta)
     config_tmp = folder / (CONFIG_NAME + ".tmp")
     config_tmp.write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     os.replace(config_tmp, folder / CONFIG_NAME)
     return folder
+
+
+# what the config checksum covers: everything that changes what a loaded adapter computes
+_CHECKED_FIELDS = ("config", "modules", "head_parameters", "weights_sha256")
+
+
+def _config_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of the fields that decide the adapter's function (an edited alpha or shape changes it)."""
+    canonical = json.dumps({key: meta.get(key) for key in _CHECKED_FIELDS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def read_adapter(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], TTLoRAConfig, dict[str, Tensor]]:
@@ -126,6 +137,11 @@ def read_adapter(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], TTL
         raise AdapterError(f"load_adapter: {config_path} lacks the field(s) {missing}")
     if meta["format_version"] != FORMAT_VERSION:
         raise AdapterError(f"load_adapter: format_version {meta['format_version']!r} is not supported (expected {FORMAT_VERSION})")
+    if "config_sha256" in meta and meta["config_sha256"] != _config_digest(meta):  # adapters saved before it: no check
+        raise AdapterError(f"load_adapter: {config_path} was edited after the adapter was saved (its config_sha256 "
+                           "does not match its config, modules, head parameters and weights checksum)")
+    if not isinstance(meta["modules"], dict) or not isinstance(meta["head_parameters"], dict):
+        raise AdapterError(f"load_adapter: {config_path}: modules and head_parameters must be JSON objects")
     try:
         config = TTLoRAConfig.from_dict(meta["config"])
     except (ValueError, TypeError) as err:
@@ -209,7 +225,11 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike[str]) -> nn.Modu
     and merged again. On any mismatch or corruption: AdapterError, model unchanged.
     """
     meta, config, tensors = read_adapter(directory)
-    _check_fit(model, meta, config, tensors)
+    try:
+        _check_fit(model, meta, config, tensors)
+    except (AttributeError, TypeError, KeyError) as err:  # a value of the wrong type in adapter_config.json
+        raise AdapterError(f"load_adapter: {Path(directory) / CONFIG_NAME} holds a value of the wrong type: "
+                           f"{type(err).__name__}: {err}") from None
     if not ttlora_layers(model):
         apply_ttlora(model, config)
     heads = head_tensors(model, get_state(model).head_modules)  # apply_ttlora above: the state is there

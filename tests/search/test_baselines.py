@@ -75,6 +75,30 @@ def test_checkpoint_round_trip_is_exact(method: str) -> None:
     assert torch.equal(fresh(input_ids=x).logits, expected)
 
 
+@pytest.mark.parametrize("method", ["lora", "bitfit"])
+@pytest.mark.parametrize("damage", ["truncate", "drop_tensor"])
+def test_a_damaged_baseline_checkpoint_is_refused(method: str, damage: str, tmp_path: Path) -> None:
+    """Baseline checkpoints carry a checksum, and every trained tensor must be in them."""
+    from safetensors.torch import load_file, save_file
+
+    from search.baselines import PEFT_WEIGHTS_FILE, TRAINED_TENSORS_FILE
+
+    config = BaselineConfig(method, VALUES[method], targets=["query", "value"] if method == "lora" else None)
+    save_baseline(apply_baseline(_model(tiny_bert()), config), config, tmp_path)
+    weights = tmp_path / (PEFT_WEIGHTS_FILE if method == "lora" else TRAINED_TENSORS_FILE)
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:-16])
+        expected = "corrupted or truncated"
+    else:  # a consistent file (checksum re-recorded as from before checksums) lacking one tensor
+        tensors = load_file(str(weights))
+        tensors.pop(sorted(tensors)[0])
+        save_file(tensors, str(weights))
+        (tmp_path / ("ttsearch_checksum.json" if method == "lora" else "trained.json")).unlink()
+        expected = "the checkpoint lacks 1"
+    with pytest.raises(ValueError, match=expected):
+        load_baseline(apply_baseline(_model(tiny_bert()), config), config, tmp_path)
+
+
 def test_bf16_model_lora_keeps_float32_head_masters() -> None:
     config = BaselineConfig("lora", VALUES["lora"])
     model = apply_baseline(_model(tiny_llama(), torch.bfloat16), config)

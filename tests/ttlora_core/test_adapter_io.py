@@ -93,8 +93,9 @@ def test_damaged_folders_are_refused(saved: Path, tiny_model, damage: str) -> No
         meta = json.loads(config_path.read_text())
         if damage == "other_library":
             meta["library"] = "peft"
-        else:
+        else:  # as in an adapter saved before the config checksum, so the config check itself is reached
             meta["config"]["rank"] = 0
+            meta.pop("config_sha256")
         config_path.write_text(json.dumps(meta))
     elif damage == "bad_header":  # consistent checksum but an unreadable safetensors header
         import hashlib
@@ -102,6 +103,7 @@ def test_damaged_folders_are_refused(saved: Path, tiny_model, damage: str) -> No
         weights.write_bytes(b"\xff" * 16)
         meta = json.loads(config_path.read_text())
         meta["weights_sha256"] = hashlib.sha256(b"\xff" * 16).hexdigest()
+        meta.pop("config_sha256")  # consistent: as saved before the config checksum
         config_path.write_text(json.dumps(meta))
     expected = {
         "truncate": "corrupted or truncated",
@@ -144,3 +146,34 @@ def test_frozen_head_is_neither_trained_nor_saved(tiny_model, tmp_path: Path) ->
     assert json.loads((folder / "adapter_config.json").read_text())["head_parameters"] == {}
     restored = load_adapter(tiny_model("gpt2"), folder)
     assert not restored.score.weight.requires_grad
+
+
+def _edit_config(saved: Path, edit, keep_checksum: bool = True) -> None:
+    path = saved / "adapter_config.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    if not keep_checksum:
+        meta.pop("config_sha256")
+    path.write_text(json.dumps(meta))
+
+
+def test_an_edited_config_fails_its_checksum(saved: Path, tiny_model) -> None:
+    """alpha multiplies every update: an edited alpha would load silently without the config checksum."""
+    _edit_config(saved, lambda meta: meta["config"].update(alpha=meta["config"]["alpha"] * 4))
+    model = tiny_model("bert")
+    before = snapshot(model)
+    with pytest.raises(AdapterError, match="was edited after the adapter was saved"):
+        load_adapter(model, saved)
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda meta: meta["modules"][next(iter(meta["modules"]))].update(shape="8x8"),
+    lambda meta: meta.update(modules=["not", "a", "mapping"]),
+    lambda meta: meta["modules"][next(iter(meta["modules"]))].update(ranks=None),
+], ids=["shape-text", "modules-list", "ranks-null"])
+def test_wrong_value_types_are_adapter_errors(saved: Path, tiny_model, edit) -> None:
+    """Adapters saved before the checksum (no config_sha256) are still read: a wrong type is an AdapterError."""
+    _edit_config(saved, edit, keep_checksum=False)
+    with pytest.raises(AdapterError, match="load_adapter"):
+        load_adapter(tiny_model("bert"), saved)
