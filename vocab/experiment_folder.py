@@ -146,12 +146,8 @@ class ExperimentMeta:
     @classmethod
     def from_json(cls, text: str) -> "ExperimentMeta":
         """Parse the meta file; ``ValueError`` when it is not an object with the required fields."""
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError(f"{EXPERIMENT_META_FILE} holds a JSON {type(raw).__name__}, expected an object")
-        required = [f for f in ("name", "space_file", "model", "model_family", "task", "score_name") if f not in raw]
-        if required:
-            raise ValueError(f"{EXPERIMENT_META_FILE} lacks {', '.join(required)}")
+        raw = json_object(text, EXPERIMENT_META_FILE, ("name", "space_file", "model", "model_family", "task",
+                                                        "score_name"))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -179,7 +175,16 @@ class HeldoutScore:
 
     @classmethod
     def from_json(cls, text: str) -> "HeldoutScore":
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError(f"{HELDOUT_TEST_FILE} holds {type(raw).__name__}, expected an object")
+        raw = json_object(text, HELDOUT_TEST_FILE, tuple(cls.__dataclass_fields__))
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+
+
+def json_object(text: str, file_name: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """``text`` parsed as a JSON object holding ``required``; ``ValueError`` naming ``file_name`` otherwise."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{file_name} holds a JSON {type(raw).__name__}, expected an object")
+    missing = [key for key in required if key not in raw]
+    if missing:
+        raise ValueError(f"{file_name} lacks {', '.join(missing)}")
+    return raw

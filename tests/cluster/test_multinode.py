@@ -135,12 +135,18 @@ def test_node_local_storage_is_refused_for_this_two_node_cluster(cluster: LocalR
 
 
 def test_wait_exits_nonzero_when_the_job_fails(cluster: LocalRayCluster, tmp_path: Path) -> None:
-    # scheduler.max_t above train.max_epochs: `ttsearch run` on the cluster rejects the space.
+    # A data folder that the cluster lacks: the space is valid here, `ttsearch run` on the cluster fails.
+    # (A space that is not valid, say scheduler.max_t above train.max_epochs, is exit 2 before submitting.)
+    refused = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
+                       "--storage", str(tmp_path / "exp"), "--set", "train.max_epochs=1")
+    assert refused.returncode == 2 and "exceeds train.max_epochs" in refused.stderr, refused.stderr
+    missing = tmp_path / "no-data-on-the-cluster"
+    missing.mkdir()
     result = ttsearch(cluster, "submit", str(QUICKSTART), "--address", cluster.dashboard_url,
-                      "--storage", str(tmp_path / "exp"), "--set", "train.max_epochs=1", "--wait")
+                      "--storage", str(tmp_path / "exp"), "--set", f"data.dir={missing}", "--wait")
     assert result.returncode == 1, result.stderr
     job_id = result.stdout.splitlines()[0]
-    assert job_id.startswith("raysubmit_") and "exceeds train.max_epochs" in result.stdout
+    assert job_id.startswith("raysubmit_") and str(missing) in result.stdout
     assert f"job {job_id} FAILED" in result.stderr
     listed = ttsearch(cluster, "jobs", "--address", cluster.dashboard_url)
     assert job_id in listed.stdout and "FAILED" in listed.stdout
@@ -193,3 +199,19 @@ def test_search_runs_on_both_nodes_is_stopped_and_resumed(cluster: LocalRayClust
     assert (experiment / "ttsearch_experiment.json").is_file()
     assert all(sorted((experiment / trial).glob("checkpoint_*")) for trial in final)
     assert "2 trials: 2 finished, 0 failed" in resumed.stdout  # --wait printed the job's log
+
+
+def test_a_space_that_extends_another_is_submitted_without_its_parent(cluster: LocalRayCluster, tmp_path: Path,
+                                                                       shared_data_dir: Path) -> None:
+    """Every paper space extends a model file; submit sends the resolved space, not the child alone."""
+    child = tmp_path / "elsewhere" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text(f"extends: {QUICKSTART}\nname: child\nnum_samples: 1\n")
+    sets = ["train.max_epochs=1", "scheduler.max_t=1", "scheduler.type=none", "data.limit_train=64",
+            "data.limit_val=32", "data.limit_test=32", "resources.cpu=1", "storage.shared=true",
+            f"data.dir={shared_data_dir}"]
+    result = ttsearch(cluster, "submit", str(child), "--address", cluster.dashboard_url, "--storage",
+                      str(tmp_path / "exp"), *[arg for item in sets for arg in ("--set", item)], "--wait")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 trials: 1 finished, 0 failed" in result.stdout
+    assert reported_epochs(tmp_path / "exp" / "child") != {}
