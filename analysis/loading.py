@@ -50,7 +50,8 @@ STALE_AFTER_SECONDS = 15 * 60
 FINISHED_FIELD = "finished_unix"
 
 OWN_STOP_REASONS = (StopReason.EARLY_STOP.value, StopReason.MAX_EPOCHS.value, StopReason.DIVERGED.value,
-                    StopReason.OUT_OF_MEMORY.value, StopReason.SINGLE_RUN.value)
+                    StopReason.OUT_OF_MEMORY.value, StopReason.STORAGE_FAILED.value, StopReason.SINGLE_RUN.value)
+ENDED_WITH_MESSAGE = (StopReason.DIVERGED.value, StopReason.OUT_OF_MEMORY.value, StopReason.STORAGE_FAILED.value)
 
 
 class ExperimentStatus:
@@ -156,7 +157,7 @@ def _epochs_trained(rows: list[dict[str, Any]]) -> int:
 def _error_text(record: TrialRecord, rows: list[dict[str, Any]], stop_reason: str) -> str:
     if stop_reason == StopReason.ERROR.value:
         return record.error_text
-    if stop_reason in (StopReason.DIVERGED.value, StopReason.OUT_OF_MEMORY.value):
+    if stop_reason in ENDED_WITH_MESSAGE:
         messages = [r.get(MetricKey.END_MESSAGE.value) for r in rows if isinstance(r.get(MetricKey.END_MESSAGE.value), str)]
         return f"{stop_reason}: {messages[-1]}" if messages else stop_reason
     return f"recovered after: {record.error_text}" if record.error_text else ""

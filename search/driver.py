@@ -28,6 +28,9 @@ from vocab.experiment_folder import (
 from vocab.version import package_version
 
 LOG = logging.getLogger("ttsearch")
+# Tune warnings that mean a setting is not applied (e.g. `max_concurrent_trials` ... `will be ignored`):
+# shown on the console besides ray_logs/driver.log
+CONSOLE_TUNE_WARNINGS = ("will be ignored", "max_concurrent_trials")
 
 
 @dataclass
@@ -188,9 +191,13 @@ def route_ray_logs(experiment_dir: str) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_dir / "driver.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()  # the few Tune warnings that change what runs, also on the console
+    console.setLevel(logging.WARNING)
+    console.addFilter(lambda record: any(text in record.getMessage() for text in CONSOLE_TUNE_WARNINGS))
+    console.setFormatter(logging.Formatter("ttsearch: Ray Tune warning: %(message)s"))
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logger = logging.getLogger(name)
-        logger.handlers = [handler]
+        logger.handlers = [handler, console]
         logger.propagate = False
 
 

@@ -7,7 +7,9 @@ non-finite loss. Empty in normal use: nothing here runs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -16,7 +18,8 @@ from ray import tune
 from search.training import DivergedError
 
 FAULT_ENVS = {"fail_once": "TTSEARCH_FAIL_ONCE_AT_EPOCH", "oom": "TTSEARCH_OOM_AT_EPOCH",
-              "diverge": "TTSEARCH_DIVERGE_AT_EPOCH"}
+              "diverge": "TTSEARCH_DIVERGE_AT_EPOCH", "disk_full": "TTSEARCH_DISK_FULL_AT_EPOCH"}
+DISK_FULL_BYTES = 1024  # the file-size limit while the injected "full disk" lasts
 
 
 def inject_faults(faults: dict[str, int], epoch: int) -> None:
@@ -27,6 +30,25 @@ def inject_faults(faults: dict[str, int], epoch: int) -> None:
         raise torch.cuda.OutOfMemoryError(f"injected out-of-memory error at epoch {epoch} ({FAULT_ENVS['oom']})")
     if faults.get("diverge") == epoch:
         raise DivergedError(f"non-finite training loss (injected, {FAULT_ENVS['diverge']}) at epoch {epoch}")
+
+
+@contextlib.contextmanager
+def checkpoint_write_limit(faults: dict[str, int], epoch: int) -> Iterator[None]:
+    """A full disk while this epoch's checkpoint is written (``disk_full``): a real file-size limit
+    (RLIMIT_FSIZE, 1 KiB) on this process, so every write that would grow a file past it fails with
+    EFBIG as a full disk fails with ENOSPC (Python ignores SIGXFSZ). Lifted afterwards, so the trial
+    can still report. Nothing happens unless the fault was asked for."""
+    if faults.get("disk_full") != epoch:
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (DISK_FULL_BYTES, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def _inject_failure_once(epoch: int) -> None:
@@ -43,4 +65,4 @@ def faults_from_env() -> dict[str, int]:
     return {kind: int(os.environ[name]) for kind, name in FAULT_ENVS.items() if os.environ.get(name)}
 
 
-__all__ = ["FAULT_ENVS", "faults_from_env", "inject_faults"]
+__all__ = ["FAULT_ENVS", "faults_from_env", "inject_faults", "checkpoint_write_limit"]

@@ -28,7 +28,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from ray import tune
 
 from search.epoch_report import EpochCosts, EpochReporter
 from search.trial_state import TrialState
-from search.fault_injection import inject_faults
+from search.fault_injection import checkpoint_write_limit, inject_faults
 from search.model_cache import BaseModelCache, TrialModelSpec
 from search.space import SearchSpace
 from search.tasks import EncodedSplits, get_task
@@ -132,6 +132,7 @@ class _TrialRun:
     reporter: EpochReporter
     state: TrialState = field(default_factory=TrialState)
     best_adapter_files: dict[str, bytes] = field(default_factory=dict)
+    saved_state: TrialState | None = None  # the state in the last checkpoint written
 
     def evaluate(self, split: str) -> EvalResult:
         return evaluate(self.trial_model.model, self.shared.encoded[split], self.train, self.device,
@@ -182,6 +183,7 @@ def _restore(run: _TrialRun) -> bool:
         else:  # a checkpoint from before LR schedules: the bare optimizer state, a constant LR
             run.optimizer.load_state_dict(saved)
         run.best_adapter_files = _read_dir_bytes(ckpt / BEST_ADAPTER_DIR)
+    run.saved_state = replace(run.state)
     return run.state.epoch < run.train.max_epochs and run.state.epochs_without_improvement < run.train.patience
 
 
@@ -227,24 +229,49 @@ def _run_epoch(run: _TrialRun) -> bool:
 def _checkpoint_and_report(run: _TrialRun, stop: StopReason, trained: EpochResult, val: EvalResult,
                            improved: bool, started_unix: float) -> None:
     """Write the checkpoint (current and best adapter, optimizer, trial state) and report the epoch.
-    A trial that ends here scores the held-out split once, on its best adapter (``_score_test``)."""
+    A trial that ends here scores the held-out split once, on its best adapter (``_score_test``). A
+    checkpoint that cannot be written (a full disk) ends the trial at once (``_end_storage_failed``)."""
     with tempfile.TemporaryDirectory(prefix="ttsearch_ckpt_") as tmp:
-        ckpt = Path(tmp)
-        started = time.perf_counter()
-        run.trial_model.save(ckpt / ADAPTER_DIR)
-        if improved:
-            run.best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
-        _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, run.best_adapter_files)
-        torch.save({"optimizer": run.optimizer.state_dict(), "lr_scheduler": run.lr_scheduler.state_dict()},
-                   ckpt / OPTIMIZER_FILE)
-        checkpoint_seconds = time.perf_counter() - started
-        test = _score_test(run, ckpt / BEST_ADAPTER_DIR, model_is_best=improved) if run.state.finished else None
-        started = time.perf_counter()
-        (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(run.state), indent=1))
-        checkpoint_seconds += time.perf_counter() - started
-        metrics = run.reporter.metrics(run.state, stop, trained, EpochCosts(val, test, checkpoint_seconds, started_unix),
-                                       adapter_file_bytes(ckpt / ADAPTER_DIR))
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        try:
+            with checkpoint_write_limit(run.shared.faults, run.state.epoch):
+                metrics = _write_checkpoint(run, Path(tmp), stop, trained, val, improved, started_unix)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+            run.saved_state = replace(run.state)
+        except OSError as exc:  # outside the limit again: the closing report can be written
+            _end_storage_failed(run, trained, val, started_unix, exc)
+
+
+def _write_checkpoint(run: _TrialRun, ckpt: Path, stop: StopReason, trained: EpochResult, val: EvalResult,
+                      improved: bool, started_unix: float) -> dict[str, Any]:
+    """Fill the checkpoint folder ``ckpt``; return the epoch's report."""
+    started = time.perf_counter()
+    run.trial_model.save(ckpt / ADAPTER_DIR)
+    if improved:
+        run.best_adapter_files = _read_dir_bytes(ckpt / ADAPTER_DIR)
+    _write_dir_bytes(ckpt / BEST_ADAPTER_DIR, run.best_adapter_files)
+    torch.save({"optimizer": run.optimizer.state_dict(), "lr_scheduler": run.lr_scheduler.state_dict()},
+               ckpt / OPTIMIZER_FILE)
+    checkpoint_seconds = time.perf_counter() - started
+    test = _score_test(run, ckpt / BEST_ADAPTER_DIR, model_is_best=improved) if run.state.finished else None
+    started = time.perf_counter()
+    (ckpt / TRIAL_STATE_FILE).write_text(json.dumps(asdict(run.state), indent=1))
+    checkpoint_seconds += time.perf_counter() - started
+    return run.reporter.metrics(run.state, stop, trained, EpochCosts(val, test, checkpoint_seconds, started_unix),
+                                adapter_file_bytes(ckpt / ADAPTER_DIR))
+
+
+def _end_storage_failed(run: _TrialRun, trained: EpochResult, val: EvalResult, started_unix: float,
+                        exc: OSError) -> None:
+    """End a trial whose checkpoint could not be written: one closing report without a checkpoint, so
+    the last checkpoint written stays the trial's (a restart would meet the same full disk)."""
+    saved = run.saved_state or TrialState()  # the best epoch whose adapter is in storage (none: nothing saved)
+    run.state.best_epoch, run.state.best_val_loss, run.state.best_score = saved.best_epoch, saved.best_val_loss, saved.best_score
+    run.state.best_test_loss, run.state.best_test_score = saved.best_test_loss, saved.best_test_score
+    run.state.finished = True
+    message = f"could not write the checkpoint of epoch {run.state.epoch}: {exc.strerror or exc}"
+    metrics = run.reporter.metrics(run.state, StopReason.STORAGE_FAILED, trained, EpochCosts(val, None, 0.0, started_unix),
+                                   0)
+    tune.report({**metrics, MetricKey.END_MESSAGE.value: message})
 
 
 def _score_test(run: _TrialRun, best_adapter_dir: Path, model_is_best: bool) -> EvalResult | None:

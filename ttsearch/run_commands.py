@@ -42,10 +42,11 @@ def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
 
     errors = [r for r in result_grid if r.error is not None]
     ok = [r for r in result_grid if r.error is None and r.metrics]
-    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in (StopReason.DIVERGED.value,
-                                                                            StopReason.OUT_OF_MEMORY.value)]
+    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in (
+        StopReason.DIVERGED.value, StopReason.OUT_OF_MEMORY.value, StopReason.STORAGE_FAILED.value)]
     click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed."
-               + (f" ({len(ended)} ended early by a non-finite loss or out of memory, best epoch kept)" if ended else ""))
+               + (f" ({len(ended)} ended early by a non-finite loss, out of memory or a failed checkpoint write, "
+                  "what they had saved kept)" if ended else ""))
     ranked = [r for r in ok if math.isfinite(best_loss(r))]
     methods = list(dict.fromkeys(str(r.metrics.get(MetricKey.METHOD.value, TTLORA)) for r in ranked))
     for method in methods:  # the search's own choice per method: lowest val loss

@@ -93,13 +93,15 @@ class MetricKey(str, Enum):
 
 
 class StopReason(str, Enum):
-    """Why a trial ended. The trainable reports the first five; analysis infers the rest."""
+    """Why a trial ended. The trainable reports the first six; analysis infers the rest."""
 
     RUNNING = "running"
     EARLY_STOP = "early_stop"  # patience epochs without val-loss improvement
     MAX_EPOCHS = "max_epochs"
     DIVERGED = "diverged"  # non-finite loss: ended at once, best epoch and adapter kept
     OUT_OF_MEMORY = "out_of_memory"  # ended at once, best epoch and adapter kept
+    STORAGE_FAILED = "storage_failed"  # a checkpoint could not be written (disk full): ended at once, no retry,
+    # its last written checkpoint kept
     SCHEDULER = "scheduler"  # stopped by HyperBand/ASHA (inferred: terminated while RUNNING)
     ERROR = "error"  # error.txt present
     SINGLE_RUN = "single_run"  # reserved: exported best.yaml re-run (no search)

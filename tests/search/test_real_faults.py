@@ -51,3 +51,29 @@ def test_a_sigkilled_trial_worker_resumes_from_its_checkpoint(tmp_path: Path, sh
     assert killed_rows[-1][TUNE_PID_KEY] != worker  # a new worker process finished it
     losses = [r[MetricKey.VAL_LOSS.value] for r in killed_rows]
     assert losses == pytest.approx([r[MetricKey.VAL_LOSS.value] for r in results(clean_trial)], rel=0, abs=1e-6)
+
+
+def test_a_checkpoint_that_cannot_be_written_ends_the_trial_once(tmp_path: Path, shared_data_dir: Path) -> None:
+    """A full disk at epoch 2's checkpoint (a real RLIMIT_FSIZE on the worker while it writes): the trial
+    ends at once as storage_failed, with no retry, and keeps epoch 1's checkpoint as its best."""
+    from analysis.loading import load_experiment
+    from vocab.experiment_folder import TRIAL_STATE_FILE
+
+    proc = run_cli(["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART,
+                    "--storage", str(tmp_path), "--set", "num_samples=1", "--set", "scheduler.type=none",
+                    "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3", "--set", "search.algorithm=random",
+                    "--set", "train.max_failures=2"], TTSEARCH_DISK_FULL_AT_EPOCH="2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[retry]" not in proc.stdout and "1 trials: 1 finished, 0 failed." in proc.stdout
+    (trial,) = trial_dirs(tmp_path / "quickstart")
+    rows = results(trial)
+    assert [r[MetricKey.EPOCH.value] for r in rows] == [1, 2]
+    assert rows[-1][MetricKey.STOP_REASON.value] == "storage_failed"
+    assert "could not write the checkpoint of epoch 2: File too large" in rows[-1][MetricKey.END_MESSAGE.value]
+    (checkpoint,) = sorted(trial.glob("checkpoint_*"))
+    import json
+
+    assert json.loads((checkpoint / TRIAL_STATE_FILE).read_text())["epoch"] == 1  # what was saved is kept
+    row = load_experiment(tmp_path / "quickstart").trials.iloc[0]
+    assert row["stop_reason"] == "storage_failed" and row["best_epoch"] == 1 and row["best_adapter_path"]
+    assert "storage_failed: could not write" in row["error"]
