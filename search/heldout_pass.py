@@ -144,8 +144,9 @@ def score_heldout(prepared: Any, result_grid: Any, echo: Callable[[str], None] =
     if not pending:
         return 0
     by_key = {o.key: r for o, r in zip(outcomes, results)}
-    echo(f"Held-out split: scoring the best adapter of {len(pending)} trial(s) a scheduler stopped "
-         "(front members and selected trials; the others are never shown with a test score)")
+    echo(f"Held-out split: scoring the best adapter of {len(pending)} trial(s) that ended before scoring it "
+         "(stopped by a scheduler, or by a failed checkpoint write), on a front or selected; other such trials "
+         "stay unscored")
     for key, score in _run_scoring(prepared, [by_key[k] for k in pending]):
         _write_heldout(by_key[key], score)
         _apply(by_key[key], score)

@@ -237,8 +237,10 @@ def _checkpoint_and_report(run: _TrialRun, stop: StopReason, trained: EpochResul
                 metrics = _write_checkpoint(run, Path(tmp), stop, trained, val, improved, started_unix)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
             run.saved_state = replace(run.state)
-        except OSError as exc:  # outside the limit again: the closing report can be written
-            _end_storage_failed(run, trained, val, started_unix, exc)
+        except Exception as exc:  # noqa: BLE001 - only storage errors are handled; the rest re-raised
+            if not is_storage_error(exc):
+                raise
+            _end_storage_failed(run, trained, val, started_unix, exc)  # outside the limit again: it can report
 
 
 def _write_checkpoint(run: _TrialRun, ckpt: Path, stop: StopReason, trained: EpochResult, val: EvalResult,
@@ -260,15 +262,26 @@ def _write_checkpoint(run: _TrialRun, ckpt: Path, stop: StopReason, trained: Epo
                                 adapter_file_bytes(ckpt / ADAPTER_DIR))
 
 
+def is_storage_error(exc: BaseException) -> bool:
+    """A write that failed for want of space or a file-size limit. Python's own writes raise OSError;
+    safetensors and torch.save raise their own types, saying so in the message ("I/O error: ... (os
+    error 27)", "file write failed")."""
+    if isinstance(exc, OSError):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in ("os error", "i/o error", "file write failed", "no space left"))
+
+
 def _end_storage_failed(run: _TrialRun, trained: EpochResult, val: EvalResult, started_unix: float,
-                        exc: OSError) -> None:
+                        exc: BaseException) -> None:
     """End a trial whose checkpoint could not be written: one closing report without a checkpoint, so
     the last checkpoint written stays the trial's (a restart would meet the same full disk)."""
     saved = run.saved_state or TrialState()  # the best epoch whose adapter is in storage (none: nothing saved)
     run.state.best_epoch, run.state.best_val_loss, run.state.best_score = saved.best_epoch, saved.best_val_loss, saved.best_score
     run.state.best_test_loss, run.state.best_test_score = saved.best_test_loss, saved.best_test_score
     run.state.finished = True
-    message = f"could not write the checkpoint of epoch {run.state.epoch}: {exc.strerror or exc}"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[-1][:200]
+    message = f"could not write the checkpoint of epoch {run.state.epoch}: {reason}"
     metrics = run.reporter.metrics(run.state, StopReason.STORAGE_FAILED, trained, EpochCosts(val, None, 0.0, started_unix),
                                    0)
     tune.report({**metrics, MetricKey.END_MESSAGE.value: message})
