@@ -26,13 +26,13 @@ from analysis.trial_files import (
     TUNE_TIME_THIS_ITER_KEY,
     TUNE_TIMESTAMP_KEY,
     TrialRecord,
-    is_trial_dir,
+    confined_trial_dirs,
+    inside,
     read_trial,
 )
 from vocab.errors import UsageError
 from vocab.experiment_folder import (
     EXPERIMENT_META_FILE,
-    RAY_LOG_DIR,
     RESOLVED_SPACE_FILE,
     ExperimentMeta,
     MetricKey,
@@ -316,10 +316,6 @@ def _curve_rows(record: TrialRecord) -> list[dict[str, Any]]:
     ]
 
 
-def find_trial_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.name != RAY_LOG_DIR and is_trial_dir(p))
-
-
 def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, tune_statuses: dict[str, str],
                        newest: float, now: float) -> str:
     if not records:
@@ -337,26 +333,6 @@ def _experiment_status(records: list[TrialRecord], meta: ExperimentMeta | None, 
     return ExperimentStatus.RUNNING if now - newest < STALE_AFTER_SECONDS else ExperimentStatus.STOPPED
 
 
-def _inside(path: Path, root: Path) -> bool:
-    resolved = path.resolve()
-    return resolved == root or root in resolved.parents
-
-
-def confined_trial_dirs(folder: Path, root: Path | None, warnings: list[str]) -> list[Path]:
-    """The trial folders of ``folder``; with ``root``, only those whose every file and folder resolves
-    inside ``root`` (a symlinked trial folder or file pointing elsewhere is left out, with a warning)."""
-    dirs = find_trial_dirs(folder)
-    if root is None:
-        return dirs
-    kept = []
-    for trial_dir in dirs:
-        if _inside(trial_dir, root) and all(_inside(p, root) for p in trial_dir.rglob("*")):
-            kept.append(trial_dir)
-        else:
-            warnings.append(f"trial {trial_dir.name}: left out, it links outside the browsed folder")
-    return kept
-
-
 def load_experiment(path: str | Path, now: float | None = None, confine_to: Path | None = None) -> Experiment:
     """Read an experiment folder. Raises ``UsageError`` only when ``path`` is not an experiment folder.
     ``confine_to`` (``ttsearch browse``): read nothing that resolves outside that folder."""
@@ -368,7 +344,7 @@ def load_experiment(path: str | Path, now: float | None = None, confine_to: Path
     folder = folder.resolve()
     warnings: list[str] = []
     root = confine_to.resolve() if confine_to is not None else None
-    if root is not None and not all(_inside(folder / name, root) for name in (EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE)):
+    if root is not None and not all(inside(folder / name, root) for name in (EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE)):
         raise UsageError("its files link outside the browsed folder", where=str(folder))
     meta = _read_meta(folder, warnings)
     space_path = folder / RESOLVED_SPACE_FILE

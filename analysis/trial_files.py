@@ -18,6 +18,7 @@ from vocab.experiment_folder import (
     BEST_ADAPTER_DIR,
     CHECKPOINT_PREFIX,
     HELDOUT_TEST_FILE,
+    RAY_LOG_DIR,
     TUNE_ERROR_FILE,
     TUNE_PARAMS_FILE,
     TUNE_PROGRESS_FILE,
@@ -245,3 +246,29 @@ def read_heldout(trial_dir: Path, label: str, warnings: list[str]) -> HeldoutSco
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.append(f"{label}: {HELDOUT_TEST_FILE} is not readable ({exc}); its test score is left out")
         return None
+
+
+def find_trial_dirs(folder: Path) -> list[Path]:
+    """The trial folders directly under an experiment folder, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.name != RAY_LOG_DIR and is_trial_dir(p))
+
+
+def inside(path: Path, root: Path) -> bool:
+    """``path``, resolved (symlinks followed), is ``root`` or below it."""
+    resolved = path.resolve()
+    return resolved == root or root in resolved.parents
+
+
+def confined_trial_dirs(folder: Path, root: Path | None, warnings: list[str]) -> list[Path]:
+    """The trial folders of ``folder``; with ``root``, only those whose every file and folder resolves
+    inside ``root`` (a symlinked trial folder or file pointing elsewhere is left out, with a warning)."""
+    dirs = find_trial_dirs(folder)
+    if root is None:
+        return dirs
+    kept = []
+    for trial_dir in dirs:
+        if inside(trial_dir, root) and all(inside(p, root) for p in trial_dir.rglob("*")):
+            kept.append(trial_dir)
+        else:
+            warnings.append(f"trial {trial_dir.name}: left out, it links outside the browsed folder")
+    return kept

@@ -167,6 +167,30 @@ def check_storage_for_submit(storage: str | None, where: str) -> None:
                      expected="an absolute path on shared storage or a URI (s3://..., gs://...)")
 
 
+def _job_files(space: Path, working_dir: str | None, resolved: ResolvedSpaceFile | None
+               ) -> tuple[dict[str, Any], Path | None, str, list[str]]:
+    """(runtime_env, staging dir, the space's path in the job, the program): the space in a fresh
+    staging dir (resolved text, or the file as it is), or a checkout uploaded as the working dir."""
+    if working_dir is None:
+        staging_dir = Path(tempfile.mkdtemp(prefix="ttsearch-submit-"))
+        if resolved is not None:  # one self-contained file: its parents are merged into it
+            (staging_dir / space.name).write_text(resolved.text, encoding="utf-8")
+        else:
+            shutil.copy2(space, staging_dir / space.name)
+        return {"working_dir": str(staging_dir)}, staging_dir, space.name, ["ttsearch"]
+    root = Path(working_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise UsageError(f"{working_dir!r} is not a directory", where="--working-dir",
+                         expected="a project checkout to upload")
+    try:
+        space_arg = space.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(f"space file {str(space)!r} is not inside {str(root)!r}", where="--working-dir",
+                         expected="a working dir that contains the space file") from None
+    return ({"working_dir": str(root), "excludes": list(WORKING_DIR_EXCLUDES)}, None, space_arg,
+            ["python", "-m", "ttsearch"])
+
+
 def parse_env_pairs(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     """``["A=1", "B=x=y"]`` -> ``{"A": "1", "B": "x=y"}``; a pair without a name is an error."""
     env: dict[str, str] = {}
@@ -207,32 +231,11 @@ def build_job_request(
         effective_storage = storage if storage is not None else _space_storage(space, overrides)
     check_storage_for_submit(effective_storage, "--storage" if storage is not None else f"{space}: storage.path")
 
-    runtime_env: dict[str, Any] = {}
-    staging_dir: Path | None = None
-    if working_dir is None:
-        staging_dir = Path(tempfile.mkdtemp(prefix="ttsearch-submit-"))
-        if resolved is not None:  # one self-contained file: its parents are merged into it
-            (staging_dir / space.name).write_text(resolved.text, encoding="utf-8")
-            overrides, storage, name_arg = [], None, None
-        else:
-            shutil.copy2(space, staging_dir / space.name)
-            name_arg = name
-        runtime_env["working_dir"] = str(staging_dir)
-        space_arg, program = space.name, ["ttsearch"]
+    runtime_env, staging_dir, space_arg, program = _job_files(space, working_dir, resolved)
+    if resolved is not None and working_dir is None:  # the staged file already holds them
+        overrides, storage, name_arg = [], None, None
     else:
         name_arg = name
-        root = Path(working_dir).expanduser().resolve()
-        if not root.is_dir():
-            raise UsageError(f"{working_dir!r} is not a directory", where="--working-dir",
-                             expected="a project checkout to upload")
-        try:
-            space_arg = space.resolve().relative_to(root).as_posix()
-        except ValueError:
-            raise UsageError(f"space file {str(space)!r} is not inside {str(root)!r}", where="--working-dir",
-                             expected="a working dir that contains the space file") from None
-        runtime_env["working_dir"] = str(root)
-        runtime_env["excludes"] = list(WORKING_DIR_EXCLUDES)
-        program = ["python", "-m", "ttsearch"]
     if pip:
         runtime_env["pip"] = list(pip)
     if env_vars:

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from search.param_spec import MAX_SHOWN_CHARS, ParamSpec, parse_searched, short_repr
+from search.param_spec import ParamSpec, parse_searched
+from search.space_errors import format_validation_error
 from search.space_yaml import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
 from search.strict_model import StrictModel
 from search.strategy_sections import (
@@ -25,7 +26,6 @@ from search.strategy_sections import (
     parse_max_params,
 )
 from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
-from vocab.errors import UsageError
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
 from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
 
@@ -341,33 +341,6 @@ class SearchSpace(StrictModel):
         if raw["data"]["val_from_train"] is not None:
             raw["data"].pop("val_split")  # unused then, and setting both is refused
         return raw
-
-
-def _unknown_key_message(loc: tuple[Any, ...]) -> str:
-    """``unknown key``, with what is allowed there when it is a method or a method's parameter."""
-    if len(loc) == 2 and loc[0] == "baselines":
-        return f"unknown method; expected one of {', '.join(BASELINE_NAMES)} (TT-LoRA is the search: section)"
-    if len(loc) == 3 and loc[0] == "baselines" and loc[1] in METHODS:
-        allowed = [p.name for p in METHODS[str(loc[1])].params] + (["targets"] if METHODS[str(loc[1])].targets else [])
-        allowed += ["num_samples", "enabled"]
-        return f"{METHODS[str(loc[1])].label} has no parameter {loc[2]!r}; its parameters: {', '.join(allowed)}"
-    return "unknown key"
-
-
-def format_validation_error(exc: ValidationError, source: str) -> UsageError:
-    """Turn pydantic's error list into one message naming each field path and the expectation."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        got_text = "" if isinstance(got, dict) else f" (got {short_repr(got)})"
-        msg = msg if len(msg) <= 2 * MAX_SHOWN_CHARS else f"{msg[:2 * MAX_SHOWN_CHARS]}..."
-        if err["type"] == "extra_forbidden":
-            msg, got_text = _unknown_key_message(err["loc"]), ""
-        lines.append(f"{loc or '<root>'}: {msg}{got_text}")
-    plural = "s" if len(lines) > 1 else ""
-    return UsageError(f"invalid search space ({len(lines)} problem{plural}):\n  " + "\n  ".join(lines), where=source)
 
 
 def load_space(path: str | Path, overrides: list[str] | None = None) -> SearchSpace:

@@ -13,8 +13,9 @@ report, never used for a decision; a trial a scheduler stops is scored after the
 (search/heldout_pass.py) if it matters (front members, each method's selected trial).
 
 A non-finite loss or an out-of-memory error ends the trial at once (``diverged`` / ``out_of_memory``)
-with its best epoch, scores and adapter kept: a restart would replay the same seeded epochs. Other
-crashes restart from the last checkpoint (``train.max_failures``).
+with its best epoch, scores and adapter kept: a restart would replay the same seeded epochs. A
+checkpoint that cannot be written (a full disk) ends it as ``storage_failed``, keeping the last
+checkpoint written. Other crashes restart from the last checkpoint (``train.max_failures``).
 
 For TT-LoRA the frozen base model is cached per worker process (``reuse_actors=True`` keeps the
 process across trials): a new TT-LoRA trial only unloads the previous adapter and restores the head's
@@ -36,7 +37,6 @@ import torch
 from ray import tune
 
 from search.epoch_report import EpochCosts, EpochReporter
-from search.trial_state import TrialState
 from search.fault_injection import checkpoint_write_limit, inject_faults
 from search.model_cache import BaseModelCache, TrialModelSpec
 from search.space import SearchSpace
@@ -53,6 +53,7 @@ from search.training import (
 )
 from search.trial_config import train_settings_for
 from search.trial_model import build_trial_model
+from search.trial_state import TrialState
 from vocab.experiment_folder import (
     ADAPTER_DIR,
     BEST_ADAPTER_DIR,
@@ -64,7 +65,6 @@ from vocab.experiment_folder import (
 from vocab.methods import flat_trial_config
 
 _MODEL_CACHE = BaseModelCache()
-
 
 
 @dataclass
