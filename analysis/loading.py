@@ -33,6 +33,7 @@ from analysis.trial_files import (
 from vocab.errors import UsageError
 from vocab.experiment_folder import (
     EXPERIMENT_META_FILE,
+    LOCK_FILE,
     RESOLVED_SPACE_FILE,
     ExperimentMeta,
     MetricKey,
@@ -350,7 +351,8 @@ def load_experiment(path: str | Path, now: float | None = None, confine_to: Path
     space_path = folder / RESOLVED_SPACE_FILE
     space_text = space_path.read_text(encoding="utf-8", errors="replace") if space_path.is_file() else None
     records = [read_trial(d) for d in confined_trial_dirs(folder, root, warnings)]
-    if not records and not (folder / EXPERIMENT_META_FILE).exists() and not any(folder.glob(TUNE_EXPERIMENT_STATE_GLOB)):
+    started = any((folder / name).exists() for name in (EXPERIMENT_META_FILE, LOCK_FILE))  # LOCK_FILE: a run starting
+    if not records and not started and not any(folder.glob(TUNE_EXPERIMENT_STATE_GLOB)):
         raise UsageError(f"not an experiment folder: no {EXPERIMENT_META_FILE}, no Tune experiment state and no "
                          "trial folders", where=str(folder), expected="a folder written by `ttsearch run`")
     if not records:
