@@ -208,6 +208,41 @@ def _figure_html(fig: go.Figure, div_id: str, plotlyjs: bool | str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+def _header_html(exp: Experiment) -> str:
+    """Title, status and facts of the experiment, and its warnings (at most ``MAX_WARNINGS_SHOWN``)."""
+    meta = exp.meta
+    parts = [f"<h1>ttsearch report: {html.escape(exp.name)}</h1>"]
+    facts = [f'<span class="status" id="experiment-status">{html.escape(exp.status)}</span>']
+    if meta:
+        facts.append(html.escape(f"model {meta.model} ({meta.model_family}), task {meta.task}, metric {exp.score_name}, "
+                                 f"scheduler {meta.scheduler}"))
+    facts.append(html.escape(f"folder {exp.path}"))
+    parts.append(f'<p>{" &middot; ".join(facts)}</p><p class="note">generated {time.strftime("%Y-%m-%d %H:%M:%S")}</p>')
+    if exp.warnings:
+        shown = exp.warnings[:MAX_WARNINGS_SHOWN]
+        more = len(exp.warnings) - len(shown)
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in shown)
+        extra = f"<li>... and {more} more</li>" if more > 0 else ""
+        parts.append(f'<div class="warnings" id="warnings"><b>Warnings ({len(exp.warnings)})</b>'
+                     f'<ul>{items}{extra}</ul><p class="note">The report shows what could be read.</p></div>')
+    return "".join(parts)
+
+
+def _front_figure_html(exp: Experiment, plotted: int, cost_col: str, metric_col: str,
+                       references: Sequence[ReportedResult], plotlyjs: bool | str) -> str:
+    """The Figure-5 view (parameters vs metric) with the line saying what is and is not plotted."""
+    trials = exp.trials
+    not_plotted = len(trials) - plotted
+    note = (f'<p class="note" id="plot-count" data-plotted="{plotted}">{plotted} of {len(trials)} trials plotted'
+            + (f"; {not_plotted} have no result yet or failed before reporting" if not_plotted else "")
+            + (f"; open markers labelled reported (Table ...) are numbers reported in the TT-LoRA paper "
+               f"({len(references)}), not runs of ours, and not part of any front"
+               if references else "; no paper numbers for this model and task")
+            + f". x axis: {html.escape(COST_LABELS.get(cost_col, cost_col))}.</p>")
+    figure = pareto_figure(trials, exp.score_name, cost_col, metric_col, references, title=exp.name)
+    return "<h2>Parameters vs metric</h2>" + note + _figure_html(figure, PARETO_FIGURE_ID, plotlyjs)
+
+
 def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_col: str = col.DEFAULT_COST,
                       references: Sequence[ReportedResult] | None = None, plotlyjs: bool | str = True,
                       refresh_seconds: int | None = None) -> str:
@@ -224,35 +259,12 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     front = pareto_front(trials, cost_col, metric_col) if len(trials) else trials
     points = plottable(trials, cost_col, metric_col) if len(trials) else trials
 
-    parts = [f"<h1>ttsearch report: {html.escape(exp.name)}</h1>"]
-    facts = [f'<span class="status" id="experiment-status">{html.escape(exp.status)}</span>']
-    if meta:
-        facts.append(html.escape(f"model {meta.model} ({meta.model_family}), task {meta.task}, metric {score_name}, "
-                                 f"scheduler {meta.scheduler}"))
-    facts.append(html.escape(f"folder {exp.path}"))
-    parts.append(f'<p>{" &middot; ".join(facts)}</p><p class="note">generated {time.strftime("%Y-%m-%d %H:%M:%S")}</p>')
-    if exp.warnings:
-        shown = exp.warnings[:MAX_WARNINGS_SHOWN]
-        more = len(exp.warnings) - len(shown)
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in shown)
-        extra = f"<li>... and {more} more</li>" if more > 0 else ""
-        parts.append(f'<div class="warnings" id="warnings"><b>Warnings ({len(exp.warnings)})</b>'
-                     f'<ul>{items}{extra}</ul><p class="note">The report shows what could be read.</p></div>')
-
+    parts = [_header_html(exp)]
     parts.append("<h2>Best configuration</h2>" + _best_section(exp, best, search_metric_col))
     if len(trials):
         parts.append("<h2>Best score of each method</h2>" + _methods_section(exp, search_metric_col, cost_col))
 
-    parts.append("<h2>Parameters vs metric</h2>")
-    not_plotted = len(trials) - len(points)
-    parts.append(f'<p class="note" id="plot-count" data-plotted="{len(points)}">{len(points)} of {len(trials)} trials plotted'
-                 + (f"; {not_plotted} have no result yet or failed before reporting" if not_plotted else "")
-                 + (f"; open markers labelled reported (Table ...) are numbers reported in the TT-LoRA paper "
-                    f"({len(references)}), not runs of ours, and not part of any front"
-                    if references else "; no paper numbers for this model and task")
-                 + f". x axis: {html.escape(COST_LABELS.get(cost_col, cost_col))}.</p>")
-    parts.append(_figure_html(pareto_figure(trials, score_name, cost_col, metric_col, references, title=exp.name),
-                              PARETO_FIGURE_ID, plotlyjs))
+    parts.append(_front_figure_html(exp, len(points), cost_col, metric_col, references, plotlyjs))
 
     parts.append(f"<h2>Pareto front ({len(front)} trials)</h2>")
     parts.append(html_table(front, _trial_spec(score_name, trials), "pareto-table") if len(front)
@@ -264,10 +276,9 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     curve_ids = list(front[col.TRIAL_ID]) if len(front) else []
     parts.append(_figure_html(learning_curves_figure(exp.curves, curve_ids, score_name), CURVES_FIGURE_ID, False))
 
-    parts.append("<h2>Cost of the search</h2>")
     cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(v)}</td></tr>'
                     for k, v in cost_summary(exp))
-    parts.append(f'<table id="cost-summary">{cells}</table>')
+    parts.append(f'<h2>Cost of the search</h2><table id="cost-summary">{cells}</table>')
 
     parts.append(f"<h2>All trials ({len(trials)})</h2>")
     all_spec = _trial_spec(score_name, trials) + [(col.ERROR, "error", "text")]
