@@ -80,12 +80,21 @@ def hub_is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
+def _looks_like_a_path(name_or_path: str) -> bool:
+    """A local path, not a hub id ('namespace/name' has one slash and no leading '/', '.' or '~')."""
+    return name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1 or Path(name_or_path).exists()
+
+
 def load_model_config(name_or_path: str, *, allow_preset: bool = True) -> Any:
     """The transformers config of the space's model: local folder, hub, or (offline) a preset."""
     from transformers import AutoConfig
 
     path = resolve_model_path(name_or_path)
     is_local = Path(path).is_dir()
+    if not is_local and _looks_like_a_path(path):
+        raise UsageError(f"no model folder at {path}", where="model.name_or_path",
+                         expected="an existing local model folder (with config.json), or a hub id such as "
+                                  "'sentence-transformers/all-MiniLM-L6-v2'")
     if not is_local and allow_preset and name_or_path in CONFIG_PRESETS and hub_is_offline():
         return CONFIG_PRESETS[name_or_path]()
     try:

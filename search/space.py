@@ -169,8 +169,12 @@ class BaselineSectionBase(StrictModel):
                 re.compile(value[len(REGEX_PREFIX):])
             except re.error as exc:
                 raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
-        if value is None or info.field_name in ("targets", "num_samples", "enabled"):
+        if info.field_name in ("targets", "num_samples", "enabled"):
             return value
+        if value is None:  # ``rank: null``: the method's default, as an empty section means
+            value = cls.model_fields[info.field_name].default
+            if value is None:
+                return None
         return parse_searched(BASELINE_ROWS[info.field_name], value)
 
 

@@ -60,7 +60,8 @@ def _mutate(raw: dict, path: tuple, action: str, value: Any, new_key: str) -> di
     return mutated
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=1200, deadline=None, derandomize=True,  # the same cases on every run: CI cannot turn red by chance
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_a_mutated_space_is_valid_or_a_usage_error(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(BASES)))

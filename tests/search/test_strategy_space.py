@@ -23,39 +23,9 @@ from search.strategies import (
     searcher_objectives,
 )
 from search.tune_space import tune_param_space
-from tests.search.test_bad_input import QUICKSTART, assert_exits_2_before_ray, run_main
+from tests.search.test_bad_input import QUICKSTART, run_main
 
 # quickstart: 3 shapes x ranks 4, 8; adapter sizes 6,144 .. 39,936 (rank 8 of 16x24x24x16)
-
-
-@pytest.fixture()
-def storage(tmp_path: Path) -> Path:
-    return tmp_path / "results"
-
-
-@pytest.mark.parametrize(
-    ("overrides", "fragments"),
-    [
-        (["--set", "search.algorithm=bohb"], ["search.algorithm", "unknown search algorithm 'bohb'",
-                                               "random, optuna, optuna_mo"]),
-        (["--set", "search.max_params=1000"], ["quickstart.yaml: search.max_params",
-                                                "below every TT-LoRA configuration", "6,144"]),
-        (["--set", "search.max_params=-5"], ["search.max_params", "positive parameter count"]),
-        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[7000, 50000]"],
-         ["quickstart.yaml: scheduler.bands", "outside every band: 6,144", "from at most 6,144 to at least 39,936"]),
-        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[0, 50000, 20000]"],
-         ["scheduler.bands", "strictly ascending"]),
-        (["--set", "scheduler.type=banded", "--set", "scheduler.bands=[1000]"], ["scheduler.bands", "at least two edges"]),
-        (["--set", "scheduler.type=bohb"], ["scheduler.type", "hyperband", "banded"]),
-        (["--set", "search.algorithm=optuna", "--set", "baselines.lora={}"],
-         ["quickstart.yaml: search.algorithm", "also has baselines (lora)", "TT-LoRA-only"]),
-        (["--set", "search.algorithm=optuna_mo", "--set", "search.alpha={grid: [4.0, 8.0]}"],
-         ["search.algorithm", "grid values", "search.alpha"]),
-    ],
-)
-def test_bad_strategy_exits_2_naming_the_field(storage: Path, shared_data_dir: Path, capsys: pytest.CaptureFixture,
-                                               overrides: list[str], fragments: list[str]) -> None:
-    assert_exits_2_before_ray(storage, shared_data_dir, capsys, overrides, fragments)
 
 
 def test_plan_counts_what_max_params_leaves_and_shows_the_bands(capsys: pytest.CaptureFixture) -> None:
