@@ -8,7 +8,7 @@ LoRA's rank and ``lora_alpha``): read them with the ``method`` column.
 
 Sizes: ``adapter_params`` (the method's trainable parameters besides the task head and saved modules)
 is the cost every front, figure and budget uses by default, so methods compare on one axis; for folders
-written before methods existed it is filled from ``ttlora_params``. ``ttlora_params`` stays (0 for
+written before methods existed it is filled from ``ttlora_params`` (analysis/folder_upgrade.py). ``ttlora_params`` stays (0 for
 baselines).
 
 Metric columns reuse the results schema's ``MetricKey`` values (`vocab.experiment_folder`); only the
@@ -96,7 +96,7 @@ class TestScored:
     """Values of the ``test_scored`` column: where a trial's held-out score comes from."""
 
     BY_TRIAL = "by the trial"  # its own final report (it ended by itself)
-    AFTER_SEARCH = "after the search"  # the pass after the search (search/heldout_pass.py)
+    AFTER_SEARCH = "after the search"  # the pass after the search (search/run/heldout_pass.py)
     NOT_SCORED = "not scored"  # a test split exists, but this trial was neither on a front nor selected
     NO_TEST_SPLIT = ""  # the search has no held-out split
 

@@ -12,7 +12,7 @@ configuration, once, with the same model, task, data and training settings:
   use there).
 
 The choice can be narrowed to one method (``--method``). No torch here; the adapter files are written
-by ``search.export_artifacts`` (called by the CLI).
+by ``search.trial.methods.export_trial`` (called by the CLI).
 """
 from __future__ import annotations
 

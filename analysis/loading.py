@@ -3,7 +3,7 @@
 A trial's config may be flat (old folders, or one method) or nested under ``method`` (several
 methods); it is read through ``vocab.methods.flat_trial_config``, so every trial row has a ``method``
 (``"ttlora"`` when the folder predates methods) and the parameter columns of every method.
-``adapter_params`` comes from the reports, or from ``ttlora_params`` for TT-LoRA trials that predate it.
+``adapter_params`` comes from the reports (an older folder's are upgraded first: analysis/folder_upgrade.py).
 
 Works on a folder alone (a copy on a laptop is fine) and while the search is still writing to it:
 whatever cannot be read becomes a warning in ``Experiment.warnings``; only a path that does not
@@ -22,6 +22,7 @@ import pandas as pd
 
 from analysis import columns as col
 from analysis.config_display import core_count, rank_text, resolved_shape_text
+from analysis.folder_upgrade import upgrade_reports
 from analysis.trial_files import (
     TUNE_TIME_THIS_ITER_KEY,
     TUNE_TIMESTAMP_KEY,
@@ -223,20 +224,12 @@ def trial_method(params: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return str(flat_trial_config(params).get(METHOD_KEY) or TTLORA)
 
 
-def adapter_param_count(rows: list[dict[str, Any]], method: str, ttlora_params: float) -> float:
-    """``adapter_params`` as reported; a TT-LoRA trial from before that key: its TT-core count."""
-    reported = _last_number(rows, MetricKey.ADAPTER_PARAMS.value)
-    if math.isnan(reported) and method == TTLORA:
-        return ttlora_params
-    return reported
-
-
 def _trial_row(record: TrialRecord, meta: ExperimentMeta | None, stop_reason: str) -> dict[str, Any]:
-    rows = record.rows
     params = record.params
+    rows = upgrade_reports(record.rows, params, meta.format_version if meta else 1)
     method = trial_method(params, rows)
     ttlora_params = _last_number(rows, MetricKey.TTLORA_PARAMS.value)
-    adapter_params = adapter_param_count(rows, method, ttlora_params)
+    adapter_params = _last_number(rows, MetricKey.ADAPTER_PARAMS.value)
     best_loss = _last_number(rows, MetricKey.BEST_VAL_LOSS.value)
     best_score = _last_number(rows, MetricKey.BEST_SCORE.value)
     best_epoch = _last_number(rows, MetricKey.BEST_EPOCH.value)

@@ -83,8 +83,8 @@ def replays(seeds: int) -> None:
 
     import ray
 
-    from search.replay import full_hypervolume, replay, start_replay_ray
-    from search.replay_summary import mean_value_at, summarise, summary_lines
+    from search.replay.replay_search import full_hypervolume, replay, start_replay_ray
+    from search.replay.summary import mean_value_at, summarise, summary_lines
     from vocab.front_volume import epochs_to_reach
     from vocab.recording import Recording
 

@@ -29,8 +29,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from search.driver import prepare, run_experiment  # noqa: E402
-from search.space import load_space  # noqa: E402
+from search.run.driver import prepare, run_experiment  # noqa: E402
+from search.space.schema import load_space  # noqa: E402
 from vocab.experiment_folder import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey  # noqa: E402
 
 

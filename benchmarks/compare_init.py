@@ -1,4 +1,4 @@
-"""Zero-start vs Gaussian (the paper's) core init, under the trainable's own recipe (search/training.py):
+"""Zero-start vs Gaussian (the paper's) core init, under the trainable's own recipe (search/trial/training.py):
 same model, data, LR schedule (the default), clipping, early stopping and seeds; picks the default.
 
 Offline MiniLM, TT-LoRA [8,6,8,8,6,8] rank 5, alpha 8 on query+value, lr 5e-3 (benchmarks/recipe_runs.py).

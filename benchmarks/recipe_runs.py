@@ -1,4 +1,4 @@
-"""One fine-tuning run with the trainable's own recipe (search/training.py), outside Tune, for the
+"""One fine-tuning run with the trainable's own recipe (search/trial/training.py), outside Tune, for the
 comparison benchmarks (LR schedule, core init). Same data loading, tokenisation, optimizer, schedule,
 clipping, dropout seeding, early stopping and best-epoch selection (lowest val loss) as a trial.
 
@@ -22,10 +22,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from search.model_cache import TrialModelSpec, load_base_model, with_newly_initialised  # noqa: E402
-from search.space import TrainSection  # noqa: E402
+from search.space.schema import TrainSection  # noqa: E402
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer  # noqa: E402
-from search.training import build_optimizer, evaluate, seed_dropout, steps_per_epoch, train_one_epoch  # noqa: E402
+from search.trial.model_cache import TrialModelSpec, load_base_model, with_newly_initialised  # noqa: E402
+from search.trial.training import build_optimizer, evaluate, seed_dropout, steps_per_epoch, train_one_epoch  # noqa: E402
 from ttlora_core import TTLoRAConfig, apply_ttlora  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -133,7 +133,7 @@ class JobRequest:
 
 @dataclass(frozen=True)
 class ResolvedSpaceFile:
-    """A space resolved and validated locally (by ``search.space``; cluster/ does not import it): the
+    """A space resolved and validated locally (by ``search.space.schema``; cluster/ does not import it): the
     text of one self-contained file, and the storage path it runs with."""
 
     text: str

@@ -125,26 +125,23 @@ def activation_bytes_per_token_per_layer(
     return kept
 
 
+def _check_sizes(allow_zero: bool = False, **values: float) -> None:
+    for name, value in values.items():
+        _require_positive(name, value, allow_zero=allow_zero)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...] | list[str], joiner: str) -> None:
+    if value not in choices:
+        raise UsageError(f"{name} is {value!r}", where=f"memory estimate: {name}",
+                         expected=joiner.join(repr(choice) for choice in choices))
+
+
 def estimate_trial_memory(
-    param_count_frozen: int,
-    dtype_bytes: float,
-    tt_params: int,
-    batch_size: int,
-    seq_len: int,
-    hidden: int,
-    layers: int,
-    *,
-    intermediate: int | None = None,
-    heads: int | None = None,
-    head_params: int = 0,
-    vocab_size: int = 0,
-    activation_dtype_bytes: float | None = None,
-    attention: str = "sdpa",
-    layer_style: str = "bert",
-    dropout_mask_bytes: float = 1.0,
-    gradient_checkpointing: bool = False,
-    runtime_overhead_bytes: int = DEFAULT_RUNTIME_OVERHEAD_BYTES,
-    fragmentation: float = DEFAULT_FRAGMENTATION,
+    param_count_frozen: int, dtype_bytes: float, tt_params: int, batch_size: int, seq_len: int, hidden: int,
+    layers: int, *, intermediate: int | None = None, heads: int | None = None, head_params: int = 0,
+    vocab_size: int = 0, activation_dtype_bytes: float | None = None, attention: str = "sdpa",
+    layer_style: str = "bert", dropout_mask_bytes: float = 1.0, gradient_checkpointing: bool = False,
+    runtime_overhead_bytes: int = DEFAULT_RUNTIME_OVERHEAD_BYTES, fragmentation: float = DEFAULT_FRAGMENTATION,
 ) -> MemoryEstimate:
     """Estimate one trial's GPU memory (see the module docstring for every term).
 
@@ -158,27 +155,16 @@ def estimate_trial_memory(
     ``"llama"`` (LLaMA-style decoders). ``dropout_mask_bytes``: 1 on CUDA (boolean masks); pass
     ``activation_dtype_bytes`` to estimate a CPU run.
     """
-    for name, value in (("param_count_frozen", param_count_frozen), ("dtype_bytes", dtype_bytes),
-                        ("batch_size", batch_size), ("seq_len", seq_len), ("hidden", hidden),
-                        ("layers", layers)):
-        _require_positive(name, value)
-    for name, value in (("tt_params", tt_params), ("head_params", head_params),
-                        ("dropout_mask_bytes", dropout_mask_bytes),
-                        ("vocab_size", vocab_size), ("runtime_overhead_bytes", runtime_overhead_bytes),
-                        ("fragmentation", fragmentation)):
-        _require_positive(name, value, allow_zero=True)
-    if attention not in ATTENTION_IMPLEMENTATIONS:
-        raise UsageError(f"attention is {attention!r}", where="memory estimate: attention",
-                         expected=" or ".join(repr(a) for a in ATTENTION_IMPLEMENTATIONS))
-    if layer_style not in LAYER_STYLES:
-        raise UsageError(f"layer_style is {layer_style!r}", where="memory estimate: layer_style",
-                         expected=", ".join(repr(style) for style in LAYER_STYLES))
+    _check_sizes(param_count_frozen=param_count_frozen, dtype_bytes=dtype_bytes, batch_size=batch_size,
+                 seq_len=seq_len, hidden=hidden, layers=layers)
+    _check_sizes(allow_zero=True, tt_params=tt_params, head_params=head_params, dropout_mask_bytes=dropout_mask_bytes,
+                 vocab_size=vocab_size, runtime_overhead_bytes=runtime_overhead_bytes, fragmentation=fragmentation)
+    _check_choice("attention", attention, ATTENTION_IMPLEMENTATIONS, " or ")
+    _check_choice("layer_style", layer_style, LAYER_STYLES, ", ")
     ffn = 4 * hidden if intermediate is None else intermediate
     n_heads = max(1, hidden // 64) if heads is None else heads
-    _require_positive("intermediate", ffn)
-    _require_positive("heads", n_heads)
     value_bytes = max(dtype_bytes, 2.0) if activation_dtype_bytes is None else activation_dtype_bytes
-    _require_positive("activation_dtype_bytes", value_bytes)
+    _check_sizes(intermediate=ffn, heads=n_heads, activation_dtype_bytes=value_bytes)
 
     tokens = batch_size * seq_len
     per_layer = activation_bytes_per_token_per_layer(hidden, ffn, n_heads, seq_len, value_bytes, attention,
@@ -193,13 +179,9 @@ def estimate_trial_memory(
     frozen = param_count_frozen * dtype_bytes
     trainable = (tt_params + head_params) * TRAINABLE_BYTES_PER_PARAM
     slack = fragmentation * (frozen + trainable + activations)
-    return MemoryEstimate(
-        frozen_weights_bytes=int(frozen),
-        trainable_state_bytes=int(trainable),
-        activation_bytes=int(activations),
-        runtime_overhead_bytes=int(runtime_overhead_bytes),
-        fragmentation_bytes=int(slack),
-    )
+    return MemoryEstimate(frozen_weights_bytes=int(frozen), trainable_state_bytes=int(trainable),
+                          activation_bytes=int(activations), runtime_overhead_bytes=int(runtime_overhead_bytes),
+                          fragmentation_bytes=int(slack))
 
 
 # transformers model_type -> layer style of the activation formula

@@ -102,3 +102,78 @@ def test_the_checker_sees_relative_and_local_imports(tmp_path: Path) -> None:
     probe.write_text("import yaml\ndef f():\n    from .layer import TTLoRALinear\n    import ray.tune\n", encoding="utf-8")
     found = imported_modules(probe, root=tmp_path)
     assert found == [(1, "yaml", False), (3, "ttlora_core.layer", True), (4, "ray.tune", True)]
+
+
+# search/'s rooms, bottom first: a room imports only itself and the rooms before it (docs/ARCHITECTURE.md).
+SEARCH_ROOMS = ("ray_compat", "space", "tasks", "trial", "strategies", "plan", "replay", "run")
+
+
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = REPO) -> dict[str, set[str]]:
+    """Our module -> our modules it imports (``from a import b`` names ``a.b`` when that is a module),
+    every import counted: function-local and ``TYPE_CHECKING`` ones too."""
+    modules = {module_name(p, root): p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for _, imported, _ in imported_modules(path, root):
+            if imported in modules:
+                graph[name].add(imported)
+        for node in ast.walk(tree):  # ``from package import submodule``
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                graph[name].update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (a list of modules, first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_no_import_circles() -> None:
+    """No two modules import each other, through any chain, not even under ``TYPE_CHECKING``."""
+    cycle = find_cycle({m: {d for d in deps if d != m} for m, deps in import_graph().items()})
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_search_rooms_import_only_downwards() -> None:
+    on_disk = {p.parent.name for p in (REPO / "search").glob("*/__init__.py")}
+    assert on_disk == set(SEARCH_ROOMS), f"rooms without a place in SEARCH_ROOMS: {sorted(on_disk ^ set(SEARCH_ROOMS))}"
+    loose = sorted(p.name for p in (REPO / "search").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules outside every room of search/: {loose}"
+    problems = []
+    for module, deps in import_graph().items():
+        parts = module.split(".")
+        if parts[0] != "search" or len(parts) < 2:
+            continue
+        allowed = set(SEARCH_ROOMS[: SEARCH_ROOMS.index(parts[1]) + 1])
+        problems += [f"{module} imports {dep}" for dep in sorted(deps)
+                     if dep.startswith("search.") and dep.split(".")[1] not in allowed]
+    assert not problems, "a room imports a room above it:\n" + "\n".join(problems)
+
+
+def test_the_circle_finder_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None

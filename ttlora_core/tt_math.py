@@ -1,4 +1,5 @@
-"""Tensor-train contractions for any core count (no per-count einsum).
+"""Tensor-train contractions for any core count (no per-count einsum): torch tensors. The integer side
+(shapes, split points, parameter counts, no torch) is ``tt_arithmetic.py``.
 
 Core i has shape (r_{i-1}, k_i, r_i). ΔW (out, in) is the row-major reshape of the full
 contraction, so contracting a prefix of cores gives row factors and a suffix gives column

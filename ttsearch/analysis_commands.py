@@ -1,5 +1,5 @@
 """``ttsearch report``, ``browse``, ``export`` and ``ls``: thin wrappers over ``analysis/`` (and, for
-the torch half of ``export``, ``search.export_artifacts``). Parameter counts are adapter parameters
+the torch half of ``export``, ``search.trial.methods.export_trial``). Parameter counts are adapter parameters
 (each method's own, the task head not counted) unless ``--params`` says otherwise; ``export --method``
 picks the best trial of one method, ``ls`` names the methods each experiment holds.
 
@@ -114,14 +114,14 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
                f"{trial[col.BEST_SCORE]:.4g} (selection), test {exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} "
                f"(held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.ADAPTER_PARAMS]:,.0f} adapter params")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")
-    from search.export_artifacts import export_artifacts  # torch: only here
-    from search.space import load_space
+    from search.space.schema import load_space
+    from search.trial.methods import ExportRequest, export_trial  # torch: only here
 
     adapter = str(trial[col.BEST_ADAPTER_PATH] or "")
     space = load_space(exp.path / RESOLVED_SPACE_FILE)  # write_best_space has checked it is there
-    for line in export_artifacts(space, Path(adapter) if adapter else None, str(trial[col.TRIAL_ID]),
-                                 str(trial[col.TRIAL_DIR]), out_dir, merged=merged, as_lora=as_lora,
-                                 method=trial_method_name):
+    request = ExportRequest(space, Path(adapter) if adapter else None, str(trial[col.TRIAL_ID]),
+                            str(trial[col.TRIAL_DIR]), out_dir, merged=merged, as_lora=as_lora)
+    for line in export_trial(request, trial_method_name):
         click.echo(line)
 
 

@@ -59,7 +59,7 @@ def submit_command(space: str, address: str, overrides: tuple[str, ...], storage
     The job runs `ttsearch run SPACE --address auto ...` on the cluster's head node. Paths in the
     space (data, models) are read there; the storage must be an absolute shared path or a URI.
     """
-    from search.space import resolve_space_file
+    from search.space.schema import resolve_space_file
 
     text, storage_path = resolve_space_file(space, overrides, storage=storage, name=name)  # exit 2 on bad input
     request = jobs.build_job_request(space, overrides, storage=storage, name=name, resume=resume,

@@ -3,17 +3,16 @@
 EXPERIMENT is an experiment folder run with ``scheduler: none`` (every trial to its own stop) or a
 compact recording (``--save-recording``, benchmarks/data/front_recording.json). Every combination of
 ``--scheduler`` and ``--searcher`` is replayed ``--seeds`` times through the real Ray Tune scheduler
-and searcher with a trainable that reports the recorded curves (search/replay.py): no training.
+and searcher with a trainable that reports the recorded curves (search/replay/replay_search.py): no training.
 """
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import click
 
-from search.strategy_sections import SCHEDULERS, SEARCH_ALGORITHMS
+from search.space.strategy_sections import SCHEDULERS, SEARCH_ALGORITHMS
 from ttsearch.app import app
 from vocab.errors import UsageError
 
@@ -60,62 +59,35 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
                    reduction_factor: float | None, max_t: int | None, grace_period: int | None, num_bands: int | None,
                    samples: int | None, concurrency: int, save_recording: str | None, as_json: bool) -> None:
     """Replay scheduler/searcher decisions on a recorded experiment (zero training compute)."""
-    from search.replay import full_hypervolume, recording_reference, recording_space, replay, strategy_overrides
-    from search.replay_summary import result_lines, summarise, summary_lines
+    from search.replay.replay_runs import ReplayRequest, check_replay_request, run_replays
+    from search.replay.replay_search import full_hypervolume, recording_reference
+    from search.replay.summary import result_lines, summarise, summary_lines
 
     recording, skipped = load_recording(experiment)
     for line in skipped:
         click.echo(f"left out (did not end on its own): {line}", err=True)
-    if max_t is not None and max_t > recording.max_epochs:
-        raise UsageError(f"--max-t {max_t} exceeds the recorded epoch limit {recording.max_epochs}", where="--max-t",
-                         expected=f"at most {recording.max_epochs}")
-    combos = [(sched, srch) for srch in searchers for sched in schedulers]
-    for sched, srch in combos:  # every strategy is valid for this recording before Ray starts
-        space = recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch,
-                                            **strategy_overrides(reduction_factor, max_t, grace_period, num_bands)})
-        if srch != "random" and space.methods() != ["ttlora"]:
-            raise UsageError(f"--searcher {srch} searches TT-LoRA's own space; this recording also holds baselines",
-                             where="--searcher", expected="random for a recording with baselines")
+    request = ReplayRequest(schedulers, searchers, seeds, reduction_factor, max_t, grace_period, num_bands, samples,
+                            concurrency)
+    check_replay_request(recording, request)  # every strategy is valid for this recording before Ray starts
     if save_recording:
         recording.write(save_recording)
         click.echo(f"wrote the recording ({len(recording.trials)} trials, {recording.trial_epochs} trial-epochs) "
                    f"to {save_recording}")
     full_hv = full_hypervolume(recording)
-    if not as_json:
-        click.echo(f"recording {recording.name}: {len(recording.trials)} configurations, {recording.trial_epochs} "
-                   f"trial-epochs, task {recording.task} ({recording.score_name} on validation)")
-        click.echo(f"hypervolume of the whole recording: {full_hv:.4f}; {recording_reference(recording).describe()}")
-        click.echo("searchers choose among the recorded configurations only: each proposal runs the nearest one not yet tried")
-    import ray
-
-    from search.replay import start_replay_ray
-
-    for name in ("ray", "ray.tune", "ray.train"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    started = not ray.is_initialized()
-    if started:
-        start_replay_ray(concurrency)
-    results = []
-    try:
-        for sched, srch in combos:
-            for seed in range(seeds):
-                result = replay(recording, sched, srch, seed=seed, reduction_factor=reduction_factor, max_t=max_t,
-                                grace_period=grace_period, num_bands=num_bands, samples=samples)
-                results.append(result)
-                if as_json:
-                    click.echo(json.dumps({"strategy": result.strategy, "scheduler": sched, "searcher": srch,
-                                           "seed": seed, "trial_epochs": result.trial_epochs,
-                                           "selected_score": result.selected_score,
-                                           "hypervolume": result.hypervolume, "full_hypervolume": full_hv}))
-    finally:
-        if started:
-            ray.shutdown()
-    if not as_json:
+    if as_json:
+        run_replays(recording, request, lambda result, sched, srch, seed: click.echo(json.dumps({
+            "strategy": result.strategy, "scheduler": sched, "searcher": srch, "seed": seed,
+            "trial_epochs": result.trial_epochs, "selected_score": result.selected_score,
+            "hypervolume": result.hypervolume, "full_hypervolume": full_hv})))
+        return
+    click.echo(f"recording {recording.name}: {len(recording.trials)} configurations, {recording.trial_epochs} "
+               f"trial-epochs, task {recording.task} ({recording.score_name} on validation)")
+    click.echo(f"hypervolume of the whole recording: {full_hv:.4f}; {recording_reference(recording).describe()}")
+    click.echo("searchers choose among the recorded configurations only: each proposal runs the nearest one not yet tried")
+    results = run_replays(recording, request)
+    for block in (result_lines(results, full_hv), summary_lines(summarise(results, full_hv), full_hv)):
         click.echo("")
-        for line in result_lines(results, full_hv):
-            click.echo(line)
-        click.echo("")
-        for line in summary_lines(summarise(results, full_hv), full_hv):
+        for line in block:
             click.echo(line)
 
 

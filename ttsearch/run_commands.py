@@ -1,5 +1,5 @@
-"""``ttsearch run``, ``ttsearch resume`` and ``ttsearch plan``: thin wrappers over search/driver.py and
-search/plan.py."""
+"""``ttsearch run``, ``ttsearch resume`` and ``ttsearch plan``: thin wrappers over search/run/driver.py and
+search/plan/space_plan.py."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from search.plan import Plan, build_plan
-from search.space import SearchSpace, load_space
+from search.plan.plan_types import Plan
+from search.plan.space_plan import build_plan
+from search.space.schema import SearchSpace, load_space
 from ttsearch.app import app
 from vocab.errors import UsageError
 from vocab.experiment_folder import RESOLVED_SPACE_FILE
-from vocab.methods import TTLORA, flat_trial_config, method_label
 from vocab.shape_text import dims_text, shape_text
 
 _SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
@@ -32,44 +32,31 @@ def _load(space_file: str, overrides: tuple[str, ...], storage: str | None = Non
     return load_space(space_file, extra)
 
 
-def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> None:
-    """Print what happened: trials by outcome, the best trial, and what to do next."""
-    from vocab.experiment_folder import MetricKey, StopReason
+def _summarise(result_grid: Any, experiment_dir: str, score_name: str) -> bool:
+    """Print how the search ended, each method's selected trial, and what to do next; True when every
+    trial failed."""
+    from analysis.run_summary import selected_trial_lines
+    from search.run.driver import is_uri
+    from search.run.outcome import run_outcome
 
-    def best_loss(result: Any) -> float:
-        value = result.metrics.get(MetricKey.BEST_VAL_LOSS.value, math.inf)
-        return value if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
-
-    errors = [r for r in result_grid if r.error is not None]
-    ok = [r for r in result_grid if r.error is None and r.metrics]
-    ended = [r for r in ok if r.metrics.get(MetricKey.STOP_REASON.value) in (
-        StopReason.DIVERGED.value, StopReason.OUT_OF_MEMORY.value, StopReason.STORAGE_FAILED.value)]
-    click.echo(f"\n{len(result_grid)} trials: {len(ok)} finished, {len(errors)} failed."
-               + (f" ({len(ended)} ended early by a non-finite loss, out of memory or a failed checkpoint write, "
-                  "what they had saved kept)" if ended else ""))
-    ranked = [r for r in ok if math.isfinite(best_loss(r))]
-    methods = list(dict.fromkeys(str(r.metrics.get(MetricKey.METHOD.value, TTLORA)) for r in ranked))
-    for method in methods:  # the search's own choice per method: lowest val loss
-        best = min((r for r in ranked if r.metrics.get(MetricKey.METHOD.value, TTLORA) == method), key=best_loss)
-        m = best.metrics
-        test = m.get(MetricKey.BEST_TEST_SCORE.value)
-        test_text = f"  test {score_name}={test:.4f} (held out)" if isinstance(test, float) and math.isfinite(test) else ""
-        adapter = m.get(MetricKey.ADAPTER_PARAMS.value, m.get(MetricKey.TTLORA_PARAMS.value, 0))
-        click.echo(
-            f"Best {method_label(method)} (lowest val loss): {Path(best.path).name}  "
-            f"val_loss={m[MetricKey.BEST_VAL_LOSS.value]:.4f}  val {score_name}={m[MetricKey.BEST_SCORE.value]:.4f}"
-            f"{test_text} at epoch {m[MetricKey.BEST_EPOCH.value]}  adapter params={adapter:,}  "
-            f"config={json.dumps({k: v for k, v in flat_trial_config(best.config).items() if not k.startswith('_')})}"
-        )
-    for failed in errors:
-        click.echo(f"Failed: {Path(failed.path).name}: {str(failed.error).strip().splitlines()[-1][:200]}")
+    outcome = run_outcome(result_grid)
+    lines = outcome.lines()
+    click.echo("\n" + lines[0])
+    if is_uri(experiment_dir):
+        click.echo("Selected trials: `ttsearch report` on a local copy of the experiment folder")
+    else:
+        for line in selected_trial_lines(experiment_dir, score_name):
+            click.echo(line)
+    for line in lines[1:]:
+        click.echo(line)
     click.echo(f"Experiment folder: {experiment_dir}")
     click.echo(f"Next: ttsearch report {experiment_dir}   |   ttsearch export {experiment_dir} --out best/")
+    return outcome.all_failed
 
 
 def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool, live: bool | None,
          data_dir: str | None) -> None:
-    from search.driver import prepare, run_experiment
+    from search.run.driver import prepare, run_experiment
 
     prepared = prepare(space, space_file, data_dir)
     configs = prepared.plan.configurations
@@ -80,8 +67,7 @@ def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool,
                f"{trials}, scheduler {space.scheduler.type}, "
                f"{len(prepared.plan.target_dims)} target matrices -> {prepared.experiment_dir}")
     result_grid = run_experiment(prepared, address=address, resume=resume, live=live)
-    _summarise(result_grid, prepared.experiment_dir, prepared.plan.score_name)
-    if any(r.error is not None for r in result_grid) and not any(r.error is None for r in result_grid):
+    if _summarise(result_grid, prepared.experiment_dir, prepared.plan.score_name):
         raise SystemExit(1)
 
 

@@ -8,7 +8,7 @@ Experiment folder layout (``<storage_path>/<experiment_name>/``)::
 
     ttsearch_experiment.json   ExperimentMeta (written by the driver before Tune starts)
     space.yaml                 the fully resolved search space (defaults < YAML < --set)
-    .ttsearch.lock             held while a search runs (search/experiment_lock.py)
+    .ttsearch.lock             held while a search runs (search/run/experiment_lock.py)
     ray_logs/                  Ray's own log output (driver side)
     <trial_dir>/params.json    Tune: the sampled hyperparameters and ``method`` (``vocab.methods.flat_trial_config``)
     <trial_dir>/result.json    Tune: one JSON line per report (keys in ``MetricKey`` + Tune's own)
@@ -20,7 +20,7 @@ Experiment folder layout (``<storage_path>/<experiment_name>/``)::
     <trial_dir>/checkpoint_NNNNNN/   latest checkpoint (num_to_keep=1):
         trial_state.json       TrialState: epoch, best epoch, best val loss, patience counter
         adapter/               current adapter (TT-LoRA: ttlora_core.save_adapter; PEFT: save_pretrained;
-                               BitFit / full: trained tensors, search/baselines.py)
+                               BitFit / full: trained tensors, search/trial/baselines.py)
         best_adapter/          adapter at the best epoch (lowest val loss)
         optimizer.pt           optimizer state (torch.save of tensors only; weights_only load)
 """
@@ -33,7 +33,7 @@ from typing import Any
 
 EXPERIMENT_META_FILE = "ttsearch_experiment.json"
 RESOLVED_SPACE_FILE = "space.yaml"
-LOCK_FILE = ".ttsearch.lock"  # one search per folder (search/experiment_lock.py): the holder's pid, host, start
+LOCK_FILE = ".ttsearch.lock"  # one search per folder (search/run/experiment_lock.py): the holder's pid, host, start
 RAY_LOG_DIR = "ray_logs"
 TUNE_PARAMS_FILE = "params.json"
 TUNE_RESULT_FILE = "result.json"
@@ -45,7 +45,7 @@ ADAPTER_DIR = "adapter"
 BEST_ADAPTER_DIR = "best_adapter"
 OPTIMIZER_FILE = "optimizer.pt"
 # <trial_dir>/heldout_test.json: the held-out score of a trial a scheduler stopped, from its best
-# adapter, written by the pass after the search (search/heldout_pass.py); HeldoutScore below
+# adapter, written by the pass after the search (search/run/heldout_pass.py); HeldoutScore below
 HELDOUT_TEST_FILE = "heldout_test.json"
 
 
@@ -112,6 +112,12 @@ SEARCH_METRIC = MetricKey.VAL_LOSS.value
 SEARCH_MODE = "min"
 
 
+# The experiment folder's format, written into its meta file. 1: folders written before the field existed
+# (some trials' reports lack ``method`` and ``adapter_params``); 2: every report names both. Readers
+# upgrade an older folder in one step (analysis/folder_upgrade.py) instead of branching on its age.
+FOLDER_FORMAT_VERSION = 2
+
+
 @dataclass
 class ExperimentMeta:
     """What the driver knows about an experiment before any trial runs; analysis reads it.
@@ -140,6 +146,7 @@ class ExperimentMeta:
     created_unix: float = 0.0
     finished_unix: float | None = None  # set when Tuner.fit() returns (None: running or interrupted)
     ttsearch_version: str = ""
+    format_version: int = 1  # FOLDER_FORMAT_VERSION when written; absent (1) in older folders
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

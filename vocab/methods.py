@@ -83,6 +83,10 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
     MethodSpec("full", "Full fine-tuning", "full", TRAIN_ROWS, {"learning_rate": 2e-5}, targets=False,
                lr_source="RoBERTa paper (Liu et al. 2019), GLUE: 1e-5 to 3e-5",
                help="every weight trained: the upper reference"),
+    MethodSpec("loha", "LoHa", "peft", (RANK, LORA_ALPHA, *TRAIN_ROWS),
+               {"rank": 8, "alpha": 8.0, "learning_rate": 5e-4}, peft_type="LoHaConfig",
+               lr_source="LoRA's range (no published GLUE recipe for LoHa)",
+               help="Hadamard product of two low-rank matrices (PEFT LoHaConfig)"),
 )}
 BASELINE_NAMES: tuple[str, ...] = tuple(name for name in METHODS if name != TTLORA)
 

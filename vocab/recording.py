@@ -1,6 +1,6 @@
 """A recorded experiment in compact form: each trial's configuration and per-epoch curve, no checkpoints.
 
-``ttsearch replay`` re-runs scheduler and searcher decisions on one (search/replay.py); analysis builds
+``ttsearch replay`` re-runs scheduler and searcher decisions on one (search/replay/replay_search.py); analysis builds
 it from an experiment folder run with ``scheduler: none`` (analysis/recording.py), where every trial
 trained to its own stop, so its whole curve is known. ``benchmarks/data/front_recording.json`` is one,
 committed so replays and their tests need no training.
@@ -47,7 +47,7 @@ class Recording:
     trials: list[RecordedTrial] = field(default_factory=list)
     format: str = RECORDING_FORMAT
     source: str = ""  # the experiment folder it was read from
-    space_yaml: str = ""  # the experiment's resolved space (search/space.py), for the replayed strategy
+    space_yaml: str = ""  # the experiment's resolved space (search/space/schema.py), for the replayed strategy
 
     @property
     def trial_epochs(self) -> int:

@@ -15,8 +15,8 @@ from analysis.export_config import best_space
 from analysis.loading import ExperimentStatus, load_experiment
 from analysis.report import build_report_html
 from analysis.trial_files import read_json_lines, trial_id_from_dirname
-from search.space import load_space, parse_space
-from search.structural import count_configurations
+from search.space.schema import load_space, parse_space
+from search.space.shape_core_pairs import count_configurations
 from tests.analysis.analysis_browser import serving
 from ttsearch.main import main as ttsearch_main
 from vocab.errors import UsageError

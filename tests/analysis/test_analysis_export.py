@@ -13,8 +13,8 @@ from analysis import columns as col
 from analysis.export_config import BEST_SPACE_FILE, EXPORT_SUMMARY_FILE
 from analysis.loading import load_experiment
 from analysis.pareto import best_trial, pareto_front
-from search.export_artifacts import ADAPTER_OUT, LORA_OUT, MERGED_OUT
-from search.space import load_space
+from search.space.schema import load_space
+from search.trial.export_artifacts import ADAPTER_OUT, LORA_OUT, MERGED_OUT
 from tests.analysis.conftest import RealExperiments, run_ttsearch
 from ttsearch.main import main as ttsearch_main
 from vocab.experiment_folder import TUNE_PARAMS_FILE, TUNE_RESULT_FILE, MetricKey, StopReason

@@ -245,7 +245,7 @@ def test_best_yaml_of_a_ttlora_trial_drops_the_baselines(mixed: Path, tmp_path: 
 
 
 def _parse_best(path: Path):
-    from search.space import SearchSpace, parse_space
+    from search.space.schema import SearchSpace, parse_space
 
     if "baselines" not in SearchSpace.model_fields:
         pytest.skip("the space schema has no baselines section yet")
@@ -253,7 +253,7 @@ def _parse_best(path: Path):
 
 
 def test_best_yaml_of_a_lora_trial_is_a_valid_single_lora_space(mixed: Path, tmp_path: Path) -> None:
-    from search.structural import count_configurations
+    from search.space.shape_core_pairs import count_configurations
 
     exp = load_experiment(mixed)
     path, _ = write_best_space(exp, choose_trial(exp, method="lora"), tmp_path / "best")

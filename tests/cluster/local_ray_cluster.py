@@ -7,13 +7,17 @@ All traffic stays on 127.0.0.1; ports are picked free; each node has its own tem
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +147,22 @@ def start_local_cluster(temp_root: Path, node_cpus: tuple[int, ...] = (1, 1), to
         cluster.stop()
         raise
     return cluster
+
+
+@contextlib.contextmanager
+def running_cluster(prefix: str, node_cpus: tuple[int, ...] = (1, 1)) -> Iterator[LocalRayCluster]:
+    """A token-auth cluster for the length of a ``with`` (a test fixture's body), stopped by session at the
+    end; fails if any of its processes is left running. The root is short: Ray's unix socket paths are
+    limited to 107 bytes."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    started = start_local_cluster(root, node_cpus=node_cpus, token_auth=True)
+    try:
+        yield started
+    finally:
+        started.stop()
+        leftover = started.alive_pids()
+        shutil.rmtree(root, ignore_errors=True)
+        assert not leftover, f"Ray processes left running: {leftover}"
 
 
 def alive_node_ids(cluster: LocalRayCluster) -> list[str]:

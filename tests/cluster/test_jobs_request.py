@@ -105,7 +105,7 @@ def child_space(tmp_path: Path) -> Path:
 
 
 def test_a_space_that_extends_travels_resolved_in_one_file(child_space: Path) -> None:
-    from search.space import load_space, resolve_space_file
+    from search.space.schema import load_space, resolve_space_file
 
     text, storage = resolve_space_file(child_space, ["train.max_epochs=1", "scheduler.max_t=1"], storage="/nfs/exp", name="n2")
     assert storage == "/nfs/exp" and "extends" not in text

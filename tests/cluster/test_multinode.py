@@ -9,16 +9,14 @@ table. Everything the test starts is stopped by process session at the end (neve
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, alive_node_ids, start_local_cluster
+from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, alive_node_ids, running_cluster
 
 from cluster.storage import SHARED_FS_TYPES, StorageKind, check_storage_for_cluster, filesystem_type, read_mount_table
 from ttsearch.main import main
@@ -34,16 +32,8 @@ EPOCHS = 3
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalRayCluster]:
-    # Short root: Ray's unix sockets live under it and paths are limited to 107 bytes.
-    root = Path(tempfile.mkdtemp(prefix="ttr", dir="/tmp"))
-    started = start_local_cluster(root, node_cpus=(1, 1), token_auth=True)
-    try:
+    with running_cluster("ttr") as started:
         yield started
-    finally:
-        started.stop()
-        leftover = started.alive_pids()
-        shutil.rmtree(root, ignore_errors=True)
-        assert not leftover, f"Ray processes left running: {leftover}"
 
 
 def ttsearch(cluster: LocalRayCluster, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:

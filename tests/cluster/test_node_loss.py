@@ -9,16 +9,14 @@ This test has its own cluster: the module cluster of ``test_multinode.py`` must 
 """
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, signal_session, start_local_cluster
+from local_ray_cluster import LocalRayCluster, actor_nodes_by_pid, running_cluster, signal_session
 from test_multinode import QUICKSTART, TTSEARCH, reported_epochs, search_overrides, trial_pids
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -28,15 +26,8 @@ TRIALS = 4
 
 @pytest.fixture()
 def cluster() -> Iterator[LocalRayCluster]:
-    root = Path(tempfile.mkdtemp(prefix="ttn", dir="/tmp"))  # short: Ray's unix socket paths
-    started = start_local_cluster(root, node_cpus=(1, 1), token_auth=True)
-    try:
+    with running_cluster("ttn") as started:
         yield started
-    finally:
-        started.stop()
-        leftover = started.alive_pids()
-        shutil.rmtree(root, ignore_errors=True)
-        assert not leftover, f"Ray processes left running: {leftover}"
 
 
 def worker_node_id(cluster: LocalRayCluster) -> str:

@@ -10,8 +10,8 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from search.banded import BandedASHAScheduler
-from search.mo_asha import MultiObjectiveASHAScheduler, front_ranks
+from search.strategies.banded_asha import BandedASHAScheduler
+from search.strategies.mo_asha import MultiObjectiveASHAScheduler, front_ranks
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 EDGES = [100, 1_000, 100_000]  # band 0: [100, 1000), band 1: [1000, 100000]

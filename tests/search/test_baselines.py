@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import BertConfig, LlamaConfig
 
-from search.baselines import BaselineConfig, apply_baseline, count_baseline, load_baseline, save_baseline
-from search.model_cache import TrialModelSpec, load_base_model
-from search.model_source import build_meta_model
+from search.trial.baselines import BaselineConfig, apply_baseline, count_baseline, load_baseline, save_baseline
+from search.trial.model_cache import TrialModelSpec, load_base_model
+from search.trial.model_source import build_meta_model
 
 VALUES = {"lora": {"rank": 4, "alpha": 16.0, "dropout": 0.0}, "vera": {"rank": 16, "d_initial": 0.1},
           "ia3": {}, "lokr": {"rank": 4, "alpha": 4.0}, "bitfit": {}, "full": {}}
@@ -81,7 +81,7 @@ def test_a_damaged_baseline_checkpoint_is_refused(method: str, damage: str, tmp_
     """Baseline checkpoints carry a checksum, and every trained tensor must be in them."""
     from safetensors.torch import load_file, save_file
 
-    from search.baselines import PEFT_WEIGHTS_FILE, TRAINED_TENSORS_FILE
+    from search.trial.baselines import PEFT_WEIGHTS_FILE, TRAINED_TENSORS_FILE
 
     config = BaselineConfig(method, VALUES[method], targets=["query", "value"] if method == "lora" else None)
     save_baseline(apply_baseline(_model(tiny_bert()), config), config, tmp_path)

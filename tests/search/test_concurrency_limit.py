@@ -4,7 +4,7 @@ Tune's bookkeeping.
 
 On this 2-CPU machine two 1-CPU trials fit at once, so a limit of 1 that is ignored shows as
 overlapping epochs. Random search used to ignore it: Tune applies ``max_concurrent_trials`` to
-``Searcher`` objects only, not to its own ``BasicVariantGenerator`` (search/strategies.py).
+``Searcher`` objects only, not to its own ``BasicVariantGenerator`` (search/strategies/factory.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One search per experiment folder (search/experiment_lock.py): real processes, real fcntl locks, a real
+"""One search per experiment folder (search/run/experiment_lock.py): real processes, real fcntl locks, a real
 SIGKILL, and the lease on a file:// storage URI."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from search.experiment_lock import LEASE_STALE_SECONDS, lock_local, lock_uri
+from search.run.experiment_lock import LEASE_STALE_SECONDS, lock_local, lock_uri
 from tests.search.helpers import REPO_ROOT
 from tests.search.test_bad_input import QUICKSTART, run_main
 from vocab.errors import UsageError
 from vocab.experiment_folder import LOCK_FILE
 
-HOLD = "import sys, time; from search.experiment_lock import lock_local; held = lock_local(sys.argv[1]); print('held', flush=True); time.sleep(600)"
+HOLD = "import sys, time; from search.run.experiment_lock import lock_local; held = lock_local(sys.argv[1]); print('held', flush=True); time.sleep(600)"
 
 
 def _holder(folder: Path) -> subprocess.Popen:

@@ -2,7 +2,7 @@
 
 Marked ``gpu``: tests/conftest.py skips them where torch sees no CUDA device (CI's CPUs), so they run
 on a GPU machine, where ``benchmarks/gpu_check.sh`` runs them. Real parts throughout: the offline
-MiniLM with TT-LoRA on query+value, real SST-2 rows, the trainable's own ``search/training.py`` recipe
+MiniLM with TT-LoRA on query+value, real SST-2 rows, the trainable's own ``search/trial/training.py`` recipe
 and ``pick_device``; the end-to-end test runs the real CLI with an embedded Ray.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from search.model_cache import TrialModelSpec, load_base_model, with_newly_initialised
-from search.space import TrainSection, load_space
+from search.space.schema import TrainSection, load_space
 from search.tasks import EncodedSplits, encode_splits, load_splits, prepare_tokenizer
-from search.training import autocast, build_optimizer, evaluate, steps_per_epoch, train_one_epoch
+from search.trial.model_cache import TrialModelSpec, load_base_model, with_newly_initialised
+from search.trial.training import autocast, build_optimizer, evaluate, steps_per_epoch, train_one_epoch
 from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, results, run_cli, trial_dirs
 from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, ttlora_layers
 from vocab.experiment_folder import MetricKey
@@ -107,7 +107,7 @@ def test_bf16_mixed_epoch_updates_fp32_masters(ttlora_minilm: nn.Module, sst2: E
 def test_gpu_share_picks_cuda_and_enables_tf32() -> None:
     """A space with ``resources.gpu: 0.25`` (set the CLI's ``--set`` way) makes ``pick_device`` return
     CUDA and switch TF32 matmuls on; ``resources.gpu: 0`` stays on the CPU."""
-    from search.trainable import pick_device
+    from search.trial.trainable import pick_device
 
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False

@@ -1,10 +1,10 @@
-"""Which trials the pass after the search scores on the held-out split (search/heldout_pass.py), on
+"""Which trials the pass after the search scores on the held-out split (search/run/heldout_pass.py), on
 hand-computed fronts."""
 from __future__ import annotations
 
 import math
 
-from search.heldout_pass import TrialOutcome, front_keys, selected_keys, trials_to_score
+from search.run.heldout_pass import TrialOutcome, front_keys, selected_keys, trials_to_score
 
 
 def _t(key: str, params: float, score: float, loss: float, method: str = "ttlora", has_test: bool = False,

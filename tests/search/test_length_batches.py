@@ -1,5 +1,5 @@
 """Length-grouped training batches and length-sorted evaluation on real SST-2 / MRPC / STS-B rows with
-the real MiniLM tokenizer and model (search/tasks/encoding.py, search/training.py)."""
+the real MiniLM tokenizer and model (search/tasks/encoding.py, search/trial/training.py)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.space import TrainSection
+from search.space.schema import TrainSection
 from search.tasks import encode_splits, load_splits, prepare_tokenizer
 from search.tasks.encoding import length_grouped_batches, mega_batch_size, sorted_batches
 
@@ -95,7 +95,7 @@ def test_length_sorted_evaluation_equals_file_order(task: str, max_length: int, 
     from transformers import AutoModelForSequenceClassification
 
     from search.tasks import get_task
-    from search.training import evaluate
+    from search.trial.training import evaluate
     from ttlora_core import TTLoRAConfig, apply_ttlora
 
     encoded = _encode(task, 32, 160, max_length)

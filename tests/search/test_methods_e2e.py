@@ -32,8 +32,8 @@ def _val_loss_of(model, space, data_dir: Path) -> float:
     """The validation loss of ``model`` on the experiment's own validation split (same rows, same encoding)."""
     import torch
 
-    from search.driver import prepare
-    from search.training import evaluate
+    from search.run.driver import prepare
+    from search.trial.training import evaluate
 
     prepared = prepare(space, "space.yaml", str(data_dir))
     return evaluate(model, prepared.encoded["validation"], space.train, torch.device("cpu"), space.task).loss
@@ -55,8 +55,8 @@ def test_both_methods_ran_in_one_search(mixed_experiment: Path) -> None:
     assert sorted(methods) == ["lora", "lora", "ttlora", "ttlora", "ttlora"]  # LoRA's 2 configurations once each
     assert sorted(c["rank"] for c in configs if c["method"] == "lora") == [4, 8]
     assert methods[:2] == ["ttlora", "lora"]  # interleaved: HyperBand's first bracket holds both
-    from search.plan import build_plan
-    from search.space import load_space
+    from search.plan.space_plan import build_plan
+    from search.space.schema import load_space
 
     plan = build_plan(load_space(mixed_experiment / "space.yaml"))  # counts known before training
     lora_rows = {row.values["rank"]: row.adapter_params for m in plan.methods if m.method == "lora" for row in m.rows}
@@ -94,8 +94,8 @@ def test_exported_lora_winner_loads_with_peft_and_reproduces_the_trial(mixed_exp
                                                                        shared_data_dir: Path) -> None:
     from peft import PeftModel
 
-    from search.export_artifacts import trial_base_model
-    from search.space import load_space
+    from search.space.schema import load_space
+    from search.trial.export_artifacts import trial_base_model
 
     out = tmp_path / "lora"
     proc = run_cli(["export", str(mixed_experiment), "--out", str(out), "--method", "lora"])
@@ -113,8 +113,8 @@ def test_exported_lora_winner_loads_with_peft_and_reproduces_the_trial(mixed_exp
 
 def test_exported_ttlora_winner_loads_with_ttlora_core(mixed_experiment: Path, tmp_path: Path,
                                                        shared_data_dir: Path) -> None:
-    from search.export_artifacts import trial_base_model
-    from search.space import load_space
+    from search.space.schema import load_space
+    from search.trial.export_artifacts import trial_base_model
     from ttlora_core import load_adapter
 
     out = tmp_path / "ttlora"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.plan import build_plan
-from search.space import dump_space_yaml, load_space, parse_space, parse_yaml_text
-from search.tune_space import tune_num_samples, tune_param_space
+from search.plan.space_plan import build_plan
+from search.space.schema import dump_space_yaml, load_space, parse_space, parse_yaml_text
+from search.space.tune_param_space import tune_num_samples, tune_param_space
 from vocab.methods import METHODS, flat_trial_config
 
 REPO = Path(__file__).resolve().parents[2]

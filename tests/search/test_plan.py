@@ -6,7 +6,7 @@ import json
 import pytest
 from ray.tune.schedulers import HyperBandScheduler
 
-from search.plan import hyperband_brackets
+from search.plan.space_plan import hyperband_brackets
 from tests.search.helpers import REPO_ROOT
 from tests.search.test_bad_input import run_main
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from search.replay import full_hypervolume, replay, replay_tuner, restore_replay_tuner
+from search.replay.replay_search import full_hypervolume, replay, replay_tuner, restore_replay_tuner
 from tests.search.test_bad_input import run_main
 from vocab.experiment_folder import EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE, ExperimentMeta
 from vocab.recording import Recording
@@ -38,7 +38,7 @@ def recording() -> Recording:
 def ray_session():
     import ray
 
-    from search.replay import start_replay_ray
+    from search.replay.replay_search import start_replay_ray
 
     start_replay_ray(1)
     yield
@@ -86,11 +86,11 @@ def _folder_epochs(experiment: Path) -> dict[int, int]:
 _KILLABLE = """
 import os, sys, ray
 os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-from search.replay import replay_tuner
+from search.replay.replay_search import replay_tuner
 from vocab.recording import Recording
 from dataclasses import replace
 rec = Recording.read(sys.argv[1]); rec = replace(rec, trials=rec.trials[:int(sys.argv[5])])
-from search.replay import start_replay_ray
+from search.replay.replay_search import start_replay_ray
 start_replay_ray(1)
 tuner, _ = replay_tuner(rec, sys.argv[2], "optuna_mo", 0, {"scheduler.reduction_factor": 2}, storage=sys.argv[3],
                         name=sys.argv[4], pace_s=0.4)

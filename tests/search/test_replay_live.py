@@ -32,7 +32,7 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
     import ray
 
     from analysis.recording import recording_from_experiment
-    from search.replay import replay, start_replay_ray
+    from search.replay.replay_search import replay, start_replay_ray
 
     def run(name: str, scheduler: str) -> Path:
         proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *COMMON,

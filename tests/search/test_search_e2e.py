@@ -49,8 +49,8 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from search.space import load_space
-    from search.trial_config import ttlora_config_for
+    from search.space.schema import load_space
+    from search.trial.config import ttlora_config_for
     from ttlora_core import apply_ttlora, load_adapter, ttlora_layers
 
     proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),

@@ -8,10 +8,10 @@ import yaml
 from ray import tune
 
 from analysis.export_config import best_space
-from search.param_spec import ParamSpec
-from search.space import TrainSection, dump_space_yaml, load_space, parse_space
-from search.trial_config import train_settings_for, ttlora_config_for
-from search.tune_space import tune_param_space
+from search.space.param_spec import ParamSpec
+from search.space.schema import TrainSection, dump_space_yaml, load_space, parse_space
+from search.space.tune_param_space import tune_param_space
+from search.trial.config import train_settings_for, ttlora_config_for
 from ttlora_core import TTLoRAConfig
 from vocab.errors import UsageError
 from vocab.searched_params import PARAM_NAMES, SEARCHED_PARAMS
@@ -89,7 +89,7 @@ def test_explicit_shapes_are_not_trained_once_per_core_count(tmp_path: Path) -> 
     explicit = load_space(write(tmp_path, {**BASE, "search": {"shape": {"grid": [[8, 6, 8, 8, 6, 8], [16, 24, 24, 16]]},
                                                               "cores": {"grid": [4, 6]}}}))
     assert len(_variants(explicit)) == 2
-    from search.structural import count_configurations
+    from search.space.shape_core_pairs import count_configurations
 
     assert count_configurations(mixed) == 3 and count_configurations(explicit) == 2
     only_auto = load_space(write(tmp_path, {**BASE, "search": {"shape": "auto", "cores": {"grid": [4, 6]}}}))
@@ -99,7 +99,7 @@ def test_explicit_shapes_are_not_trained_once_per_core_count(tmp_path: Path) -> 
 def test_a_trial_holding_a_gpu_without_cuda_fails_clearly(tmp_path: Path) -> None:
     import torch
 
-    from search.trainable import pick_device
+    from search.trial.trainable import pick_device
 
     space = load_space(write(tmp_path, {**BASE, "resources": {"gpu": 0.5}}))
     if torch.cuda.is_available():
@@ -111,7 +111,7 @@ def test_a_trial_holding_a_gpu_without_cuda_fails_clearly(tmp_path: Path) -> Non
 
 
 def test_resolved_paths_are_absolute_so_best_yaml_runs_anywhere(tmp_path: Path, monkeypatch) -> None:
-    from search.driver import with_absolute_paths
+    from search.run.driver import with_absolute_paths
 
     (tmp_path / "data").mkdir()
     (tmp_path / "model").mkdir()
@@ -129,7 +129,7 @@ def test_resolved_paths_are_absolute_so_best_yaml_runs_anywhere(tmp_path: Path, 
 def test_drawn_pairs_keep_every_shape_equally_likely(tmp_path: Path) -> None:
     """choice over (shape, cores): the explicit shape is listed once per core count, so shape keeps
     the 1/2 chance it has when sampled alone (auto's two core counts share the other half)."""
-    from search.tune_space import SHAPE_AND_CORES_KEY
+    from search.space.tune_param_space import SHAPE_AND_CORES_KEY
 
     space = load_space(write(tmp_path, {**BASE, "search": {"shape": [[8, 6, 8, 8, 6, 8], "auto"], "cores": [4, 6]}}))
     categories = tune_param_space(space)[SHAPE_AND_CORES_KEY].categories

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search.param_spec import ParamSpec
-from search.space import SearchSpace, dump_space_yaml, load_space, parse_space, parse_yaml_text
-from search.structural import count_configurations
+from search.space.param_spec import ParamSpec
+from search.space.schema import SearchSpace, dump_space_yaml, load_space, parse_space, parse_yaml_text
+from search.space.shape_core_pairs import count_configurations
 from vocab.errors import UsageError
 
 BASE = {

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search.space import SearchSpace, parse_space
-from search.space_yaml import load_raw_with_extends
+from search.space.schema import SearchSpace, parse_space
+from search.space.yaml_files import load_raw_with_extends
 from vocab.errors import UsageError
 
 SPACES = Path(__file__).resolve().parents[2] / "spaces"

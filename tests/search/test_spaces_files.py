@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import torch
 
-from search.plan import Plan, PlanRow, build_plan
-from search.space import SearchSpace, load_space, read_yaml_mapping
+from search.plan.plan_types import Plan, PlanRow
+from search.plan.space_plan import build_plan
+from search.space.schema import SearchSpace, load_space, read_yaml_mapping
 from search.tasks.loading import load_splits
 from tests.paper_tables import markdown_table, read_paper_tables
 from vocab.errors import UsageError

@@ -11,9 +11,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.plan import build_plan
-from search.space import load_space
-from search.strategies import (
+from search.plan.space_plan import build_plan
+from search.space.schema import load_space
+from search.space.tune_param_space import tune_param_space
+from search.strategies.factory import (
     STRUCTURE_KEY,
     allowed_structures,
     build_optuna,
@@ -22,7 +23,6 @@ from search.strategies import (
     optuna_space,
     searcher_objectives,
 )
-from search.tune_space import tune_param_space
 from tests.search.test_bad_input import QUICKSTART, run_main
 
 # quickstart: 3 shapes x ranks 4, 8; adapter sizes 6,144 .. 39,936 (rank 8 of 16x24x24x16)
@@ -105,9 +105,9 @@ def test_searcher_objectives_and_the_searcher_pickles() -> None:
 def test_scheduler_kinds() -> None:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
-    from search.banded import BandedASHAScheduler
-    from search.mo_asha import MultiObjectiveASHAScheduler
-    from search.scheduler_memory import RememberingScheduler
+    from search.strategies.banded_asha import BandedASHAScheduler
+    from search.strategies.mo_asha import MultiObjectiveASHAScheduler
+    from search.strategies.scheduler_memory import RememberingScheduler
 
     expected = {"hyperband": HyperBandScheduler, "asha": ASHAScheduler, "banded": BandedASHAScheduler,
                 "mo_asha": MultiObjectiveASHAScheduler}
@@ -121,7 +121,7 @@ def test_scheduler_kinds() -> None:
 
 
 def test_strategy_fields_round_trip_through_the_resolved_space(tmp_path: Path) -> None:
-    from search.space import dump_space_yaml
+    from search.space.schema import dump_space_yaml
 
     space = load_space(QUICKSTART, ["search.algorithm=optuna_mo", "search.max_params=20000",
                                     "scheduler.type=banded", "scheduler.bands=[0, 10000, 50000]"])

@@ -1,0 +1,76 @@
+"""The Tuner's ``param_space`` of a space: each row's Tune domain (``ParamSpec.to_tune``, an explicit
+table: no ``getattr(tune, kind)``), the methods' branches and the joint (shape, cores) draw."""
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+
+from search.space.method_samples import method_samples, spread_order
+from search.space.param_spec import ParamSpec
+from search.space.schema import SearchSpace
+from search.space.shape_core_pairs import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
+from vocab.methods import METHOD_KEY, METHOD_NAME_KEY, TTLORA
+from vocab.searched_params import CORES, SHAPE
+
+def to_tune(spec: ParamSpec) -> Any:
+    """``spec`` as a Ray Tune domain (``ParamSpec.to_tune``)."""
+    return spec.to_tune()
+
+
+# Tune key of the joint (shape, cores) candidates when both must be drawn together (search/space/shape_core_pairs.py).
+SHAPE_AND_CORES_KEY = "_shape_and_cores"
+
+
+def tune_param_space(space: SearchSpace) -> dict[str, Any]:
+    """The Tuner's ``param_space``. TT-LoRA alone: its rows at the top level plus ``method``. Otherwise: ``method`` is a grid over branches ``{"name": ..., <its rows>}``, one per draw of each
+    method (search/space/method_samples.py; TT-LoRA's ``num_samples`` draws are branches too), spread evenly,
+    each resolved on its own (times the method's own grid), with ``num_samples`` 1;
+    ``vocab.methods.flat_trial_config`` reads both forms."""
+    methods = space.methods()
+    if methods == [TTLORA]:
+        return {**ttlora_param_space(space, nested=False), METHOD_KEY: TTLORA}
+    branches = {name: method_branches(space, name, nested=True) for name in methods}
+    ordered = spread_order({name: len(found) for name, found in branches.items()})
+    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **branches[name][i]} for name, i in ordered])}
+
+
+def tune_num_samples(space: SearchSpace) -> int:
+    """The Tuner's ``num_samples``: TT-LoRA's draws in a TT-LoRA-only space, else 1 (the branches of
+    ``tune_param_space`` are the draws)."""
+    return space.num_samples if space.methods() == [TTLORA] else 1
+
+
+def method_branches(space: SearchSpace, method: str, nested: bool) -> list[dict[str, Any]]:
+    """One method's rows as Tune domains, one dict per draw (``nested``: under ``config["method"]``)."""
+    if method == TTLORA:
+        return [ttlora_param_space(space, nested)] * space.num_samples
+    samples = method_samples(space, method)
+    if samples.configurations:  # each configuration once: fixed values per branch
+        return [dict(values) for values in samples.configurations]
+    branch = {key: to_tune(spec) for key, spec in space.baseline_params(method).items()}
+    return [branch] * samples.draws
+
+
+def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, Any]:
+    """TT-LoRA's ``param_space``: every row of ``vocab.searched_params`` (fixed ones as constants).
+
+    ``cores`` is drawn with ``shape`` so no explicit shape is trained twice: fixed to its first value
+    when no shape is ``auto``; drawn jointly (one candidate per distinct pair, ``shape`` and ``cores``
+    then read from it) when explicit and ``auto`` shapes are mixed with several core counts."""
+    specs = space.searched_params()
+    param_space = {key: to_tune(spec) for key, spec in specs.items()}
+    if not cores_apply(space):
+        param_space[CORES.name] = specs[CORES.name].discrete_values()[0]
+    elif not cores_searched_apart(space):
+        pairs = [list(pair) for pair in shape_core_pairs(space)]
+        if "grid" in (specs[SHAPE.name].kind, specs[CORES.name].kind):
+            param_space[SHAPE_AND_CORES_KEY] = tune.grid_search(pairs)  # each distinct pair once
+        else:  # an explicit shape weighted by the core count, so every shape keeps its chance
+            weights = len(specs[CORES.name].discrete_values())
+            param_space[SHAPE_AND_CORES_KEY] = tune.choice(
+                [pair for pair in pairs for _ in range(1 if uses_auto(pair[0]) else weights)])
+        branch = (lambda spec: spec.config[METHOD_KEY]) if nested else (lambda spec: spec.config)
+        param_space[SHAPE.name] = tune.sample_from(lambda spec: branch(spec)[SHAPE_AND_CORES_KEY][0])
+        param_space[CORES.name] = tune.sample_from(lambda spec: branch(spec)[SHAPE_AND_CORES_KEY][1])
+    return param_space

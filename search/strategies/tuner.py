@@ -1,0 +1,79 @@
+"""The one place a Ray Tune ``Tuner`` is built or restored, for searches (``search/run/driver.py``) and
+replays (``search/replay/replay_search.py``) alike, so both run under the same rules:
+
+* a trial that stopped itself (early stop, max epochs) ends with that report
+  (``stop={DONE_BY_TRAINABLE: True}``); without it HyperBand may pause the trial at that milestone and
+  wait for a report that never comes;
+* one checkpoint kept per trial (its latest; the best adapter is saved beside it);
+* actors reused between trials (the frozen model stays loaded: ``search/trial/model_cache.py``);
+* a scheduler that remembers its rungs saves them with Tune's experiment state (``SchedulerMemory``);
+* Tune's own console output off (``verbose=0``): ``search/run/progress.py`` prints instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ray import tune
+from ray.tune import Callback
+
+from search.strategies.scheduler_memory import RememberingScheduler, SchedulerMemory
+from vocab.experiment_folder import MetricKey
+
+
+@dataclass(frozen=True)
+class TunerSettings:
+    """What differs between a search's Tuner and a replay's."""
+
+    name: str
+    storage_path: str
+    metric: str
+    mode: str  # "min" or "max"
+    num_samples: int
+    callbacks: list[Callback] = field(default_factory=list)
+    max_concurrent_trials: int | None = None
+    trial_dirname_creator: Callable[[Any], str] | None = None
+    max_failures: int = 0
+
+
+def build_tuner(trainable: Any, param_space: dict[str, Any], scheduler: Any, search_alg: Any,
+                settings: TunerSettings) -> tune.Tuner:
+    callbacks = list(settings.callbacks)
+    if isinstance(scheduler, RememberingScheduler):
+        callbacks.append(SchedulerMemory(scheduler))
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=settings.metric, mode=settings.mode, scheduler=scheduler, search_alg=search_alg,
+            num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent_trials,
+            reuse_actors=True, trial_dirname_creator=settings.trial_dirname_creator,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name, storage_path=settings.storage_path, verbose=0, callbacks=callbacks,
+            stop={MetricKey.DONE_BY_TRAINABLE.value: True},
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        ),
+    )
+
+
+def trainable_with(function: Any, resources: dict[str, float], **shared: Any) -> Any:
+    """``function`` as Tune takes it: ``shared`` objects stored once in Ray's object store and handed to
+    every trial (not copied into each config), each trial asking for ``resources``."""
+    return tune.with_resources(tune.with_parameters(function, **shared), resources)
+
+
+def can_restore(experiment_dir: str) -> bool:
+    """Whether ``experiment_dir`` holds a Tune experiment (its ``tuner.pkl``) to resume."""
+    return tune.Tuner.can_restore(experiment_dir)
+
+
+def restore_tuner(experiment_dir: str, trainable: Any) -> tune.Tuner:
+    """An interrupted experiment, resumed: unfinished and errored trials go on from their checkpoints
+    (errored ones resumed, not restarted from scratch); the scheduler and searcher come back with it."""
+    return tune.Tuner.restore(experiment_dir, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                              restart_errored=False)
+
+
+__all__ = ["TunerSettings", "build_tuner", "restore_tuner", "trainable_with", "can_restore"]
