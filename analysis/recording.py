@@ -57,4 +57,21 @@ def recording_from_experiment(path: str | Path) -> tuple[Recording, list[str]]:
     return recording, skipped
 
 
-__all__ = ["recording_from_experiment", "REPLAYABLE_SCHEDULER"]
+def load_recording(path: str | Path) -> tuple[Recording, list[str]]:
+    """A recording (and the trials left out of it) from an experiment folder or a recording file
+    (``ttsearch replay EXPERIMENT``); a usage error for anything else."""
+    location = Path(path).expanduser()
+    if location.is_dir():
+        return recording_from_experiment(location)
+    if not location.is_file():
+        raise UsageError("no such experiment folder or recording file", where=str(location),
+                         expected="a folder from `ttsearch run` with scheduler none, or a recording .json(.gz)")
+    try:
+        return Recording.read(location), []
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the recording: {exc}", where=str(location),
+                         expected="a file written by `ttsearch replay --save-recording`") from None
+
+
+
+__all__ = ["load_recording", "recording_from_experiment", "REPLAYABLE_SCHEDULER"]

@@ -8,34 +8,13 @@ and searcher with a trainable that reports the recorded curves (search/replay/re
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from search.space.strategy_sections import SCHEDULERS, SEARCH_ALGORITHMS
 from ttsearch.app import app
-from vocab.errors import UsageError
 
 REPLAY_SEARCHERS = [name for name in SEARCH_ALGORITHMS if name != "auto"]  # a replay names its searcher
-
-
-def load_recording(path: str) -> tuple[object, list[str]]:
-    """A recording from a folder (analysis/recording.py) or a recording file."""
-    from vocab.recording import Recording
-
-    location = Path(path).expanduser()
-    if location.is_dir():
-        from analysis.recording import recording_from_experiment
-
-        return recording_from_experiment(location)
-    if not location.is_file():
-        raise UsageError("no such experiment folder or recording file", where=str(location),
-                         expected="a folder from `ttsearch run` with scheduler none, or a recording .json(.gz)")
-    try:
-        return Recording.read(location), []
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the recording: {exc}", where=str(location),
-                         expected="a file written by `ttsearch replay --save-recording`") from None
 
 
 @app.command("replay")
@@ -62,6 +41,8 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
     from search.replay.replay_runs import ReplayRequest, check_replay_request, run_replays
     from search.replay.replay_search import full_hypervolume, recording_reference
     from search.replay.summary import result_lines, summarise, summary_lines
+
+    from analysis.recording import load_recording
 
     recording, skipped = load_recording(experiment)
     for line in skipped:
@@ -91,4 +72,4 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
             click.echo(line)
 
 
-__all__ = ["replay_command", "load_recording"]
+__all__ = ["replay_command"]

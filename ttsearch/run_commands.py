@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,8 +12,6 @@ from search.plan.plan_types import Plan
 from search.plan.space_plan import build_plan
 from search.space.schema import SearchSpace, load_space
 from ttsearch.app import app
-from vocab.errors import UsageError
-from vocab.experiment_folder import RESOLVED_SPACE_FILE
 from vocab.shape_text import dims_text, shape_text
 
 _SET_HELP = "Override a field: key.path=value (YAML value), repeatable. Precedence: defaults < YAML < --set."
@@ -93,13 +90,10 @@ def run_command(space_file: str, overrides: tuple[str, ...], storage: str | None
 @click.option("--live/--no-live", default=None)
 def resume_command(experiment_dir: str, address: str | None, live: bool | None) -> None:
     """Continue the interrupted experiment in EXPERIMENT_DIR (finished trials are not rerun)."""
-    folder = Path(experiment_dir).resolve()
-    space_file = folder / RESOLVED_SPACE_FILE
-    if not space_file.is_file():
-        raise UsageError("not an experiment folder (no space.yaml)", where=str(folder),
-                         expected="a folder written by `ttsearch run`")
-    space = load_space(space_file, [f"storage.path={folder.parent}", f"name={folder.name}"])
-    _run(space, str(space_file), address, True, live, None)
+    from search.run.driver import space_to_resume
+
+    space, space_file = space_to_resume(experiment_dir)
+    _run(space, space_file, address, True, live, None)
 
 
 def render_plan(plan: Plan) -> str:

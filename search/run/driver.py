@@ -177,6 +177,19 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         (Path(base) / RAY_LOG_DIR).mkdir(parents=True, exist_ok=True)
 
 
+def space_to_resume(experiment_dir: str | Path) -> tuple[SearchSpace, str]:
+    """The space of the experiment folder ``ttsearch resume`` was given (its resolved ``space.yaml``,
+    with the folder as its storage and name), and that file's path."""
+    from search.space.schema import load_space
+
+    folder = Path(experiment_dir).resolve()
+    space_file = folder / RESOLVED_SPACE_FILE
+    if not space_file.is_file():
+        raise UsageError("not an experiment folder (no space.yaml)", where=str(folder),
+                         expected="a folder written by `ttsearch run`")
+    return load_space(space_file, [f"storage.path={folder.parent}", f"name={folder.name}"]), str(space_file)
+
+
 def experiment_exists(experiment_dir: str) -> bool:
     from search.strategies.tuner import can_restore
 
