@@ -19,6 +19,13 @@ SMALL_QUICKSTART = [
 ]
 
 
+# One trial, three epochs, no scheduler: the reference run of the fault tests. A trial alone may use both
+# cores (resources.cpu=2: torch then runs 2 threads), as nothing else would run beside it.
+ONE_TRIAL_THREE_EPOCHS = [*SMALL_QUICKSTART, "--set", "num_samples=1", "--set", "scheduler.type=none",
+                          "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3", "--set", "search.algorithm=random",
+                          "--set", "resources.cpu=2"]
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")

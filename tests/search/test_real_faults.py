@@ -11,20 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, cli_env, results, run_cli, trial_dirs
+from tests.search.helpers import ONE_TRIAL_THREE_EPOCHS, REPO_ROOT, cli_env, results, run_cli, trial_dirs
 from vocab.experiment_folder import MetricKey
 
 pytestmark = pytest.mark.slow
 TUNE_PID_KEY = "pid"  # Tune adds the reporting process's pid to every result
 
 
-def test_a_sigkilled_trial_worker_resumes_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path) -> None:
-    args = ["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART,
-            "--set", "num_samples=1", "--set", "scheduler.type=none", "--set", "train.max_epochs=3",
-            "--set", "scheduler.max_t=3", "--set", "search.algorithm=random"]
-    clean = run_cli([*args, "--storage", str(tmp_path / "clean")])
-    assert clean.returncode == 0, clean.stderr[-3000:]
-    (clean_trial,) = trial_dirs(tmp_path / "clean" / "quickstart")
+def test_a_sigkilled_trial_worker_resumes_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path,
+                                                              uninterrupted_trial: Path) -> None:
+    args = ["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *ONE_TRIAL_THREE_EPOCHS]
+    clean_trial = uninterrupted_trial
 
     experiment = tmp_path / "killed" / "quickstart"
     driver = subprocess.Popen([sys.executable, "-m", "ttsearch", *args, "--storage", str(tmp_path / "killed")],
@@ -59,10 +56,8 @@ def test_a_checkpoint_that_cannot_be_written_ends_the_trial_once(tmp_path: Path,
     from analysis.loading import load_experiment
     from vocab.experiment_folder import TRIAL_STATE_FILE
 
-    proc = run_cli(["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART,
-                    "--storage", str(tmp_path), "--set", "num_samples=1", "--set", "scheduler.type=none",
-                    "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3", "--set", "search.algorithm=random",
-                    "--set", "train.max_failures=2"], TTSEARCH_DISK_FULL_AT_EPOCH="2")
+    proc = run_cli(["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *ONE_TRIAL_THREE_EPOCHS,
+                    "--storage", str(tmp_path), "--set", "train.max_failures=2"], TTSEARCH_DISK_FULL_AT_EPOCH="2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[retry]" not in proc.stdout and "1 trials: 1 finished, 0 failed." in proc.stdout
     (trial,) = trial_dirs(tmp_path / "quickstart")

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 QUICKSTART = "spaces/quickstart.yaml"
 COMMON = [*SMALL_QUICKSTART, "--set", "num_samples=4", "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3",
           "--set", "train.patience=3", "--set", "resources.max_concurrent_trials=1", "--set", "scheduler.reduction_factor=2",
-          "--set", "search.algorithm=random"]  # the quickstart's own is optuna_mo; the replay below is of random search
+          "--set", "search.algorithm=random",  # the quickstart's own is optuna_mo; the replay below is of random search
+          "--set", "resources.cpu=2"]  # one trial at a time: it may use both cores
 
 
 def _epochs_by_config(experiment: Path) -> dict[str, int]:

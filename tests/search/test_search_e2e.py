@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.search.helpers import (
+    ONE_TRIAL_THREE_EPOCHS,
     REPO_ROOT,
     SMALL_QUICKSTART,
     cli_env,
@@ -145,11 +146,11 @@ def test_llama2_boolq_space_on_a_tiny_llama(tmp_path: Path, shared_data_dir: Pat
     assert len(trials) == 2 and all(len(results(t)) >= 1 for t in trials)
 
 
-def test_trial_that_raises_restarts_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path) -> None:
+def test_trial_that_raises_restarts_from_its_checkpoint(tmp_path: Path, shared_data_dir: Path,
+                                                        uninterrupted_trial: Path) -> None:
     """A crash at epoch 2 restarts from the epoch-1 checkpoint and replays exactly what an uninterrupted
     run trains (seeded data order and dropout, the LR schedule and optimizer state restored)."""
-    args = ["run", QUICKSTART, "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART, "--set", "num_samples=1",
-            "--set", "scheduler.type=none", "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3"]
+    args = ["run", QUICKSTART, "--data-dir", str(shared_data_dir), *ONE_TRIAL_THREE_EPOCHS]
     proc = run_cli([*args, "--storage", str(tmp_path / "crashed")], TTSEARCH_FAIL_ONCE_AT_EPOCH="2")
     _assert_ok(proc)
     assert "[retry]" in proc.stdout and "1 trials: 1 finished, 0 failed." in proc.stdout
@@ -157,8 +158,7 @@ def test_trial_that_raises_restarts_from_its_checkpoint(tmp_path: Path, shared_d
     assert (trial / ".ttsearch_injected_failure").exists()
     epochs = [r[MetricKey.EPOCH.value] for r in results(trial)]
     assert epochs == [1, 2, 3]  # epoch 1 restored from the checkpoint, not trained again
-    _assert_ok(run_cli([*args, "--storage", str(tmp_path / "clean")]))
-    (clean,) = trial_dirs(tmp_path / "clean" / "quickstart")
+    clean = uninterrupted_trial
     crashed_losses = [r[MetricKey.VAL_LOSS.value] for r in results(trial)]
     clean_losses = [r[MetricKey.VAL_LOSS.value] for r in results(clean)]
     assert crashed_losses == pytest.approx(clean_losses, rel=0, abs=1e-6)
@@ -200,7 +200,8 @@ def test_diverged_and_out_of_memory_trials_end_at_once_and_keep_their_best(tmp_p
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path, shared_data_dir: Path) -> None:
     args = ["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *SMALL_QUICKSTART,
             "--set", "num_samples=4", "--set", "scheduler.type=none", "--set", "train.max_epochs=2",
-            "--set", "scheduler.max_t=2", "--set", "resources.max_concurrent_trials=1"]
+            "--set", "scheduler.max_t=2", "--set", "resources.max_concurrent_trials=1",
+            "--set", "resources.cpu=2"]  # one trial at a time: it may use both cores
     experiment = tmp_path / "quickstart"
     driver = subprocess.Popen([sys.executable, "-m", "ttsearch", *args], cwd=REPO_ROOT, env=cli_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
