@@ -16,5 +16,6 @@ def app() -> None:
       ttsearch plan spaces/quickstart.yaml      # validate, count parameters, no Ray
       ttsearch run spaces/quickstart.yaml       # run the search (local Ray)
       ttsearch report EXPERIMENT_DIR            # Pareto report (HTML)
+      ttsearch confirm EXPERIMENT_DIR --seeds 3 # finalists re-trained over seeds
       ttsearch export EXPERIMENT_DIR --out best # best config + adapter
     """

@@ -66,6 +66,15 @@ def _run(space: SearchSpace, space_file: str, address: str | None, resume: bool,
     result_grid = run_experiment(prepared, address=address, resume=resume, live=live)
     if _summarise(result_grid, prepared.experiment_dir, prepared.plan.score_name):
         raise SystemExit(1)
+    if space.confirm.seeds:  # the confirmation stage, in the same run
+        from search.run.driver import is_uri
+        from ttsearch.confirm_commands import confirm_experiment
+
+        if is_uri(prepared.experiment_dir):
+            click.echo("confirm: runs on a local experiment folder (`ttsearch confirm` on a local copy)")
+            return
+
+        confirm_experiment(prepared.experiment_dir, None, None, None, address, live)
 
 
 @app.command("run")

@@ -47,6 +47,9 @@ OPTIMIZER_FILE = "optimizer.pt"
 # <trial_dir>/heldout_test.json: the held-out score of a trial a scheduler stopped, from its best
 # adapter, written by the pass after the search (search/run/heldout_pass.py); HeldoutScore below
 HELDOUT_TEST_FILE = "heldout_test.json"
+# The confirmation stage (``ttsearch confirm``): finalists re-trained with new seeds, one more Tune
+# experiment inside the experiment folder (its own meta file, trials and lock)
+CONFIRM_DIR = "confirm"
 
 
 class MetricKey(str, Enum):

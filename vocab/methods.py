@@ -25,6 +25,9 @@ MethodKind = Literal["ttlora", "peft", "bitfit", "full"]
 TTLORA = "ttlora"
 METHOD_KEY = "method"  # trial config key (a method name, or the nested branch of a multi-method space)
 METHOD_NAME_KEY = "name"  # the method's name inside a nested branch
+# A confirmation trial (``ttsearch confirm``) re-trains a search trial's configuration with another seed:
+SEED_KEY = "_seed"  # its seed, in place of ``train.seed`` (absent in search trials)
+FINALIST_KEY = "_finalist"  # the id of the search trial whose configuration it re-trains
 
 
 @dataclass(frozen=True)

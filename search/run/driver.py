@@ -158,8 +158,9 @@ def mark_finished(prepared: PreparedExperiment) -> None:
     write_text(location, meta.to_json())
 
 
-def write_experiment_files(prepared: PreparedExperiment) -> None:
-    """The experiment folder's own files: ExperimentMeta and the resolved space (read by analysis/)."""
+def write_experiment_files(prepared: PreparedExperiment, extra: dict[str, Any] | None = None) -> None:
+    """The experiment folder's own files: ExperimentMeta (``extra`` in its ``extra``) and the resolved
+    space (read by analysis/)."""
     space, plan = prepared.space, prepared.plan
     meta = ExperimentMeta(
         name=space.name, space_file=prepared.space_file, model=space.model.name_or_path,
@@ -168,7 +169,7 @@ def write_experiment_files(prepared: PreparedExperiment) -> None:
         scheduler=space.scheduler.type, num_samples=space.num_samples, max_epochs=space.train.max_epochs,
         patience=space.train.patience, target_dims=plan.target_dims, created_unix=time.time(),
         ttsearch_version=package_version(), methods=space.methods(), search_algorithm=space.search.algorithm,
-        has_test_split="test" in prepared.encoded.splits, format_version=FOLDER_FORMAT_VERSION,
+        has_test_split="test" in prepared.encoded.splits, format_version=FOLDER_FORMAT_VERSION, extra=extra or {},
     )
     base = prepared.experiment_dir.rstrip("/")
     write_text(f"{base}/{EXPERIMENT_META_FILE}", meta.to_json())
@@ -249,7 +250,8 @@ def check_cluster_storage(prepared: PreparedExperiment) -> None:
                               where=f"{prepared.space_file}: storage.path")
 
 
-def _trial_dirname(trial: Any) -> str:
+def trial_dirname(trial: Any) -> str:
+    """A trial's folder name: ``trial_<id>`` (Tune's default name carries the config and gets long)."""
     return f"trial_{trial.trial_id}"
 
 
@@ -328,5 +330,5 @@ def _new_tuner(prepared: PreparedExperiment, trainable: Any, progress: Any) -> A
     settings = TunerSettings(name=space.name, storage_path=prepared.storage_path, metric=metric,
                              mode="min" if metric == "val_loss" else "max", num_samples=tune_num_samples(space),
                              callbacks=[progress], max_concurrent_trials=space.resources.max_concurrent_trials,
-                             trial_dirname_creator=_trial_dirname, max_failures=space.train.max_failures)
+                             trial_dirname_creator=trial_dirname, max_failures=space.train.max_failures)
     return build_tuner(trainable, param_space, scheduler, search_alg, settings)

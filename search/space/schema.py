@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
+from search.space.confirm_section import ConfirmSection
 from search.space.errors import format_validation_error
 from search.space.param_spec import ParamSpec, parse_searched
 from search.space.strategy_sections import (
@@ -252,6 +253,7 @@ class SearchSpace(StrictModel):
     num_samples: int = Field(default=1, ge=1)
     resources: ResourcesSection = ResourcesSection()
     storage: StorageSection = StorageSection()
+    confirm: ConfirmSection = ConfirmSection()
 
     @model_validator(mode="after")
     def _train_fed_params(self) -> "SearchSpace":

@@ -157,22 +157,24 @@ def build_optuna(space: SearchSpace, structures: list[dict[str, Any]]) -> Any:
     return OptunaSearch(space=optuna_space(space, structures), metric=metric, mode=mode, sampler=sampler)
 
 
+def random_search(space: SearchSpace) -> Any:
+    """Tune's ``BasicVariantGenerator``, seeded (the same space and seed give the same configurations) and
+    given the concurrency limit itself: Tune applies ``TuneConfig.max_concurrent_trials`` to ``Searcher``s
+    only (a ConcurrencyLimiter) and would otherwise ignore it (with a warning in ray_logs only)."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=space.train.seed, max_concurrent=space.resources.max_concurrent_trials or 0)
+
+
 def build_search_alg(space: SearchSpace, plan: StructurePlan, param_space: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """(search_alg, the Tuner's param_space): random with the space as Tune domains, or Optuna with
     its own define-by-run space (the Tuner's param_space is then only the constant ``method``)."""
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
     if space.search.algorithm == "random":
-        # seeded sampling: the same space and seed give the same configurations. Tune applies
-        # TuneConfig.max_concurrent_trials to Searchers only (a ConcurrencyLimiter); this generator must
-        # be given the limit itself, or it is ignored (with a warning in ray_logs only)
-        limit = space.resources.max_concurrent_trials or 0
-        return (BasicVariantGenerator(random_state=space.train.seed, max_concurrent=limit),
-                cap_structures(param_space, space, plan))
+        return random_search(space), cap_structures(param_space, space, plan)
     searcher = build_optuna(space, allowed_structures(space, plan))
     constants = {k: v for k, v in param_space.items() if k not in space.searched_params() and not k.startswith("_")}
     return searcher, constants
 
 
-__all__ = ["SCHEDULER_FACTORIES", "StructurePlan", "build_scheduler", "build_search_alg", "allowed_structures", "cap_structures", "optuna_space", "build_optuna",
+__all__ = ["SCHEDULER_FACTORIES", "StructurePlan", "build_scheduler", "random_search", "build_search_alg", "allowed_structures", "cap_structures", "optuna_space", "build_optuna",
            "searcher_objectives", "TIME_ATTR", "STRUCTURE_KEY"]

@@ -14,7 +14,7 @@ from typing import Any
 from search.space.schema import SearchSpace, TrainSection
 from search.trial.baselines import BaselineConfig
 from ttlora_core.config import TTLoRAConfig
-from vocab.methods import METHOD_KEY, METHODS
+from vocab.methods import METHOD_KEY, METHODS, SEED_KEY
 from vocab.searched_params import SEARCHED_PARAMS, SearchedParam
 
 
@@ -38,7 +38,7 @@ def ttlora_config_for(space: SearchSpace, sampled: dict[str, Any]) -> TTLoRAConf
     """The TT-LoRA config of one trial: the space's fixed ``ttlora`` settings plus the sampled values.
     A structural row missing from ``sampled`` keeps ``TTLoRAConfig``'s default."""
     init_kwargs = {"init": space.ttlora.init} if space.ttlora.init else {}
-    return TTLoRAConfig(targets=space.ttlora.targets, seed=space.train.seed, train_head=space.ttlora.train_head,
+    return TTLoRAConfig(targets=space.ttlora.targets, seed=trial_seed(space, sampled), train_head=space.ttlora.train_head,
                         modules_to_save=space.ttlora.modules_to_save, **init_kwargs, **sampled_values(sampled, "ttlora"))
 
 
@@ -49,12 +49,17 @@ def baseline_config_for(space: SearchSpace, sampled: dict[str, Any]) -> Baseline
     values = {p.name: coerce(p, sampled[p.name]) for p in method.params if p.feeds == "method" and p.name in sampled}
     return BaselineConfig(method.name, values, targets=space.baseline_targets(method.name) if method.targets else None,
                           train_head=space.ttlora.train_head, modules_to_save=space.ttlora.modules_to_save,
-                          seed=space.train.seed)
+                          seed=trial_seed(space, sampled))
 
 
 def train_settings_for(space: SearchSpace, sampled: dict[str, Any]) -> TrainSection:
     """The training settings of one trial: ``space.train`` with the sampled train-fed values."""
-    return space.train.model_copy(update=sampled_values(sampled, "train"))
+    return space.train.model_copy(update={**sampled_values(sampled, "train"), "seed": trial_seed(space, sampled)})
 
 
-__all__ = ["coerce", "sampled_values", "ttlora_config_for", "baseline_config_for", "train_settings_for"]
+def trial_seed(space: SearchSpace, sampled: dict[str, Any]) -> int:
+    """The trial's seed: a confirmation trial's own (``SEED_KEY``), else ``train.seed``."""
+    return int(sampled.get(SEED_KEY, space.train.seed))
+
+
+__all__ = ["coerce", "sampled_values", "ttlora_config_for", "baseline_config_for", "train_settings_for", "trial_seed"]

@@ -1,0 +1,70 @@
+"""The confirmation stage on a real search (real Ray, MiniLM, SST-2): finalists re-trained with new seeds,
+the same seeds for every method, resumed after SIGKILL without re-training finished seeds, skipped when
+done, and summarised over seeds with a paired verdict."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, cli_env, results, run_cli, trial_dirs
+from vocab.experiment_folder import CONFIRM_DIR, MetricKey
+
+pytestmark = pytest.mark.slow
+SEARCH = [*SMALL_QUICKSTART, "--set", "num_samples=1", "--set", "train.max_epochs=2", "--set", "scheduler.max_t=2",
+          "--set", "scheduler.type=none", "--set", "search.algorithm=random", "--set", "baselines.lora={rank: 4}"]
+
+
+def _done(trial: Path) -> bool:
+    rows = results(trial)
+    return bool(rows) and bool(rows[-1].get(MetricKey.DONE_BY_TRAINABLE.value))
+
+
+def _confirm(experiment: Path) -> list[str]:
+    return [sys.executable, "-m", "ttsearch", "confirm", str(experiment), "--seeds", "2", "--no-live"]
+
+
+def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_path: Path,
+                                                                             shared_data_dir: Path) -> None:
+    from analysis.confirmation import confirmation_trials, summarise_seeds
+
+    searched = run_cli(["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *SEARCH,
+                        "--storage", str(tmp_path)])
+    assert searched.returncode == 0, searched.stderr[-3000:]
+    experiment = tmp_path / "quickstart"
+    confirm = experiment / CONFIRM_DIR
+    killed = subprocess.Popen(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (confirm.is_dir() and any(_done(t) for t in trial_dirs(confirm))):
+            time.sleep(0.5)
+        finished = {t.name: results(t) for t in trial_dirs(confirm) if _done(t)} if confirm.is_dir() else {}
+        assert finished, "no confirmation trial finished within 300 s"
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    resumed = subprocess.run(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    for name, before in finished.items():
+        assert results(confirm / name) == before  # a finished seed is not trained again
+    trials = confirmation_trials(experiment)
+    assert len(trials) == 4 and all(_done(t) for t in trial_dirs(confirm))  # 2 finalists x 2 seeds
+    summaries = summarise_seeds(trials)
+    assert sorted(s.method for s in summaries) == ["lora", "ttlora"]
+    assert all(s.seeds == [1, 2] for s in summaries)  # the same new seeds for every finalist: paired
+    tt = next(s for s in summaries if s.method == "ttlora")
+    assert tt.val_scores[0] != tt.val_scores[1] or tt.test_scores[0] != tt.test_scores[1]  # seeds differ
+    assert "±" in resumed.stdout and "TT-LoRA" in resumed.stdout and "vs LoRA" in resumed.stdout
+    again = subprocess.run(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and "already confirmed" in again.stdout, again.stderr[-2000:]
+    other = subprocess.run([*_confirm(experiment)[:-2], "3", "--no-live"], cwd=REPO_ROOT, env=cli_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2 and "holds another confirmation" in other.stderr, other.stderr[-2000:]
