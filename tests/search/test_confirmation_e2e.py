@@ -59,8 +59,8 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
     summaries = summarise_seeds(trials)
     assert sorted(s.method for s in summaries) == ["lora", "ttlora"]
     assert all(s.seeds == [1, 2] for s in summaries)  # the same new seeds for every finalist: paired
-    tt = next(s for s in summaries if s.method == "ttlora")
-    assert tt.val_scores[0] != tt.val_scores[1] or tt.test_scores[0] != tt.test_scores[1]  # seeds differ
+    tt_losses = trials[trials["finalist"] == next(s.finalist for s in summaries if s.method == "ttlora")]
+    assert tt_losses["best_val_loss"].nunique() == 2  # each seed trained its own model (scores may tie)
     assert "±" in resumed.stdout and "TT-LoRA" in resumed.stdout and "vs LoRA" in resumed.stdout
     again = subprocess.run(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
                            timeout=300)
