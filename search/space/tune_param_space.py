@@ -7,16 +7,10 @@ from typing import Any
 from ray import tune
 
 from search.space.method_samples import method_samples, spread_order
-from search.space.param_spec import ParamSpec
 from search.space.schema import SearchSpace
 from search.space.shape_core_pairs import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
 from vocab.methods import METHOD_KEY, METHOD_NAME_KEY, TTLORA
 from vocab.searched_params import CORES, SHAPE
-
-def to_tune(spec: ParamSpec) -> Any:
-    """``spec`` as a Ray Tune domain (``ParamSpec.to_tune``)."""
-    return spec.to_tune()
-
 
 # Tune key of the joint (shape, cores) candidates when both must be drawn together (search/space/shape_core_pairs.py).
 SHAPE_AND_CORES_KEY = "_shape_and_cores"
@@ -48,7 +42,7 @@ def method_branches(space: SearchSpace, method: str, nested: bool) -> list[dict[
     samples = method_samples(space, method)
     if samples.configurations:  # each configuration once: fixed values per branch
         return [dict(values) for values in samples.configurations]
-    branch = {key: to_tune(spec) for key, spec in space.baseline_params(method).items()}
+    branch = {key: spec.to_tune() for key, spec in space.baseline_params(method).items()}
     return [branch] * samples.draws
 
 
@@ -59,7 +53,7 @@ def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, An
     when no shape is ``auto``; drawn jointly (one candidate per distinct pair, ``shape`` and ``cores``
     then read from it) when explicit and ``auto`` shapes are mixed with several core counts."""
     specs = space.searched_params()
-    param_space = {key: to_tune(spec) for key, spec in specs.items()}
+    param_space = {key: spec.to_tune() for key, spec in specs.items()}
     if not cores_apply(space):
         param_space[CORES.name] = specs[CORES.name].discrete_values()[0]
     elif not cores_searched_apart(space):

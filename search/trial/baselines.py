@@ -107,9 +107,9 @@ def _in_saved_module(name: str, saved: list[str]) -> bool:
         name == s or name.startswith(s + ".") or f".{s}." in f".{name}" for s in saved)
 
 
-def _trainable_counts(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
-    """{"adapter", "head", "total_trainable", "ttlora": 0} of an applied model. ``head``: trainable
-    parameters of the head and saved modules (tied tensors counted once)."""
+def count_baseline(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
+    """{"adapter", "head", "total_trainable", "ttlora": 0} of a model ``apply_baseline`` returned. ``head``:
+    trainable parameters of the head and saved modules (tied tensors counted once)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     saved = saved_modules(base, config)
     seen: set[int] = set()
@@ -285,11 +285,6 @@ def apply_baseline(model: nn.Module, config: BaselineConfig) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return baseline_method(config.method).apply(model, config)
-
-
-def count_baseline(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
-    """{"adapter", "head", "total_trainable", "ttlora": 0} of a model ``apply_baseline`` returned."""
-    return _trainable_counts(model, config)
 
 
 def save_baseline(model: nn.Module, config: BaselineConfig, directory: Path) -> None:
