@@ -84,16 +84,24 @@ def _folder_epochs(experiment: Path) -> dict[int, int]:
 
 
 _KILLABLE = """
-import os, sys, ray
+import os, sys, time
+from pathlib import Path
 os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-from search.replay.replay_search import replay_tuner
+from search.replay import replay_search
 from vocab.recording import Recording
 from dataclasses import replace
 rec = Recording.read(sys.argv[1]); rec = replace(rec, trials=rec.trials[:int(sys.argv[5])])
-from search.replay.replay_search import start_replay_ray
-start_replay_ray(1)
-tuner, _ = replay_tuner(rec, sys.argv[2], "optuna_mo", 0, {"scheduler.reduction_factor": 2}, storage=sys.argv[3],
-                        name=sys.argv[4], pace_s=0.4)
+half, marker = int(sys.argv[6]), Path(sys.argv[7])
+record = replay_search._Events.on_trial_result
+def slowed_after_half(self, *args, **kwargs):
+    record(self, *args, **kwargs)
+    if len(self.events) >= half:  # from here on each result holds the driver 3 s: the kill lands first
+        marker.touch()
+        time.sleep(3)
+replay_search._Events.on_trial_result = slowed_after_half
+replay_search.start_replay_ray(1)
+tuner, _ = replay_search.replay_tuner(rec, sys.argv[2], "optuna_mo", 0, {"scheduler.reduction_factor": 2},
+                                      storage=sys.argv[3], name=sys.argv[4], pace_s=0.4)
 tuner.fit()
 """
 
@@ -111,18 +119,17 @@ def test_resume_after_sigkill_keeps_the_scheduler_and_searcher_memory(recording:
     uninterrupted = _folder_epochs(tmp_path / "whole")
 
     experiment = tmp_path / "killed"
+    half, marker = sum(uninterrupted.values()) // 2, tmp_path / "half_reported"
     driver = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(RECORDING_FILE), scheduler, str(tmp_path), "killed",
-                               str(SMALL)], cwd=REPO, start_new_session=True,
+                               str(SMALL), str(half), str(marker)], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # wait until half of the epochs are reported
+    try:  # kill once the driver has seen half of the results and some reached the folder (Tune syncs lazily)
+        deadline = time.monotonic() + 180
+        while not (marker.exists() and experiment.is_dir() and _folder_epochs(experiment)):
+            assert driver.poll() is None, "the replay to kill ended on its own"
+            if time.monotonic() > deadline:
+                pytest.fail("the replay to kill made no progress in 180 s")
             time.sleep(0.2)
-            done = sum(_folder_epochs(experiment).values()) if experiment.is_dir() else 0
-            if done >= sum(uninterrupted.values()) // 2:
-                break
-        else:
-            pytest.fail("the replay to kill made no progress in 120 s")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
