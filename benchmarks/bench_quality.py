@@ -1,25 +1,28 @@
-"""Quality benchmark: TT-LoRA against LoRA r=4 and r=8 in one real search per task, same budget each.
+"""Quality benchmark over seeds: TT-LoRA against LoRA r in {1, 2, 4, 8} on MRPC, SST-2 and STS-B.
 
-Real data (../shared/data), the offline MiniLM (BERT 6 x 384, query + value), CPU, the real CLI
-(``ttsearch run``: embedded Ray, the trainable, the held-out arrangement). Per task one search holds
-three arms with ``num_samples`` trials each: TT-LoRA (shape, rank, alpha and learning rate sampled)
-and LoRA at rank 4 and at rank 8 (learning rate sampled from LoRA's range). One scheduler for all
-(none: every trial trains to its own early stop, so no arm loses trials to another's val loss).
-Selection is the search's own: per arm the trial with the lowest validation loss; its validation
-score and its held-out test score (the official dev set, never used to choose) are printed, with
-adapter parameters (head not counted) and the ratios to LoRA r=8.
+Real data (../shared/data), the offline MiniLM (BERT 6 x 384, query + value), CPU, the real CLI for
+the search (``ttsearch run``: embedded Ray, the trainable, the held-out arrangement: validation is a
+stratified 10 % of train, the test split is the official dev set, never used to choose). Per task one
+search holds TT-LoRA (shape, rank, alpha, learning rate sampled; only configurations at least 7x
+smaller than LoRA r=8) and LoRA at each rank (learning rate sampled); no scheduler, every trial to its
+own early stop. Then the confirmation stage (search/run/confirmation.py, the same code as
+``ttsearch confirm``) re-trains with ``SEEDS`` new seeds, the same for every finalist: each arm's
+selected trial (lowest val loss; one arm per LoRA rank) and, at ``full`` scale, TT-LoRA's front.
 
-Target (issue "Baselines"): the best TT-LoRA within 1 point of LoRA r=8 with at least 7x fewer adapter
-parameters. The table prints whatever it finds.
+Printed per task and finalist: adapter parameters (head not counted), mean ± sd of the val and test
+scores over the seeds, and the paired test difference (mean and 95 % interval, seed by seed) to the
+selected LoRA r=8 and LoRA r=1. Then the issue's targets on confirmed means, met or missed by how much:
+the best TT-LoRA finalist within 1 point of LoRA r=8 with >= 7x fewer parameters; TT-LoRA's best at
+<= 10,000 parameters at or above LoRA r=1 (9,216 parameters on MiniLM's query + value).
 
-    python benchmarks/bench_quality.py                     # both tasks, about an hour on 2 cores
-    python benchmarks/bench_quality.py --tasks sst2 --samples 2 --max-epochs 2   # a smoke run
-    python benchmarks/bench_quality.py --report-only       # re-print from the folders of a run
+    python benchmarks/bench_quality.py                    # full scale: about 90 minutes on 2 cores
+    python benchmarks/bench_quality.py --scale small      # fewer rows, arms and epochs: about 45 minutes
+    python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
 """
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import shutil
 import subprocess
@@ -28,145 +31,188 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 DEFAULT_OUT = Path("/tmp/ttsearch_bench_quality")
+SEEDS = 3
 
 
 @dataclass(frozen=True)
 class TaskPlan:
+    """One task's search: rows (None: the full train split), sequence length, trials and epochs."""
+
     task: str
-    limit_train: int | None  # None: the full train split
+    limit_train: int | None
     max_length: int
-    samples: int  # trials per arm
+    tt_samples: int  # TT-LoRA trials
+    lora_samples: int  # trials per LoRA rank
     max_epochs: int
 
 
-PLANS = {
-    # MRPC: full train (3,668 rows; 10% of it is the validation split), dev set (408) as test.
-    "mrpc": TaskPlan("mrpc", None, 128, 2, 3),
-    # SST-2: a 2,000-row subset of train (200 of it validation), the dev set (872) as test.
-    "sst2": TaskPlan("sst2", 2000, 64, 3, 4),
+# Every size of the benchmark, in one place.
+SCALES: dict[str, dict[str, TaskPlan]] = {
+    "full": {"mrpc": TaskPlan("mrpc", None, 128, 4, 1, 4), "sst2": TaskPlan("sst2", 2000, 64, 4, 1, 4),
+             "stsb": TaskPlan("stsb", 2000, 96, 4, 1, 4)},
+    "small": {"mrpc": TaskPlan("mrpc", 1200, 96, 3, 1, 3), "sst2": TaskPlan("sst2", 1200, 64, 3, 1, 3),
+              "stsb": TaskPlan("stsb", 1200, 96, 3, 1, 3)},
 }
-
-# TT-LoRA: only configurations at least 7x smaller than LoRA r=8 (6,144 and 8,448 params vs 73,728),
-# so the target is a question about them.
-TTLORA_SPACE = [
+LORA_RANKS = {"full": (1, 2, 4, 8), "small": (1, 8)}
+FRONT_FINALISTS = {"full": True, "small": False}  # TT-LoRA's front confirmed besides its selected trial
+TTLORA_SPACE = [  # 6,144 and 8,448 params on query+value vs LoRA r=8's 73,728
     "search.shape=[[8, 6, 8, 8, 6, 8], auto]", "search.cores=4", "search.rank=4",
     "search.alpha=[4.0, 8.0, 16.0]", "search.learning_rate={loguniform: [3.0e-3, 2.0e-2]}",
 ]
-# LoRA: rank 4 and 8 each get `samples` trials (a grid); alpha 16; lr around the LoRA recipes' 4e-4..5e-4
-# and up to 10x above it (these runs have 3-4 epochs, the recipes 30 and more).
-LORA_SPACE = ["baselines.lora.rank={grid: [4, 8]}", "baselines.lora.alpha=16.0",
-              "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}"]
 
 
-def run_search(plan: TaskPlan, out: Path) -> float:
-    """One ``ttsearch run`` of the three arms; returns its wall seconds."""
+def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
+    """LoRA at each rank (a grid), ``samples`` trials per rank, alpha 16, lr around the LoRA recipes."""
+    return [f"baselines.lora.rank={{grid: {list(ranks)}}}", "baselines.lora.alpha=16.0",
+            "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
+
+
+def run_search(plan: TaskPlan, scale: str, out: Path) -> float:
+    """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds."""
     sets = [
-        f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.samples}",
+        f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.tt_samples}",
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        *TTLORA_SPACE, *LORA_SPACE,
+        "confirm.seeds=0", *TTLORA_SPACE, *lora_space(LORA_RANKS[scale], plan.lora_samples),
     ]
     command = [sys.executable, "-m", "ttsearch", "run", str(REPO / "spaces" / "quickstart.yaml"), "--data-dir", str(DATA)]
     for item in sets:
         command += ["--set", item]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
-           "TOKENIZERS_PARALLELISM": "false"}
     shutil.rmtree(out / f"quality_{plan.task}", ignore_errors=True)  # a fresh search, not a resume
     started = time.perf_counter()
-    subprocess.run(command, cwd=REPO, env=env, check=True)
+    subprocess.run(command, cwd=REPO, env=bench_env(), check=True)
     return time.perf_counter() - started
 
 
-def arm_of(row: pd.Series) -> str:
+def bench_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+def arm_of(method: str, values: dict) -> str:
+    return f"LoRA r={int(values['rank'])}" if method == "lora" else ("TT-LoRA" if method == "ttlora" else method)
+
+
+def finalists_by_arm(folder: Path, with_front: bool) -> list[tuple[str, object]]:
+    """(arm, finalist): each arm's selected trial (lowest val loss), plus TT-LoRA's front."""
+    import pandas as pd
+
     from analysis import columns as col
-    from vocab.methods import flat_trial_config
-
-    method = row[col.METHOD]
-    if method == "lora":
-        return f"LoRA r={int(flat_trial_config(json.loads(row[col.CONFIG_JSON]))['rank'])}"
-    return "TT-LoRA" if method == "ttlora" else str(method)
-
-
-def arm_table(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Per arm: the selected trial (lowest val loss) with its scores and parameters; all trials."""
-    from analysis import columns as col
+    from analysis.confirmation import select_finalists
     from analysis.loading import load_experiment
 
     exp = load_experiment(folder)
-    trials = exp.trials.copy()
-    trials["arm"] = trials.apply(arm_of, axis=1)
-    trials = trials[pd.to_numeric(trials[col.BEST_VAL_LOSS], errors="coerce").notna()]
-    rows = []
-    for arm, group in trials.groupby("arm", sort=False):
-        best = group.loc[pd.to_numeric(group[col.BEST_VAL_LOSS]).idxmin()]
-        rows.append({"arm": arm, "trials": len(group), "adapter params": int(best[col.ADAPTER_PARAMS]),
-                     "val": float(best[col.BEST_SCORE]), "test": float(best[col.BEST_TEST_SCORE]),
-                     "best val over arm": float(pd.to_numeric(group[col.BEST_SCORE]).max()),
-                     "trial": str(best[col.TRIAL_ID])})
-    return pd.DataFrame(rows), trials, exp.score_name
+    every = select_finalists(exp, "top", top=len(exp.trials))  # all trials, each method's by val loss
+    chosen: dict[str, tuple[str, object]] = {}
+    for finalist in every:  # the first of each arm is its lowest val loss
+        chosen.setdefault(arm_of(finalist.method, finalist.values), (arm_of(finalist.method, finalist.values), finalist))
+    picked = list(chosen.values())
+    if with_front:
+        from analysis.pareto import pareto_front
+        tt = exp.trials[exp.trials[col.METHOD] == "ttlora"]
+        tt = tt[pd.to_numeric(tt[col.BEST_VAL_LOSS], errors="coerce").notna()]
+        front_ids = set(pareto_front(tt)[col.TRIAL_ID]) if len(tt) else set()
+        known = {f.trial_id for _, f in picked}
+        picked += [("TT-LoRA front", f) for f in every if f.trial_id in front_ids and f.trial_id not in known]
+    return picked
 
 
-def print_task(task: str, folder: Path, seconds: float | None) -> None:
-    from analysis import columns as col
+def confirm(folder: Path) -> float:
+    """Re-train the finalists with ``SEEDS`` seeds (resumes or skips an earlier confirmation)."""
+    from search.run.confirmation import ConfirmationFinalist, confirmation_seeds, confirmation_space, run_confirmation
 
-    table, trials, score_name = arm_table(folder)
-    wall = f", {seconds:.0f} s" if seconds is not None else ""
-    print(f"\n## {task}: {score_name}, {len(trials)} trials{wall} ({folder})")
-    ref = table[table["arm"] == "LoRA r=8"]
-    if len(ref):
-        r8 = ref.iloc[0]
-        table["x fewer than LoRA r=8"] = r8["adapter params"] / table["adapter params"]
-        table["val - LoRA r=8 (points)"] = (table["val"] - r8["val"]) * 100
-        table["test - LoRA r=8 (points)"] = (table["test"] - r8["test"]) * 100
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"))
-    if not len(ref):
-        return
-    tt = trials[trials["arm"] == "TT-LoRA"]
-    within = tt[pd.to_numeric(tt[col.BEST_TEST_SCORE]) >= r8["test"] - 0.01]
-    if len(within):
-        smallest = within.loc[pd.to_numeric(within[col.ADAPTER_PARAMS]).idxmin()]
-        ratio = r8["adapter params"] / smallest[col.ADAPTER_PARAMS]
-        print(f"smallest TT-LoRA trial within 1 point of the selected LoRA r=8 on test: {int(smallest[col.ADAPTER_PARAMS]):,} "
-              f"params ({ratio:.1f}x fewer), test {smallest[col.BEST_TEST_SCORE]:.4f} vs {r8['test']:.4f}")
-    else:
-        gap = (r8["test"] - pd.to_numeric(tt[col.BEST_TEST_SCORE]).max()) * 100
-        print(f"no TT-LoRA trial within 1 point of LoRA r=8 on test (closest is {gap:.1f} points below)")
-    selected = table[table["arm"] == "TT-LoRA"]
-    if len(selected):
-        s = selected.iloc[0]
-        meets = s["test"] >= r8["test"] - 0.01 and s["x fewer than LoRA r=8"] >= 7
-        print(f"target (selected TT-LoRA within 1 point of selected LoRA r=8 on test, >= 7x fewer params): "
-              f"{'met' if meets else 'missed'} ({s['test - LoRA r=8 (points)']:+.1f} points, "
-              f"{s['x fewer than LoRA r=8']:.1f}x fewer)")
+    scale = (folder / "bench_scale").read_text().strip()
+    picked = finalists_by_arm(folder, FRONT_FINALISTS[scale])
+    space, _ = confirmation_space(folder)
+    started = time.perf_counter()
+    run_confirmation(folder, [ConfirmationFinalist(f.trial_id, f.method, dict(f.values)) for _, f in picked],
+                     confirmation_seeds(space, SEEDS), None, False)
+    return time.perf_counter() - started
+
+
+def _cell(values: list[float]) -> str:
+    from analysis.confirmation import SeedSummary
+
+    mean, sd, _ = SeedSummary.spread(values)
+    return f"{mean:.4f} ± {sd:.4f}" if math.isfinite(sd) else f"{mean:.4f}"
+
+
+def _paired(a, b) -> str:
+    from analysis.confirmation import paired_difference
+
+    if b is None:
+        return "-"
+    mean, half, n = paired_difference(a, b)
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]" if n >= 2 and math.isfinite(half) else f"{mean:+.2f}"
+
+
+def print_task(task: str, folder: Path, seconds: str) -> None:
+    """The per-finalist table over seeds and the two targets on confirmed means."""
+    import pandas as pd
+
+    from analysis.confirmation import SeedSummary, confirmation_trials, summarise_seeds
+    from analysis.loading import load_experiment
+
+    score = load_experiment(folder).score_name
+    arms = {f.trial_id: arm for arm, f in finalists_by_arm(folder, True)}
+    summaries = summarise_seeds(confirmation_trials(folder))
+    by_arm = {arms.get(s.finalist, s.finalist): s for s in summaries}
+    r8, r1 = by_arm.get("LoRA r=8"), by_arm.get("LoRA r=1")
+    rows = [{"finalist": arms.get(s.finalist, s.finalist), "trial": s.finalist, "params": f"{s.adapter_params:,.0f}",
+             f"val {score}": _cell(s.val_scores), f"test {score}": _cell(s.test_scores), "seeds": len(s.seeds),
+             "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
+    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{seconds} ({folder})")
+    print(pd.DataFrame(rows).to_string(index=False))
+    tt = [s for s in summaries if s.method == "ttlora"]
+    mean = {s.finalist: SeedSummary.spread(s.test_scores)[0] for s in summaries}
+    if r8 is not None and tt:
+        best = max(tt, key=lambda s: mean[s.finalist])
+        gap, ratio = 100 * (mean[best.finalist] - mean[r8.finalist]), r8.adapter_params / best.adapter_params
+        met = gap >= -1.0 and ratio >= 7
+        print(f"target 1 (best TT-LoRA within 1 point of LoRA r=8, >= 7x fewer): {'met' if met else 'missed'} "
+              f"({gap:+.2f} points on mean test, {ratio:.1f}x fewer)")
+    small = [s for s in tt if s.adapter_params <= 10_000]
+    if r1 is not None and small:
+        best = max(small, key=lambda s: mean[s.finalist])
+        gap = 100 * (mean[best.finalist] - mean[r1.finalist])
+        print(f"target 2 (TT-LoRA's best at <= 10,000 params at or above LoRA r=1): {'met' if gap >= 0 else 'missed'} "
+              f"({gap:+.2f} points on mean test, {best.adapter_params:,.0f} vs {r1.adapter_params:,.0f} params)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=list(PLANS), choices=list(PLANS))
+    parser.add_argument("--tasks", nargs="+", default=list(SCALES["full"]), choices=list(SCALES["full"]))
+    parser.add_argument("--scale", choices=list(SCALES), default="full")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--samples", type=int, default=None, help="trials per arm (default: the task's plan)")
-    parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--report-only", action="store_true", help="print the tables of an earlier run in --out")
     args = parser.parse_args()
-    seconds: dict[str, float | None] = {}
-    for task in args.tasks:
-        plan = PLANS[task]
-        plan = TaskPlan(plan.task, plan.limit_train, plan.max_length, args.samples or plan.samples,
-                        args.max_epochs or plan.max_epochs)
-        seconds[task] = None if args.report_only else run_search(plan, args.out)
-    print("\n# bench_quality: TT-LoRA vs LoRA r=4 / r=8 (MiniLM, query+value, CPU); selection by val loss per arm")
+    os.environ.update(bench_env())
+    seconds: dict[str, str] = {}
     for task in args.tasks:
         folder = args.out / f"quality_{task}"
-        if not folder.is_dir():
-            print(f"\n## {task}: no experiment folder at {folder}")
+        if args.report_only:
+            seconds[task] = ""
             continue
-        print_task(task, folder, seconds[task])
+        searched = run_search(SCALES[args.scale][task], args.scale, args.out)
+        (folder / "bench_scale").write_text(args.scale)
+        confirmed = confirm(folder)
+        seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
+        import ray
+        ray.shutdown()
+    print(f"\n# bench_quality ({args.scale}): TT-LoRA vs LoRA r={'/'.join(map(str, LORA_RANKS[args.scale]))} "
+          f"(MiniLM, query+value, CPU); finalists re-trained with {SEEDS} seeds")
+    for task in args.tasks:
+        folder = args.out / f"quality_{task}"
+        if (folder / "confirm").is_dir():
+            print_task(task, folder, seconds[task])
+        else:
+            print(f"\n## {task}: no confirmed experiment at {folder}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "TTLoRALinear": "layer",
     "apply_ttlora": "inject",
     "count_parameters": "inject",
+    "trainable_head_parameters": "inject",
     "default_targets": "inject",
     "merge": "inject",
     "unmerge": "inject",
@@ -45,7 +46,8 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # static analysers see the plain imports
     from .adapter_io import AdapterError, load_adapter, save_adapter  # noqa: F401
     from .config import TTLoRAConfig  # noqa: F401
-    from .inject import apply_ttlora, count_parameters, default_targets, merge, ttlora_layers, unload, unmerge  # noqa: F401
+    from .inject import (apply_ttlora, count_parameters, default_targets, merge, trainable_head_parameters,  # noqa: F401
+                         ttlora_layers, unload, unmerge)
     from .layer import TTLoRALinear  # noqa: F401
     from .model_plan import PlanCounts, plan_counts, resolve_shape  # noqa: F401
     from .peft_export import export_lora  # noqa: F401

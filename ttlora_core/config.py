@@ -14,7 +14,7 @@ from typing import Any
 
 from .tt_arithmetic import check_shape_value
 
-INIT_CHOICES = ("zero", "gaussian")
+INIT_CHOICES = ("zero", "zero_largest", "gaussian", "unit_norm")  # ttlora_core/core_init.py
 REGEX_PREFIX = "re:"
 
 
@@ -56,10 +56,10 @@ class TTLoRAConfig:
             ``[1, r1, ..., r_{d-1}, 1]`` or the d-1 inner ranks. A list only fits shapes with the
             matching core count.
         alpha: multiplies ΔW directly (paper eq. 3-5; no division by the rank).
-        init: ``"zero"``: the first core starts at 0, so ΔW = 0 and the wrapped model's outputs equal
-            the base model's before training (like LoRA's B = 0); ``"gaussian"``: the paper's
-            non-zero start, a TT-SVD of a random Gaussian matrix at the research code's Kaiming
-            scale. Default ``"zero"``, chosen by measurement (see :mod:`ttlora_core.core_init`).
+        init: how the cores start (:mod:`ttlora_core.core_init`): ``"zero"`` (the first core 0, so
+            ΔW = 0 like LoRA's B = 0), ``"zero_largest"`` (the largest core 0), ``"gaussian"`` (the
+            paper's TT-SVD of a random matrix) or ``"unit_norm"`` (every core of norm 1). Default
+            ``"zero"``, chosen by measurement (docs/ARCHITECTURE.md, "Core init").
         seed: seeds a private ``torch.Generator`` used for core init (never the global RNG).
         train_head: keep the task head (``classifier`` / ``score`` / ``qa_outputs``) trainable and
             save it with the adapter.

@@ -19,7 +19,7 @@ from .config import TTLoRAConfig
 from .layer import TTLoRALinear
 from .model_plan import resolve_shape
 from .precision import Float32Masters, keep_float32_masters, restore_dtypes
-from .targets import count_head_parameters, default_targets, find_target_modules, head_module_names, saved_module_names
+from .targets import default_targets, find_target_modules, head_module_names, head_parameters, saved_module_names
 
 __all__ = [
     "TTLoRAState",
@@ -106,15 +106,21 @@ def apply_ttlora(model: nn.Module, config: TTLoRAConfig) -> nn.Module:
     return model
 
 
+def trainable_head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The trainable parameters of the head and saved modules of a wrapped model (each tensor once):
+    the ones a separate head learning rate applies to."""
+    state = get_state(model)
+    head_names = state.head_modules if state is not None else head_module_names(model)
+    return head_parameters(model, head_names, trainable_only=True)
+
+
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """{"ttlora": core parameters, "head": trainable head parameters, "total_trainable": all trainable}.
 
     Parameters shared between modules (tied weights) are counted once.
     """
     ttlora = sum(core.numel() for layer in ttlora_layers(model).values() for core in layer.cores)
-    state = get_state(model)
-    head_names = state.head_modules if state is not None else head_module_names(model)
-    head = count_head_parameters(model, head_names, trainable_only=True)
+    head = sum(param.numel() for param in trainable_head_parameters(model))
     seen: set[int] = set()
     total = 0
     for param in model.parameters():

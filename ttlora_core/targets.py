@@ -116,17 +116,22 @@ def saved_module_names(model: nn.Module, config: TTLoRAConfig) -> list[str]:
     return names + [n for n in extra if n not in names]
 
 
-def count_head_parameters(model: nn.Module, head_names: list[str], trainable_only: bool = False) -> int:
-    """Parameters of the named head modules, each tensor counted once (tied weights are shared).
-    The one head counter: planning (meta models) and ``count_parameters`` (live models) both use it."""
+def head_parameters(model: nn.Module, head_names: list[str], trainable_only: bool = False) -> list[nn.Parameter]:
+    """Parameters of the named head modules, each tensor once (tied weights are shared)."""
     seen: set[int] = set()
-    total = 0
+    found: list[nn.Parameter] = []
     for head_name in head_names:
         for param in model.get_submodule(head_name).parameters():
             if (param.requires_grad or not trainable_only) and id(param) not in seen:
                 seen.add(id(param))
-                total += param.numel()
-    return total
+                found.append(param)
+    return found
+
+
+def count_head_parameters(model: nn.Module, head_names: list[str], trainable_only: bool = False) -> int:
+    """Parameters of the named head modules, each tensor counted once (tied weights are shared).
+    The one head counter: planning (meta models) and ``count_parameters`` (live models) both use it."""
+    return sum(param.numel() for param in head_parameters(model, head_names, trainable_only))
 
 
 def _candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vocab.searched_params import LEARNING_RATE, LR_SCHEDULE, SEARCHED_PARAMS, WARMUP_RATIO, WEIGHT_DECAY, SearchedParam
+from vocab.searched_params import HEAD_LEARNING_RATE, LEARNING_RATE, LR_SCHEDULE, SEARCHED_PARAMS, WARMUP_RATIO, WEIGHT_DECAY, SearchedParam
 
 MethodKind = Literal["ttlora", "peft", "bitfit", "full"]
 
@@ -53,7 +53,7 @@ class MethodSpec:
         return tuple(p for p in self.params if p.structural)
 
 
-TRAIN_ROWS = (LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO)
+TRAIN_ROWS = (LEARNING_RATE, HEAD_LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO)
 
 RANK = SearchedParam("rank", "int", "method", minimum=1, structural=True, help="adapter rank r")
 LORA_ALPHA = SearchedParam("alpha", "float", "method", minimum=0, minimum_exclusive=True,

@@ -59,8 +59,14 @@ RANK = SearchedParam("rank", "int", "ttlora", minimum=1, list_values=True, struc
                      help="TT rank: one int, or a full / inner rank list")
 ALPHA = SearchedParam("alpha", "float", "ttlora", minimum=0, minimum_exclusive=True,
                       help="scale of ΔW (y = W0 x + alpha ΔW x)")
+INIT = SearchedParam("init", "text", "ttlora", choices=("zero", "zero_largest", "gaussian", "unit_norm"),
+                     label="core init", help="how the cores start: zero (first core 0, ΔW = 0), zero_largest "
+                     "(largest core 0), gaussian (TT-SVD of a random matrix), unit_norm (cores of norm 1)")
 LEARNING_RATE = SearchedParam("learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
                               help="AdamW learning rate")
+HEAD_LEARNING_RATE = SearchedParam("head_learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
+                                   label="head LR", help="AdamW learning rate of the head and saved modules "
+                                   "(unset: learning_rate)")
 WEIGHT_DECAY = SearchedParam("weight_decay", "float", "train", minimum=0, help="AdamW weight decay")
 LR_SCHEDULE = SearchedParam("lr_schedule", "text", "train", choices=("linear", "constant"), label="LR schedule",
                             help="linear: warmup then linear decay to 0; constant: warmup then flat")
@@ -68,7 +74,7 @@ WARMUP_RATIO = SearchedParam("warmup_ratio", "float", "train", minimum=0, maximu
                              help="fraction of max_epochs' steps spent warming the LR up from 0")
 
 SEARCHED_PARAMS: tuple[SearchedParam, ...] = (
-    SHAPE, CORES, RANK, ALPHA, LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO,
+    SHAPE, CORES, RANK, ALPHA, INIT, LEARNING_RATE, HEAD_LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO,
 )
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
 PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}

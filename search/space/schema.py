@@ -26,7 +26,7 @@ from search.space.strategy_sections import (
 )
 from search.space.strict_model import StrictModel
 from search.space.yaml_files import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
-from ttlora_core.config import REGEX_PREFIX, TTLoRAConfig
+from ttlora_core.config import INIT_CHOICES, REGEX_PREFIX, TTLoRAConfig
 from vocab.methods import BASELINE_NAMES, METHODS, TTLORA, MethodSpec
 from vocab.searched_params import PARAMS_BY_NAME, SEARCHED_PARAMS, SearchedParam
 
@@ -69,7 +69,7 @@ class TTLoRASection(StrictModel):
 
     enabled: bool = True  # false: a search of baselines only
     targets: list[str] | str | None = None  # None: the model family's default (query/value)
-    init: Literal["zero", "gaussian"] | None = None  # None: ttlora_core's measured default
+    init: Literal[INIT_CHOICES] | None = None  # type: ignore[valid-type]  # older spelling of a fixed search.init
     train_head: bool = True
     # modules trained in full and saved with the adapter besides the head; None: those the checkpoint
     # did not hold (the model's loading info, e.g. DeBERTa's pooler)
@@ -89,6 +89,8 @@ class TrainSection(StrictModel):
     # 0.51x the time per training epoch on the quickstart's SST-2 rows, same examples (docs/ARCHITECTURE.md)
     group_by_length: bool = True
     learning_rate: float = Field(default=5e-3, gt=0.0)  # searchable: search.learning_rate
+    # the head's and saved modules' own learning rate (None: learning_rate); searchable: search.head_learning_rate
+    head_learning_rate: float | None = Field(default=None, gt=0.0)
     # LR schedule (search/trial/training.py); default by benchmarks/compare_lr_schedule.py, 3 seeds: SST-2 test
     # accuracy 0.794 ± 0.008 (linear, 6% warm-up) vs 0.762 ± 0.009 (constant); MRPC tied (F1 0.813)
     lr_schedule: Literal["linear", "constant"] = "linear"
@@ -270,6 +272,15 @@ class SearchSpace(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _fixed_init(self) -> "SearchSpace":
+        """``ttlora.init`` (the older spelling) fixes ``search.init``; setting both is refused."""
+        if self.ttlora.init is not None:
+            if "init" in self.search.model_fields_set:
+                raise ValueError("init is set as ttlora.init and as search.init; set search.init only")
+            self.search.init = ParamSpec("fixed", (self.ttlora.init,))
+        return self
+
+    @model_validator(mode="after")
     def _baseline_train_rows(self) -> "SearchSpace":
         """A baseline's training rows it does not set are the fixed ``train.<name>`` values."""
         if not self.methods():
@@ -377,13 +388,5 @@ def resolve_space_file(path: str | Path, overrides: list[str] | tuple[str, ...] 
     return dump_space_yaml(space), space.storage.path
 
 
-__all__ = [
-    "SearchSpace",
-    "load_space",
-    "parse_space",
-    "resolve_space_file",
-    "apply_overrides",
-    "parse_yaml_text",
-    "read_yaml_mapping",
-    "dump_space_yaml",
-]
+__all__ = ["SearchSpace", "load_space", "parse_space", "resolve_space_file", "apply_overrides", "parse_yaml_text",
+           "read_yaml_mapping", "dump_space_yaml"]

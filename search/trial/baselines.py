@@ -107,20 +107,25 @@ def _in_saved_module(name: str, saved: list[str]) -> bool:
         name == s or name.startswith(s + ".") or f".{s}." in f".{name}" for s in saved)
 
 
-def count_baseline(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
-    """{"adapter", "head", "total_trainable", "ttlora": 0} of a model ``apply_baseline`` returned. ``head``:
-    trainable parameters of the head and saved modules (tied tensors counted once)."""
+def saved_parameters(model: nn.Module, config: BaselineConfig) -> list[nn.Parameter]:
+    """The trainable parameters of the head and saved modules of a model ``apply_baseline`` returned
+    (each tensor once): the ones a separate head learning rate applies to."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     saved = saved_modules(base, config)
     seen: set[int] = set()
-    head = total = 0
+    found: list[nn.Parameter] = []
     for name, param in model.named_parameters():
-        if not param.requires_grad or id(param) in seen:
-            continue
-        seen.add(id(param))
-        total += param.numel()
-        if _in_saved_module(name.removeprefix("base_model.model."), saved):
-            head += param.numel()
+        if param.requires_grad and id(param) not in seen and _in_saved_module(name.removeprefix("base_model.model."), saved):
+            seen.add(id(param))
+            found.append(param)
+    return found
+
+
+def count_baseline(model: nn.Module, config: BaselineConfig) -> dict[str, int]:
+    """{"adapter", "head", "total_trainable", "ttlora": 0} of a model ``apply_baseline`` returned. ``head``:
+    trainable parameters of the head and saved modules (tied tensors counted once)."""
+    head = sum(param.numel() for param in saved_parameters(model, config))
+    total = sum(param.numel() for param in {id(p): p for p in model.parameters() if p.requires_grad}.values())
     return {"adapter": total - head, "head": head, "total_trainable": total, "ttlora": 0}
 
 

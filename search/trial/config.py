@@ -20,6 +20,8 @@ from vocab.searched_params import SEARCHED_PARAMS, SearchedParam
 
 def coerce(param: SearchedParam, value: Any) -> Any:
     """The sampled value as the plain Python type its config expects (Tune may hand numpy scalars)."""
+    if value is None:  # an unset optional row (train.head_learning_rate)
+        return None
     if param.value == "int" and not isinstance(value, list):
         return int(value)
     if param.value == "float":
@@ -37,9 +39,8 @@ def sampled_values(sampled: dict[str, Any], feeds: str) -> dict[str, Any]:
 def ttlora_config_for(space: SearchSpace, sampled: dict[str, Any]) -> TTLoRAConfig:
     """The TT-LoRA config of one trial: the space's fixed ``ttlora`` settings plus the sampled values.
     A structural row missing from ``sampled`` keeps ``TTLoRAConfig``'s default."""
-    init_kwargs = {"init": space.ttlora.init} if space.ttlora.init else {}
     return TTLoRAConfig(targets=space.ttlora.targets, seed=trial_seed(space, sampled), train_head=space.ttlora.train_head,
-                        modules_to_save=space.ttlora.modules_to_save, **init_kwargs, **sampled_values(sampled, "ttlora"))
+                        modules_to_save=space.ttlora.modules_to_save, **sampled_values(sampled, "ttlora"))
 
 
 def baseline_config_for(space: SearchSpace, sampled: dict[str, Any]) -> BaselineConfig:

@@ -27,18 +27,20 @@ from search.trial.baselines import (
     count_baseline,
     load_baseline,
     save_baseline,
+    saved_parameters,
 )
 from search.trial.config import baseline_config_for, ttlora_config_for
 from search.trial.export_artifacts import export_baseline, export_ttlora
 from search.trial.model_cache import BaseModelCache, TrialModelSpec, load_base_model
-from ttlora_core import count_parameters, load_adapter, save_adapter
+from ttlora_core import count_parameters, load_adapter, save_adapter, trainable_head_parameters
 from vocab.methods import TTLORA
 
 
 @dataclass
 class TrialModel:
-    """A trial's model with its method's counts (``adapter``, ``ttlora``, ``head``, ``total_trainable``)
-    and its save / load functions (the checkpoint's ``adapter/`` folders)."""
+    """A trial's model with its method's counts (``adapter``, ``ttlora``, ``head``, ``total_trainable``),
+    its save / load functions (the checkpoint's ``adapter/`` folders) and the trainable parameters of
+    its head and saved modules (``train.head_learning_rate`` applies to them)."""
 
     method: str
     model: nn.Module
@@ -46,6 +48,7 @@ class TrialModel:
     save: Callable[[Path], None]
     load: Callable[[Path], None]
     base_model_reused: bool
+    head_parameters: list[nn.Parameter]
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class TTLoRAMethod:
         counts = count_parameters(model)
         return TrialModel(self.name, model, {**counts, "adapter": counts["ttlora"]},
                           lambda directory: save_adapter(model, directory),
-                          lambda directory: load_adapter(model, directory), cache.last_was_reused)
+                          lambda directory: load_adapter(model, directory), cache.last_was_reused,
+                          trainable_head_parameters(model))
 
     def export(self, request: ExportRequest) -> list[str]:
         return export_ttlora(request.space, request.adapter_source, request.trial_id, request.trial_dir,
@@ -108,7 +112,8 @@ class BaselineTrainingMethod:
         model = apply_baseline(load_base_model(spec), config)
         return TrialModel(self.name, model, count_baseline(model, config),
                           lambda directory: save_baseline(model, config, directory),
-                          lambda directory: load_baseline(model, config, directory), False)
+                          lambda directory: load_baseline(model, config, directory), False,
+                          saved_parameters(model, config))
 
     def export(self, request: ExportRequest) -> list[str]:
         return export_baseline(request.space, request.adapter_source, request.trial_id, request.trial_dir,

@@ -158,7 +158,8 @@ def _start_trial(config: dict[str, Any], shared: SharedTrialInputs) -> _TrialRun
         space, config, TrialModelSpec(shared.model_path, task.num_labels, space.model.dtype, train.seed, str(device),
                                       shared.pad_token_id), _MODEL_CACHE)
     optimizer, lr_scheduler = build_optimizer(trial_model.model, train,
-                                              steps_per_epoch(shared.encoded["train"], train.batch_size))
+                                              steps_per_epoch(shared.encoded["train"], train.batch_size),
+                                              trial_model.head_parameters)
     reporter = EpochReporter(task.score_name, trial_model.method, trial_model.counts,
                               space.resources.gpu if device.type == "cuda" else 0.0, time.perf_counter() - setup_started,
                               trial_model.base_model_reused, device)

@@ -16,6 +16,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -58,12 +59,20 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
-def build_optimizer(model: torch.nn.Module, train: TrainSection, steps_in_epoch: int
+def build_optimizer(model: torch.nn.Module, train: TrainSection, steps_in_epoch: int,
+                    head_parameters: Sequence[torch.nn.Parameter] = ()
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the trainable parameters and its per-step LR schedule (both checkpointed by the
-    trainable, so a resumed or paused trial continues the same schedule)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
+    trainable, so a resumed or paused trial continues the same schedule). With
+    ``train.head_learning_rate`` the ``head_parameters`` (head and saved modules) form a second group
+    at that rate; the schedule scales both groups alike."""
+    head_ids = {id(p) for p in head_parameters} if train.head_learning_rate is not None else set()
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    head = [p for p in head_parameters if p.requires_grad and id(p) in head_ids]
+    groups = [{"params": body, "lr": train.learning_rate}]
+    if head:
+        groups.append({"params": head, "lr": train.head_learning_rate})
+    optimizer = torch.optim.AdamW(groups, lr=train.learning_rate, weight_decay=train.weight_decay)
     total = train.max_epochs * steps_in_epoch
     warmup = int(math.ceil(train.warmup_ratio * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
