@@ -27,6 +27,7 @@ import yaml
 
 from analysis import BY_METRIC, BY_PARETO
 from analysis import columns as col
+from analysis.confirmed import ConfirmedChoice, confirmed_best
 from analysis.loading import Experiment
 from analysis.methods_summary import method_name, ordered_methods, trial_methods
 from analysis.pareto import best_trial, best_under_budget, metric_column_for
@@ -70,7 +71,9 @@ def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None 
     ``by="metric"``: the best trial by ``metric`` (default: the metric the search optimised, from the
     experiment's meta; val loss when unknown). ``by="pareto"``: among the Pareto front (fewer adapter
     parameters vs higher task metric), the best task metric with at most ``max_params`` parameters.
-    ``method``: only that method's trials (its own front for ``pareto``); default: all methods."""
+    ``method``: only that method's trials (its own front for ``pareto``); default: all methods. When the
+    confirmation stage ran and no ``metric`` is given, ``metric`` picks the confirmed finalist with the
+    highest mean validation score over its seeds instead (analysis/confirmed.py)."""
     if by not in (BY_METRIC, BY_PARETO):
         raise UsageError(f"unknown selection {by!r}", where="--by", expected=f"{BY_METRIC} or {BY_PARETO}")
     if not len(exp.trials):
@@ -89,12 +92,20 @@ def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None 
                              f"(the smallest{which} trial has {smallest:,.0f})", where="--max-params",
                              expected="a larger budget")
         return chosen
+    confirmed = confirmed_choice(exp, trials) if metric is None else None
+    if confirmed is not None:  # re-trained over seeds: the highest mean val score decides
+        return trials[trials[col.TRIAL_ID].astype(str) == confirmed.trial_id].iloc[0]
     search_metric = metric or (exp.meta.metric if exp.meta else col.BEST_VAL_LOSS)
     chosen = best_trial(trials, metric_column_for(search_metric))
     if chosen is None:
         raise UsageError(f"no{which} trial has a result to rank by", where=str(exp.path),
                          expected="at least one trial that reported an epoch without an error")
     return chosen
+
+
+def confirmed_choice(exp: Experiment, trials: pd.DataFrame) -> ConfirmedChoice | None:
+    """The confirmed finalist among ``trials`` with the highest mean val score (None: no confirmation)."""
+    return confirmed_best(exp.path, set(trials[col.TRIAL_ID].astype(str)))
 
 
 def _method_rows(method: str) -> dict[str, SearchedParam]:

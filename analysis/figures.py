@@ -30,6 +30,7 @@ TRIALS_META = "trials"
 FRONT_META = "front"
 METHOD_FRONT_META = "method_front"
 REPORTED_META = "reported"
+CONFIRMED_META = "confirmed"  # finalists re-trained over seeds: mean with sd error bars
 FIGURE_HEIGHT = 520
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "octagon")  # TT-LoRA cores
 # Each baseline: one fixed colour and marker (TT-LoRA's colour is its alpha scale, its marker the cores).
@@ -154,18 +155,22 @@ def _add_baseline(fig: go.Figure, group: pd.DataFrame, method: str, score_name: 
 
 def pareto_figure(trials: pd.DataFrame, score_name: str, cost_col: str = col.DEFAULT_COST,
                   metric_col: str = col.BEST_SCORE, references: Sequence[ReportedResult] = (),
-                  title: str = "", method_fronts: bool = True) -> go.Figure:
+                  title: str = "", method_fronts: bool = True, confirmed: pd.DataFrame | None = None) -> go.Figure:
     """Figure 5 of the paper across methods: parameters (log x) vs metric. TT-LoRA: colour = alpha,
     marker = core count; each baseline its own colour and marker, legend by method label. The Pareto
     front over all methods as a step line; with several methods and ``method_fronts``, each method's
     own front as a dotted line, hidden until its legend entry is clicked. Paper numbers as open markers
-    labelled "reported (Table I)"; hover = full config."""
+    labelled "reported (Table I)"; hover = full config. ``confirmed`` (analysis/confirmed.py's table):
+    each finalist's mean val score over its seeds with sd error bars (axes: adapter parameters, val score)."""
     fig = go.Figure()
     fig.update_layout(
         title=dict(text=title or f"{metric_title(metric_col, score_name)} vs parameters"), height=FIGURE_HEIGHT,
         xaxis=dict(title=dict(text=AXIS_TITLES.get(cost_col, cost_col)), type="log"),
         yaxis=dict(title=dict(text=metric_title(metric_col, score_name))),
-        legend=dict(title=dict(text="method"), x=1.12, groupclick="toggleitem"), hovermode="closest",
+        # below the plot: at the right it overlapped the alpha colour bar (headless Chromium, 1400 px)
+        legend=dict(title=dict(text="method"), orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top",
+                    groupclick="toggleitem"),
+        margin=dict(b=150), hovermode="closest",
     )
     points = plottable(trials, cost_col, metric_col)
     if points.empty and not references:
@@ -196,7 +201,27 @@ def pareto_figure(trials: pd.DataFrame, score_name: str, cost_col: str = col.DEF
                 ))
     if references:
         _add_references(fig, references)
+    if confirmed is not None and len(confirmed):
+        _add_confirmed(fig, confirmed, cost_col, metric_col)
     return fig
+
+
+def _add_confirmed(fig: go.Figure, confirmed: pd.DataFrame, cost_col: str, metric_col: str) -> None:
+    """The confirmed finalists: mean val score over the seeds, error bar = sd (drawn only where the axes
+    are adapter parameters and the val score, the axes the confirmation measured)."""
+    if cost_col != col.ADAPTER_PARAMS or metric_col != col.BEST_SCORE:
+        return
+    mean, sd = "val_mean", "val_sd"
+    seeds = confirmed["seeds"].max()
+    fig.add_trace(go.Scatter(
+        x=confirmed[col.ADAPTER_PARAMS], y=confirmed[mean], mode="markers", meta=CONFIRMED_META,
+        name=f"confirmed: mean ± sd over {seeds} seeds", error_y=dict(type="data", array=confirmed[sd].fillna(0), visible=True),
+        marker=dict(symbol="diamond-wide", size=13, color="#111"),
+        hovertext=[f"trial {t} ({method_label(m)}), {p:,.0f} params: {v:.4f} ± {e:.4f} over {n} seeds"
+                   for t, m, p, v, e, n in zip(confirmed[col.TRIAL_ID], confirmed[col.METHOD], confirmed[col.ADAPTER_PARAMS],
+                                               confirmed[mean], confirmed[sd].fillna(0), confirmed["seeds"])],
+        hoverinfo="text",
+    ))
 
 
 def _reported_method(result: ReportedResult) -> str:

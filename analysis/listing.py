@@ -1,6 +1,7 @@
 """Find experiment folders under a root and summarise each one (``ttsearch ls``, the browse index):
 status, trials, the methods it holds ("ttlora+lora"), best scores, and the smallest front size in
-adapter parameters (the task head not counted)."""
+adapter parameters (the task head not counted). Where the confirmation stage ran, the best scores are the
+confirmed finalist's means over its seeds (analysis/confirmed.py)."""
 from __future__ import annotations
 
 import math
@@ -10,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import columns as col
-from analysis.time_budget import time_budget
+from analysis.confirmed import confirmed_best
 from analysis.hypervolume import experiment_hypervolume
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
 from analysis.methods_summary import methods_text, ordered_methods, trial_methods
 from analysis.pareto import pareto_front
+from analysis.time_budget import time_budget
 from vocab.errors import UsageError
 from vocab.experiment_folder import EXPERIMENT_META_FILE, RAY_LOG_DIR
 
@@ -74,6 +76,7 @@ class ExperimentSummary:
     best_test_scored: str = ""  # columns.TestScored of that trial ("not scored": a test split, no score)
     train_share: float = math.nan  # training steps' share of the summed trial seconds (analysis/time_budget.py)
     train_real_fraction: float = math.nan  # real tokens / token positions of the training batches
+    confirmed_seeds: int = 0  # > 0: best scores are the confirmed finalist's means over this many seeds
 
     @property
     def methods_text(self) -> str:
@@ -93,13 +96,16 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         relative = str(exp.path)
     budget = time_budget(trials)
     best_row = trials.loc[scores.idxmax()] if scores.notna().any() else None
+    confirmed = confirmed_best(exp.path)
     return ExperimentSummary(
+        **({"best_score": confirmed.val_mean, "best_test_score": confirmed.test_mean, "confirmed_seeds": confirmed.seeds}
+           if confirmed is not None else {
+               "best_score": float(scores.max()) if scores.notna().any() else math.nan,
+               "best_test_score": float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan}),
         best_test_scored=str(best_row.get(col.TEST_SCORED, "")) if best_row is not None else "",
         train_share=budget.share(col.TRAIN_SECONDS), train_real_fraction=budget.train_real_fraction,
         name=exp.name, path=exp.path, relative=relative, status=exp.status, trials_done=exp.trials_done,
         trials_total=exp.trials_total, score_name=exp.score_name,
-        best_score=float(scores.max()) if scores.notna().any() else math.nan,
-        best_test_score=float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan,
         smallest_front_params=smallest, warnings=len(exp.warnings), methods=experiment_methods(exp),
         hypervolume=experiment_hypervolume(exp) if len(trials) else math.nan,
     )

@@ -20,7 +20,14 @@ import plotly.graph_objects as go
 
 from analysis import columns as col
 from analysis.config_display import format_number as _fmt
-from analysis.figures import anytime_figure, learning_curves_figure, pareto_figure, plottable
+from analysis.confirmation import SeedSummary, summary_lines
+from analysis.confirmed import confirmed_headline, confirmed_summaries, confirmed_table
+from analysis.figures import (
+    anytime_figure,
+    learning_curves_figure,
+    pareto_figure,
+    plottable,
+)
 from analysis.hypervolume import anytime_curve, experiment_reference, front_hypervolume
 from analysis.loading import Experiment, ExperimentStatus
 from analysis.methods_summary import (
@@ -45,6 +52,8 @@ HEADLINE_ID = "method-headline"
 CURVES_FIGURE_ID = "curves-figure"
 HYPERVOLUME_ID = "front-hypervolume"
 ANYTIME_FIGURE_ID = "anytime-figure"
+CONFIRMED_TABLE_ID = "confirmed-table"
+CONFIRMED_HEADLINE_ID = "confirmed-headline"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
@@ -54,6 +63,7 @@ th{background:#f4f4f4} td.text,th.text{text-align:left}
 .warnings{background:#fff4e5;border:1px solid #f0a020;padding:8px 16px;border-radius:4px}
 .status{display:inline-block;padding:2px 8px;border-radius:4px;background:#e8eef8}
 .note{color:#555;font-size:0.9em} pre{background:#f7f7f7;padding:8px;overflow:auto}
+.table-wrap{max-width:100%;overflow-x:auto} td.text{max-width:36em;overflow-wrap:break-word}
 """
 
 
@@ -71,7 +81,8 @@ def html_table(rows: pd.DataFrame, spec: Sequence[tuple[str, str, str]], table_i
         )
         body.append(f"<tr>{cells}</tr>")
     ident = f' id="{table_id}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # in a scrolling box, and long text cells wrap: the Pareto table was wider than the page (1400 px)
+    return f'<div class="table-wrap"><table{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 _KINDS = {"shape": "text", "text": "text", "int": "int", "float": "num"}
@@ -187,6 +198,28 @@ def _methods_section(exp: Experiment, select_col: str, cost_col: str) -> str:
             "held-out test score is shown beside it and never used to choose.</p>")
 
 
+def confirmed_section(summaries: list[SeedSummary], score_name: str) -> str:
+    """The confirmation stage's finalists over their seeds, the headline on confirmed means and each
+    TT-LoRA finalist's paired verdict against the best baseline finalist."""
+    table = confirmed_table(summaries)
+
+    def spread(mean: float, sd: float, half: float) -> str:
+        return f"{mean:.4f} ± {sd:.4f} (95 %: ±{half:.4f})" if math.isfinite(sd) else f"{mean:.4f}"
+
+    shown = table.assign(val=[spread(*v) for v in zip(table["val_mean"], table["val_sd"], table["val_half95"])],
+                         test=[spread(*v) for v in zip(table["test_mean"], table["test_sd"], table["test_half95"])])
+    spec = [(col.TRIAL_ID, "search trial", "text"), (col.METHOD, "method", "text"),
+            (col.ADAPTER_PARAMS, "adapter params", "int"), ("val", f"val {score_name}, mean ± sd", "text"),
+            ("test", f"test {score_name} (held out), mean ± sd", "text"), ("seeds", "seeds", "int")]
+    verdicts = [line for line in summary_lines(summaries, score_name)[len(summaries) + 1:]]
+    sentence = confirmed_headline(summaries, score_name)
+    return ((f'<p id="{CONFIRMED_HEADLINE_ID}"><b>{html.escape(sentence)}</b></p>' if sentence else "")
+            + html_table(shown, spec, CONFIRMED_TABLE_ID)
+            + "".join(f'<p class="note confirmed-verdict">{html.escape(v)}</p>' for v in verdicts)
+            + '<p class="note">Each finalist re-trained with the same new seeds (ttsearch confirm); the paired '
+            "difference is taken seed by seed on the held-out split, in points (1 point = 0.01).</p>")
+
+
 def _hypervolume_section(exp: Experiment) -> str:
     """The front as one number, its reference point, and its growth over the search (anytime curve)."""
     ref = experiment_reference(exp)
@@ -229,7 +262,7 @@ def _header_html(exp: Experiment) -> str:
 
 
 def _front_figure_html(exp: Experiment, plotted: int, cost_col: str, metric_col: str,
-                       references: Sequence[ReportedResult], plotlyjs: bool | str) -> str:
+                       references: Sequence[ReportedResult], plotlyjs: bool | str, confirmed: pd.DataFrame) -> str:
     """The Figure-5 view (parameters vs metric) with the line saying what is and is not plotted."""
     trials = exp.trials
     not_plotted = len(trials) - plotted
@@ -239,7 +272,9 @@ def _front_figure_html(exp: Experiment, plotted: int, cost_col: str, metric_col:
                f"({len(references)}), not runs of ours, and not part of any front"
                if references else "; no paper numbers for this model and task")
             + f". x axis: {html.escape(COST_LABELS.get(cost_col, cost_col))}.</p>")
-    figure = pareto_figure(trials, exp.score_name, cost_col, metric_col, references, title=exp.name)
+    if len(confirmed):
+        note = note.replace(".</p>", "; black diamonds: confirmed finalists, mean ± sd over their seeds.</p>", 1)
+    figure = pareto_figure(trials, exp.score_name, cost_col, metric_col, references, title=exp.name, confirmed=confirmed)
     return "<h2>Parameters vs metric</h2>" + note + _figure_html(figure, PARETO_FIGURE_ID, plotlyjs)
 
 
@@ -264,7 +299,11 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
     if len(trials):
         parts.append("<h2>Best score of each method</h2>" + _methods_section(exp, search_metric_col, cost_col))
 
-    parts.append(_front_figure_html(exp, len(points), cost_col, metric_col, references, plotlyjs))
+    confirmed = confirmed_summaries(exp.path)
+    if confirmed:
+        parts.append("<h2>Confirmed over seeds</h2>" + confirmed_section(confirmed, score_name))
+    parts.append(_front_figure_html(exp, len(points), cost_col, metric_col, references, plotlyjs,
+                                    confirmed_table(confirmed)))
 
     parts.append(f"<h2>Pareto front ({len(front)} trials)</h2>")
     parts.append(html_table(front, _trial_spec(score_name, trials), "pareto-table") if len(front)

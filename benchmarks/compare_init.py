@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["mrpc", "sst2"], choices=sorted(PLANS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--inits", nargs="+", default=["zero", "gaussian"])
+    parser.add_argument("--inits", nargs="+", default=["zero", "zero_largest", "gaussian", "unit_norm"])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

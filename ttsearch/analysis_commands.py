@@ -100,7 +100,13 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
                    method: str | None, name: str | None, merged: bool, as_lora: bool) -> None:
     """Export the best trial (of one --method, or of all): best.yaml (re-runs exactly that
     configuration once), its adapter, and optionally the merged model and a PEFT LoRA adapter."""
-    from analysis.export_config import choose_trial, trial_method, write_best_space
+    from analysis.export_config import (
+        choose_trial,
+        confirmed_choice,
+        method_trials,
+        trial_method,
+        write_best_space,
+    )
     from analysis.loading import load_experiment
     from vocab.methods import method_label
 
@@ -113,6 +119,10 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
     click.echo(f"{method_label(trial_method_name)} trial {trial[col.TRIAL_ID]}: val {exp.score_name} "
                f"{trial[col.BEST_SCORE]:.4g} (selection), test {exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} "
                f"(held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.ADAPTER_PARAMS]:,.0f} adapter params")
+    confirmed = confirmed_choice(exp, method_trials(exp, method)) if by == "metric" and metric is None else None
+    if confirmed is not None and confirmed.trial_id == str(trial[col.TRIAL_ID]):
+        click.echo(f"chosen by the confirmation: mean val {exp.score_name} {confirmed.val_mean:.4g}, mean test "
+                   f"{confirmed.test_mean:.4g} over {confirmed.seeds} seeds (the adapter is the search trial's)")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")
     from search.space.schema import load_space
     from search.trial.methods import ExportRequest, export_trial  # torch: only here
@@ -148,7 +158,7 @@ def ls_command(root: str, as_json: bool) -> None:
                 "best_test_scored": s.best_test_scored,
                 "train_share": None if math.isnan(s.train_share) else s.train_share,
                 "train_real_token_fraction": None if math.isnan(s.train_real_fraction) else s.train_real_fraction,
-                "warnings": s.warnings,
+                "warnings": s.warnings, "confirmed_seeds": s.confirmed_seeds,
             }))
         return
     if not summaries:
@@ -164,9 +174,10 @@ def ls_command(root: str, as_json: bool) -> None:
     for header in headers:
         table.add_column(header, justify="left" if header in ("experiment", "folder", "status", "methods") else "right")
     for s in summaries:
-        best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}"
+        seeds = f" (mean, {s.confirmed_seeds} seeds)" if s.confirmed_seeds else ""
+        best = "n/a" if math.isnan(s.best_score) else f"{s.best_score:.4g} {s.score_name}{seeds}"
         smallest = "n/a" if math.isnan(s.smallest_front_params) else f"{s.smallest_front_params:,.0f}"
-        test = s.best_test_scored or "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}"
+        test = s.best_test_scored or "n/a" if math.isnan(s.best_test_score) else f"{s.best_test_score:.4g} {s.score_name}{seeds}"
         volume = "n/a" if math.isnan(s.hypervolume) else f"{s.hypervolume:.4f}"
         share = "n/a" if math.isnan(s.train_share) else f"{100 * s.train_share:.0f}%"
         real = "n/a" if math.isnan(s.train_real_fraction) else f"{100 * s.train_real_fraction:.0f}%"

@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-    "--window-size=1300,1800",
+    "--window-size=1400,1800",  # the width the report is checked at
 )
 
 # JavaScript run in the page: per plotly figure div, the number of rendered SVG points in each trace
@@ -49,6 +49,31 @@ COUNT_POINTS_JS = """
 """
 
 
+# JavaScript run in the page: where the legend and colour bars of each figure are drawn, and whether
+# anything (a table) is wider than the page.
+LAYOUT_JS = """
+(() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const figures = {};
+  for (const gd of document.querySelectorAll('.plotly-graph-div')) {
+    figures[gd.id] = {legend: [...gd.querySelectorAll('g.legend')].map(box),
+                      colorbars: [...gd.querySelectorAll('g.colorbar')].map(box)};
+  }
+  const tables = {};
+  for (const t of document.querySelectorAll('table[id]')) {
+    tables[t.id] = {box: box(t.parentElement), scroll: t.parentElement.scrollWidth > t.parentElement.clientWidth};
+  }
+  return JSON.stringify({figures, tables, page_width: document.documentElement.scrollWidth,
+                         window_width: window.innerWidth});
+})()
+"""
+
+
+def overlaps(a: list[float], b: list[float]) -> bool:
+    """Two [left, top, right, bottom] boxes share some area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def find_chromium() -> str | None:
     for name in CHROMIUM_CANDIDATES:
         path = shutil.which(name)
@@ -64,6 +89,7 @@ class PageResult:
     figures: dict[str, Any]
     console_errors: list[str] = field(default_factory=list)
     title: str = ""
+    layout: dict[str, Any] = field(default_factory=dict)  # LAYOUT_JS's measurements
 
     def points(self, figure_id: str, meta: str) -> int:
         return sum(t["points"] for t in self.figures.get(figure_id, {}).get("traces", []) if t["meta"] == meta)
@@ -138,12 +164,14 @@ class Chromium:
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.3)  # let late console errors arrive
         title = await cdp.call("Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=sid)
+        layout = await cdp.call("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True}, session=sid)
         if screenshot is not None:
             shot = await cdp.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=sid)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         await cdp.call("Target.closeTarget", {"targetId": target["targetId"]})
-        return PageResult(figures=figures, console_errors=list(cdp.errors.get(sid, [])), title=title["result"]["value"])
+        return PageResult(figures=figures, console_errors=list(cdp.errors.get(sid, [])), title=title["result"]["value"],
+                          layout=json.loads(layout["result"]["value"]))
 
 
 class _Cdp:

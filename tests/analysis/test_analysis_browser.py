@@ -15,7 +15,7 @@ from analysis.browse import BrowseServer, make_server
 from analysis.figures import REPORTED_META, TRIALS_META, plottable
 from analysis.loading import load_experiment
 from analysis.report import CURVES_FIGURE_ID, PARETO_FIGURE_ID
-from tests.analysis.analysis_browser import Chromium, artifacts_dir, find_chromium, serving
+from tests.analysis.analysis_browser import Chromium, PageResult, artifacts_dir, find_chromium, overlaps, serving
 from tests.analysis.conftest import GOOD_TRIALS, RealExperiments
 from ttsearch.main import main as ttsearch_main
 
@@ -58,6 +58,18 @@ def test_report_from_disk_renders_every_trial(chromium: Chromium, real_experimen
     assert page.points(PARETO_FIGURE_ID, REPORTED_META) == 0  # no paper numbers for MiniLM / SST-2
     assert page.figures[CURVES_FIGURE_ID]["svg"] > 0
     assert shot.stat().st_size > 10_000
+    assert_layout_fits(page)
+
+
+def assert_layout_fits(page: PageResult) -> None:
+    """At 1400 px: the method legend clear of the alpha colour bar, nothing wider than the page, the
+    Pareto table inside the page's width."""
+    layout = page.layout
+    figure = layout["figures"][PARETO_FIGURE_ID]
+    assert figure["legend"] and figure["colorbars"], figure  # both drawn: TT-LoRA trials colour by alpha
+    assert not any(overlaps(legend, bar) for legend in figure["legend"] for bar in figure["colorbars"]), figure
+    assert layout["page_width"] <= layout["window_width"], layout
+    assert layout["tables"]["pareto-table"]["box"][2] <= layout["window_width"], layout["tables"]
 
 
 def test_report_through_browse_renders_and_index_compares(chromium: Chromium, served: BrowseServer,

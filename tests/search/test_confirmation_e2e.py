@@ -68,3 +68,31 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
     other = subprocess.run([*_confirm(experiment)[:-2], "3", "--no-live"], cwd=REPO_ROOT, env=cli_env(),
                            capture_output=True, text=True, timeout=300)
     assert other.returncode == 2 and "holds another confirmation" in other.stderr, other.stderr[-2000:]
+    _report_ls_and_export_use_the_confirmed_figures(experiment, tmp_path)
+
+
+def _report_ls_and_export_use_the_confirmed_figures(experiment: Path, tmp_path: Path) -> None:
+    """The report shows the finalists over seeds (table, headline, error bars in the Figure-5 view); ls
+    shows the confirmed best's means; export picks the finalist with the highest mean val score."""
+    import json
+
+    from analysis.confirmed import confirmed_best
+    from analysis.export_config import choose_trial
+    from analysis.listing import summarise
+    from analysis.loading import load_experiment
+    from analysis.report import CONFIRMED_HEADLINE_ID, CONFIRMED_TABLE_ID, build_report_html
+
+    exp = load_experiment(experiment)
+    best = confirmed_best(experiment)
+    assert best is not None and best.seeds == 2
+    page = build_report_html(exp, plotlyjs=False)
+    assert f'id="{CONFIRMED_TABLE_ID}"' in page and f'id="{CONFIRMED_HEADLINE_ID}"' in page
+    assert "Confirmed over 2 seeds" in page and '"meta":"confirmed"' in page and '"error_y"' in page
+    summary = summarise(exp, tmp_path)
+    assert summary.confirmed_seeds == 2 and summary.best_score == best.val_mean
+    assert str(choose_trial(exp)["trial_id"]) == best.trial_id
+    listed = run_cli(["ls", str(tmp_path), "--json"])
+    assert json.loads(listed.stdout.splitlines()[0])["confirmed_seeds"] == 2, listed.stderr[-2000:]
+    exported = run_cli(["export", str(experiment), "--out", str(tmp_path / "best")])
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert f"trial {best.trial_id}" in exported.stdout and "chosen by the confirmation" in exported.stdout
