@@ -23,13 +23,7 @@ from analysis.loading import Experiment, load_experiment
 from analysis.methods_summary import method_bests, trial_methods
 from analysis.pareto import pareto_front
 from vocab.experiment_folder import CONFIRM_DIR
-from vocab.methods import (
-    FINALIST_KEY,
-    SEED_KEY,
-    TTLORA,
-    flat_trial_config,
-    method_label,
-)
+from vocab.methods import FINALIST_KEY, SEED_KEY, TTLORA, flat_trial_config, method_label
 
 
 @dataclass(frozen=True)

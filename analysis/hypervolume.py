@@ -14,12 +14,7 @@ import pandas as pd
 from analysis import columns as col
 from analysis.loading import Experiment
 from vocab.experiment_folder import MetricKey
-from vocab.front_volume import (
-    ReferencePoint,
-    anytime_hypervolume,
-    hypervolume,
-    reference_point,
-)
+from vocab.front_volume import ReferencePoint, anytime_hypervolume, hypervolume, reference_point
 
 
 def experiment_reference(exp: Experiment) -> ReferencePoint | None:

@@ -96,12 +96,13 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         relative = str(exp.path)
     budget = time_budget(trials)
     best_row = trials.loc[scores.idxmax()] if scores.notna().any() else None
+    best_score = float(scores.max()) if scores.notna().any() else math.nan
+    best_test = float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan
     confirmed = confirmed_best(exp.path)
+    if confirmed is not None:  # the confirmed finalist's means over its seeds replace one seed's scores
+        best_score, best_test = confirmed.val_mean, confirmed.test_mean
     return ExperimentSummary(
-        **({"best_score": confirmed.val_mean, "best_test_score": confirmed.test_mean, "confirmed_seeds": confirmed.seeds}
-           if confirmed is not None else {
-               "best_score": float(scores.max()) if scores.notna().any() else math.nan,
-               "best_test_score": float(test_scores.loc[scores.idxmax()]) if scores.notna().any() else math.nan}),
+        best_score=best_score, best_test_score=best_test, confirmed_seeds=confirmed.seeds if confirmed else 0,
         best_test_scored=str(best_row.get(col.TEST_SCORED, "")) if best_row is not None else "",
         train_share=budget.share(col.TRAIN_SECONDS), train_real_fraction=budget.train_real_fraction,
         name=exp.name, path=exp.path, relative=relative, status=exp.status, trials_done=exp.trials_done,

@@ -13,18 +13,9 @@ DEFAULT_SEEDS = 3  # when neither --seeds nor the space's confirm.seeds says
 def confirm_experiment(experiment_dir: str, seeds: int | None, finalists: str | None, top: int | None,
                        address: str | None, live: bool | None) -> None:
     """Select the finalists (analysis), re-train them (search), print the summary (analysis)."""
-    from analysis.confirmation import (
-        confirmation_trials,
-        select_finalists,
-        summarise_seeds,
-        summary_lines,
-    )
+    from analysis.confirmation import confirmation_trials, select_finalists, summarise_seeds, summary_lines
     from analysis.loading import load_experiment
-    from search.run.confirmation import (
-        ConfirmationFinalist,
-        confirmation_seeds,
-        run_confirmation,
-    )
+    from search.run.confirmation import ConfirmationFinalist, confirmation_seeds, run_confirmation
     from search.run.driver import space_to_resume
 
     space, _ = space_to_resume(experiment_dir)

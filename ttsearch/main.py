@@ -9,13 +9,7 @@ import sys
 
 import click
 
-from ttsearch import (  # noqa: F401  (register commands)
-    analysis_commands,
-    cluster_commands,
-    confirm_commands,
-    replay_commands,
-    run_commands,
-)
+from ttsearch import analysis_commands, cluster_commands, confirm_commands, replay_commands, run_commands  # noqa: F401  (register commands)
 from ttsearch.app import app
 from vocab.errors import UsageError
 

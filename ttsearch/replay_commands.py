@@ -38,14 +38,11 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
                    reduction_factor: float | None, max_t: int | None, grace_period: int | None, num_bands: int | None,
                    samples: int | None, concurrency: int, save_recording: str | None, as_json: bool) -> None:
     """Replay scheduler/searcher decisions on a recorded experiment (zero training compute)."""
-    from analysis.recording import load_recording
-    from search.replay.replay_runs import (
-        ReplayRequest,
-        check_replay_request,
-        run_replays,
-    )
+    from search.replay.replay_runs import ReplayRequest, check_replay_request, run_replays
     from search.replay.replay_search import full_hypervolume, recording_reference
     from search.replay.summary import result_lines, summarise, summary_lines
+
+    from analysis.recording import load_recording
 
     recording, skipped = load_recording(experiment)
     for line in skipped:
