@@ -26,7 +26,7 @@ from search.space.schema import TrainSection  # noqa: E402
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer  # noqa: E402
 from search.trial.model_cache import TrialModelSpec, load_base_model, with_newly_initialised  # noqa: E402
 from search.trial.training import build_optimizer, evaluate, seed_dropout, steps_per_epoch, train_one_epoch  # noqa: E402
-from ttlora_core import TTLoRAConfig, apply_ttlora  # noqa: E402
+from ttlora_core import TTLoRAConfig, apply_ttlora, trainable_head_parameters  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -85,7 +85,8 @@ def run(model_path: str, plan: DataPlan, ttlora: TTLoRAConfig, train: TrainSecti
     apply_ttlora(model, with_newly_initialised(model, ttlora))
     train = train.model_copy(update={"group_by_length": way.group_by_length})
     device = torch.device("cpu")
-    optimizer, scheduler = build_optimizer(model, train, steps_per_epoch(encoded["train"], train.batch_size))
+    optimizer, scheduler = build_optimizer(model, train, steps_per_epoch(encoded["train"], train.batch_size),
+                                           trainable_head_parameters(model))
     started = time.perf_counter()
     best = RunResult(0, math.inf, math.nan, math.nan, 0, 0.0)
     best_weights: dict[str, torch.Tensor] = {}
