@@ -64,6 +64,9 @@ INIT = SearchedParam("init", "text", "ttlora", choices=("zero", "zero_largest", 
                      "(largest core 0), gaussian (TT-SVD of a random matrix), unit_norm (cores of norm 1)")
 LEARNING_RATE = SearchedParam("learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
                               help="AdamW learning rate")
+EFFECTIVE_LR = SearchedParam("effective_lr", "float", "train", minimum=0, minimum_exclusive=True,
+                             label="alpha x LR", help="TT-LoRA: alpha x learning_rate as one number; when given, "
+                             "learning_rate = effective_lr / alpha")
 HEAD_LEARNING_RATE = SearchedParam("head_learning_rate", "float", "train", minimum=0, minimum_exclusive=True,
                                    label="head LR", help="AdamW learning rate of the head and saved modules "
                                    "(unset: learning_rate)")
@@ -74,7 +77,8 @@ WARMUP_RATIO = SearchedParam("warmup_ratio", "float", "train", minimum=0, maximu
                              help="fraction of max_epochs' steps spent warming the LR up from 0")
 
 SEARCHED_PARAMS: tuple[SearchedParam, ...] = (
-    SHAPE, CORES, RANK, ALPHA, INIT, LEARNING_RATE, HEAD_LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE, WARMUP_RATIO,
+    SHAPE, CORES, RANK, ALPHA, INIT, LEARNING_RATE, EFFECTIVE_LR, HEAD_LEARNING_RATE, WEIGHT_DECAY, LR_SCHEDULE,
+    WARMUP_RATIO,
 )
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
 PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}

@@ -24,6 +24,7 @@ from search.space.strategy_sections import (
     parse_algorithm,
     parse_max_params,
 )
+from search.space.recipe_rows import apply_effective_lr, apply_fixed_init
 from search.space.strict_model import StrictModel
 from search.space.yaml_files import apply_overrides, load_raw_with_extends, parse_yaml_text, read_yaml_mapping
 from ttlora_core.config import INIT_CHOICES, REGEX_PREFIX, TTLoRAConfig
@@ -89,6 +90,7 @@ class TrainSection(StrictModel):
     # 0.51x the time per training epoch on the quickstart's SST-2 rows, same examples (docs/ARCHITECTURE.md)
     group_by_length: bool = True
     learning_rate: float = Field(default=5e-3, gt=0.0)  # searchable: search.learning_rate
+    effective_lr: float | None = Field(default=None, gt=0.0)  # alpha x learning_rate (search/space/recipe_rows.py)
     # the head's and saved modules' own learning rate (None: learning_rate); searchable: search.head_learning_rate
     head_learning_rate: float | None = Field(default=None, gt=0.0)
     # LR schedule (search/trial/training.py); default by benchmarks/compare_lr_schedule.py, 3 seeds: SST-2 test
@@ -258,6 +260,13 @@ class SearchSpace(StrictModel):
     confirm: ConfirmSection = ConfirmSection()
 
     @model_validator(mode="after")
+    def _tied_rows(self) -> "SearchSpace":
+        """``ttlora.init`` and ``effective_lr`` (search/space/recipe_rows.py); before the train-fed rows."""
+        apply_fixed_init(self)
+        apply_effective_lr(self)
+        return self
+
+    @model_validator(mode="after")
     def _train_fed_params(self) -> "SearchSpace":
         """A train-fed parameter is fixed as train.<name> or searched as search.<name>, not both;
         when not searched, its spec is the fixed train value."""
@@ -269,15 +278,6 @@ class SearchSpace(StrictModel):
                 raise ValueError(f"{param.name} is set as train.{param.name} and as search.{param.name}; set one of them")
             if spec is None:
                 setattr(self.search, param.name, ParamSpec("fixed", (getattr(self.train, param.name),)))
-        return self
-
-    @model_validator(mode="after")
-    def _fixed_init(self) -> "SearchSpace":
-        """``ttlora.init`` (the older spelling) fixes ``search.init``; setting both is refused."""
-        if self.ttlora.init is not None:
-            if "init" in self.search.model_fields_set:
-                raise ValueError("init is set as ttlora.init and as search.init; set search.init only")
-            self.search.init = ParamSpec("fixed", (self.ttlora.init,))
         return self
 
     @model_validator(mode="after")

@@ -71,3 +71,52 @@ def test_the_head_trains_at_its_own_rate(method: str, minilm_path: str) -> None:
     assert all("classifier" in names[id(p)] for p in head["params"])
     single, _ = build_optimizer(trial.model, load_space(QUICKSTART).train, 10, trial.head_parameters)
     assert len(single.param_groups) == 1
+
+
+EFFECTIVE = ["search.learning_rate=null", "search.effective_lr={loguniform: [0.01, 0.09]}"]
+
+
+def test_effective_lr_derives_the_learning_rate_in_random_search_beside_a_baseline() -> None:
+    """Tune's own variant generation (the random searcher's): every TT-LoRA draw runs at
+    effective_lr / alpha with effective_lr inside its range; LoRA keeps its own learning rate."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = load_space(QUICKSTART, [*EFFECTIVE, "baselines.lora.rank=4", "num_samples=6"])
+    drawn = [flat_trial_config(v["config"]) for _, v in generate_variants({"config": tune_param_space(space)})]
+    tt = [c for c in drawn if c["method"] == "ttlora"]
+    assert len(tt) == 6 and len({c["effective_lr"] for c in tt}) == 6
+    for config in tt:
+        assert 0.01 <= config["effective_lr"] <= 0.09
+        assert config["learning_rate"] == pytest.approx(config["effective_lr"] / config["alpha"])
+        assert train_settings_for(space, config).learning_rate == pytest.approx(config["learning_rate"])
+    assert [c["learning_rate"] for c in drawn if c["method"] == "lora"] == [5e-4]  # LoRA's recipe rate
+
+
+def test_effective_lr_derives_the_learning_rate_in_optuna_define_by_run() -> None:
+    import optuna
+
+    from search.strategies.factory import optuna_space
+
+    space = load_space(QUICKSTART, EFFECTIVE)
+    structures = [{"shape": [8, 6, 8, 8, 6, 8], "cores": 4, "rank": 4}, {"shape": "auto", "cores": 4, "rank": 8}]
+    define = optuna_space(space, structures)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(4):
+        trial = study.ask()
+        constants = define(trial)
+        alpha = trial.params.get("alpha", constants.get("alpha"))
+        assert constants["learning_rate"] == pytest.approx(trial.params["effective_lr"] / alpha)
+
+
+def test_effective_lr_round_trips_and_refuses_a_learning_rate_beside_it() -> None:
+    from search.space.schema import dump_space_yaml, parse_space, parse_yaml_text
+
+    space = load_space(QUICKSTART, EFFECTIVE)
+    again = parse_space(parse_yaml_text(dump_space_yaml(space)), "resolved")  # the experiment's space.yaml
+    assert again.search.effective_lr == space.search.effective_lr and again.search.learning_rate.values == (None,)
+    with pytest.raises(UsageError, match="learning_rate is derived as effective_lr / alpha"):
+        load_space(QUICKSTART, ["search.effective_lr=0.05"])  # quickstart searches learning_rate
+    with pytest.raises(UsageError, match="learning_rate is derived"):
+        load_space(QUICKSTART, ["search.learning_rate=null", "train.learning_rate=1.0e-3", "train.effective_lr=0.05"])
+    fixed = load_space(QUICKSTART, ["search.learning_rate=null", "train.effective_lr=0.04"])
+    assert tune_param_space(fixed)["effective_lr"] == 0.04  # a fixed product, alpha still searched
