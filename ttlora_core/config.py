@@ -59,7 +59,7 @@ class TTLoRAConfig:
         init: how the cores start (:mod:`ttlora_core.core_init`): ``"zero"`` (the first core 0, so
             ΔW = 0 like LoRA's B = 0), ``"zero_largest"`` (the largest core 0), ``"gaussian"`` (the
             paper's TT-SVD of a random matrix) or ``"unit_norm"`` (every core of norm 1). Default
-            ``"zero"``, chosen by measurement (docs/ARCHITECTURE.md, "Core init").
+            ``"gaussian"``, chosen by measurement (docs/ARCHITECTURE.md, "Core init").
         seed: seeds a private ``torch.Generator`` used for core init (never the global RNG).
         train_head: keep the task head (``classifier`` / ``score`` / ``qa_outputs``) trainable and
             save it with the adapter.
@@ -78,7 +78,7 @@ class TTLoRAConfig:
     cores: int = 6
     rank: int | list[int] = 5
     alpha: float = 8.0
-    init: str = "zero"
+    init: str = "gaussian"
     seed: int = 0
     train_head: bool = True
     modules_to_save: list[str] | None = None

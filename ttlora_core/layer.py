@@ -47,7 +47,7 @@ class TTLoRALinear(nn.Module):
         shape: list[int],
         rank: int | list[int],
         alpha: float,
-        init: str = "zero",
+        init: str = "gaussian",
         generator: torch.Generator | None = None,
         path: str = "auto",
     ) -> None:

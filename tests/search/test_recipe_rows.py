@@ -27,7 +27,7 @@ def test_init_is_a_searched_row_that_reaches_the_adapter() -> None:
     sampled = {"shape": [8, 6, 8, 8, 6, 8], "cores": 4, "rank": 4, "alpha": 8.0, "init": "unit_norm",
                "learning_rate": 5e-3}
     assert ttlora_config_for(space, sampled).init == "unit_norm"
-    assert load_space(QUICKSTART).search.init.values == ("zero",)  # the default start, fixed
+    assert load_space(QUICKSTART).search.init.values == ("gaussian",)  # the default start (measured), fixed
 
 
 def test_ttlora_init_is_the_older_spelling_of_a_fixed_search_init() -> None:
