@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import gc
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import torch
 
 from ttlora_core import TTLoRAConfig, apply_ttlora, ttlora_layers, unload
 from ttlora_core.targets import missing_keys_to_modules
+
+# transformers 5 deprecates a property that PEFT still reads when it wraps a model: a FutureWarning in
+# every trial's output that says nothing to a ttsearch user (PEFT's to change, not ours)
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
