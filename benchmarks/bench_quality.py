@@ -152,6 +152,26 @@ def _paired(a, b) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]" if n >= 2 and math.isfinite(half) else f"{mean:+.2f}"
 
 
+def majority_test_score(task: str) -> float:
+    """The held-out score of always predicting train's most common class (NaN for regression): a
+    finalist at this score has not learned the task."""
+    from collections import Counter
+
+    import numpy as np
+
+    from search.tasks import get_task
+    from search.tasks.loading import load_splits
+    from search.tasks.metrics import compute_score
+
+    spec = get_task(task)
+    if spec.is_regression:
+        return math.nan
+    splits = load_splits(task, DATA, test_split="validation", val_from_train=0.1)  # the benchmark's arrangement
+    majority = Counter(e.label for e in splits["train"]).most_common(1)[0][0]
+    labels = np.array([e.label for e in splits["test"]])
+    return compute_score(spec, np.full(len(labels), majority), labels)[spec.metric_names[0]]
+
+
 def print_task(task: str, folder: Path, seconds: str) -> None:
     """The per-finalist table over seeds and the two targets on confirmed means."""
     import pandas as pd
@@ -169,6 +189,11 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
     print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
+    floor = majority_test_score(task)
+    learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
+    if math.isfinite(floor):
+        stuck = [arms.get(s.finalist, s.finalist) for s in summaries if SeedSummary.spread(s.test_scores)[0] <= floor + 0.005]
+        print(f"majority-class test {score}: {floor:.4f}" + (f"; at it (not learned): {', '.join(stuck)}" if stuck else ""))
     tt = [s for s in summaries if s.method == "ttlora"]
     mean = {s.finalist: SeedSummary.spread(s.test_scores)[0] for s in summaries}
     if r8 is not None and tt:
@@ -176,13 +201,15 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
         gap, ratio = 100 * (mean[best.finalist] - mean[r8.finalist]), r8.adapter_params / best.adapter_params
         met = gap >= -1.0 and ratio >= 7
         print(f"target 1 (best TT-LoRA within 1 point of LoRA r=8, >= 7x fewer): {'met' if met else 'missed'} "
-              f"({gap:+.2f} points on mean test, {ratio:.1f}x fewer)")
+              f"({gap:+.2f} points on mean test, {ratio:.1f}x fewer)"
+              + ("" if learned[r8.finalist] else "; vacuous: LoRA r=8 is at the majority class"))
     small = [s for s in tt if s.adapter_params <= 10_000]
     if r1 is not None and small:
         best = max(small, key=lambda s: mean[s.finalist])
         gap = 100 * (mean[best.finalist] - mean[r1.finalist])
         print(f"target 2 (TT-LoRA's best at <= 10,000 params at or above LoRA r=1): {'met' if gap >= 0 else 'missed'} "
-              f"({gap:+.2f} points on mean test, {best.adapter_params:,.0f} vs {r1.adapter_params:,.0f} params)")
+              f"({gap:+.2f} points on mean test, {best.adapter_params:,.0f} vs {r1.adapter_params:,.0f} params)"
+              + ("" if learned[r1.finalist] else "; vacuous: LoRA r=1 is at the majority class"))
 
 
 def main() -> None:
