@@ -160,12 +160,18 @@ def summary_lines(summaries: list[SeedSummary], score_name: str) -> list[str]:
             cells.append(f"{mean:.4f} ± {sd:.4f} (±{half:.4f})" if math.isfinite(sd) else f"{mean:.4f}")
         lines.append(f"{s.finalist:<22} {method_label(s.method):<10} {s.adapter_params:>10,.0f}  {cells[0]:>24}  "
                      f"{cells[1]:>24}  {','.join(map(str, s.seeds))}")
+    return lines + verdict_lines(summaries)
+
+
+def verdict_lines(summaries: list[SeedSummary]) -> list[str]:
+    """Each TT-LoRA finalist's paired verdict against the best baseline finalist (highest mean held-out
+    score); none without a baseline."""
     baselines = [s for s in summaries if s.method != TTLORA]
-    if baselines:
-        best = max(baselines, key=lambda s: SeedSummary.spread(s.test_scores)[0])
-        lines += [verdict(s, best) for s in summaries if s.method == TTLORA]
-    return lines
+    if not baselines:
+        return []
+    best = max(baselines, key=lambda s: SeedSummary.spread(s.test_scores)[0])
+    return [verdict(s, best) for s in summaries if s.method == TTLORA]
 
 
 __all__ = ["Finalist", "select_finalists", "SeedSummary", "confirmation_trials", "summarise_seeds",
-           "paired_difference", "verdict", "summary_lines", "t_quantile_975"]
+           "paired_difference", "verdict", "verdict_lines", "summary_lines", "t_quantile_975"]

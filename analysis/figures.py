@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from analysis import columns as col
 from analysis.config_display import format_number
+from analysis.confirmed import SEEDS, VAL_MEAN, VAL_SD
 from analysis.methods_summary import method_name, ordered_methods, trial_methods
 from analysis.paper_reference import ReportedResult
 from analysis.pareto import pareto_front
@@ -211,15 +212,15 @@ def _add_confirmed(fig: go.Figure, confirmed: pd.DataFrame, cost_col: str, metri
     are adapter parameters and the val score, the axes the confirmation measured)."""
     if cost_col != col.ADAPTER_PARAMS or metric_col != col.BEST_SCORE:
         return
-    mean, sd = "val_mean", "val_sd"
-    seeds = confirmed["seeds"].max()
+    mean, sd = VAL_MEAN, VAL_SD
+    seeds = confirmed[SEEDS].max()
     fig.add_trace(go.Scatter(
         x=confirmed[col.ADAPTER_PARAMS], y=confirmed[mean], mode="markers", meta=CONFIRMED_META,
         name=f"confirmed: mean ± sd over {seeds} seeds", error_y=dict(type="data", array=confirmed[sd].fillna(0), visible=True),
         marker=dict(symbol="diamond-wide", size=13, color="#111"),
         hovertext=[f"trial {t} ({method_label(m)}), {p:,.0f} params: {v:.4f} ± {e:.4f} over {n} seeds"
                    for t, m, p, v, e, n in zip(confirmed[col.TRIAL_ID], confirmed[col.METHOD], confirmed[col.ADAPTER_PARAMS],
-                                               confirmed[mean], confirmed[sd].fillna(0), confirmed["seeds"])],
+                                               confirmed[mean], confirmed[sd].fillna(0), confirmed[SEEDS])],
         hoverinfo="text",
     ))
 

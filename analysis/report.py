@@ -20,14 +20,10 @@ import plotly.graph_objects as go
 
 from analysis import columns as col
 from analysis.config_display import format_number as _fmt
-from analysis.confirmation import SeedSummary, summary_lines
-from analysis.confirmed import confirmed_headline, confirmed_summaries, confirmed_table
-from analysis.figures import (
-    anytime_figure,
-    learning_curves_figure,
-    pareto_figure,
-    plottable,
-)
+from analysis.confirmation import SeedSummary, verdict_lines
+from analysis.confirmed import (SEEDS, TEST_HALF, TEST_MEAN, TEST_SD, VAL_HALF, VAL_MEAN, VAL_SD, confirmed_headline,
+                                confirmed_summaries, confirmed_table)
+from analysis.figures import anytime_figure, learning_curves_figure, pareto_figure, plottable
 from analysis.hypervolume import anytime_curve, experiment_reference, front_hypervolume
 from analysis.loading import Experiment, ExperimentStatus
 from analysis.methods_summary import (
@@ -206,12 +202,12 @@ def confirmed_section(summaries: list[SeedSummary], score_name: str) -> str:
     def spread(mean: float, sd: float, half: float) -> str:
         return f"{mean:.4f} ± {sd:.4f} (95 %: ±{half:.4f})" if math.isfinite(sd) else f"{mean:.4f}"
 
-    shown = table.assign(val=[spread(*v) for v in zip(table["val_mean"], table["val_sd"], table["val_half95"])],
-                         test=[spread(*v) for v in zip(table["test_mean"], table["test_sd"], table["test_half95"])])
+    shown = table.assign(val=[spread(*v) for v in zip(table[VAL_MEAN], table[VAL_SD], table[VAL_HALF])],
+                         test=[spread(*v) for v in zip(table[TEST_MEAN], table[TEST_SD], table[TEST_HALF])])
     spec = [(col.TRIAL_ID, "search trial", "text"), (col.METHOD, "method", "text"),
             (col.ADAPTER_PARAMS, "adapter params", "int"), ("val", f"val {score_name}, mean ± sd", "text"),
-            ("test", f"test {score_name} (held out), mean ± sd", "text"), ("seeds", "seeds", "int")]
-    verdicts = [line for line in summary_lines(summaries, score_name)[len(summaries) + 1:]]
+            ("test", f"test {score_name} (held out), mean ± sd", "text"), (SEEDS, "seeds", "int")]
+    verdicts = verdict_lines(summaries)
     sentence = confirmed_headline(summaries, score_name)
     return ((f'<p id="{CONFIRMED_HEADLINE_ID}"><b>{html.escape(sentence)}</b></p>' if sentence else "")
             + html_table(shown, spec, CONFIRMED_TABLE_ID)

@@ -61,3 +61,13 @@ def test_figure_draws_error_bars_only_on_the_axes_the_confirmation_measured() ->
     assert not [t for t in loss_axis.data if t.meta == CONFIRMED_META]
     other_cost = pareto_figure(trials, "accuracy", col.TTLORA_PARAMS, col.BEST_SCORE, confirmed=table)
     assert not [t for t in other_cost.data if t.meta == CONFIRMED_META]
+
+
+def test_report_section_holds_the_table_the_headline_and_each_verdict() -> None:
+    from analysis.report import CONFIRMED_HEADLINE_ID, CONFIRMED_TABLE_ID, confirmed_section
+
+    page = confirmed_section([LORA, TT_CLOSE, TT_FAR], "accuracy")
+    assert f'id="{CONFIRMED_HEADLINE_ID}"' in page and f'id="{CONFIRMED_TABLE_ID}"' in page
+    assert "0.8100 ± 0.0100 (95 %: ±0.0248)" in page  # LoRA's val: mean ± sd (t half width)
+    assert page.count('class="note confirmed-verdict"') == 2  # one per TT-LoRA finalist
+    assert "tt_far" in page and "more than 1 point below" in page
