@@ -16,7 +16,7 @@ the best TT-LoRA finalist within 1 point of LoRA r=8 with >= 7x fewer parameters
 <= 10,000 parameters at or above LoRA r=1 (9,216 parameters on MiniLM's query + value).
 
     python benchmarks/bench_quality.py                    # full scale: hours on 2 cores (MRPC's ~3 min epochs)
-    python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs: about an hour
+    python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs: 90 min measured
     python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
 """
 from __future__ import annotations
