@@ -5,8 +5,9 @@ Finalists come from the search's own folder: each method's selected trial (lowes
 method table picks it), plus TT-LoRA's Pareto front (``front``), or each method's ``top`` trials by val
 loss. The confirmation folder (``<experiment>/confirm``) holds one trial per (finalist, seed), every
 finalist with the same seeds; here they are grouped back by finalist: mean, sd and a 95 % interval of
-the validation and held-out scores, and, seed by seed, the difference of each TT-LoRA finalist to the
-best baseline finalist.
+the validation and held-out scores, and, seed by seed, the held-out difference of each TT-LoRA finalist
+to the best baseline finalist (the one with the highest mean validation score: the held-out split
+decides nothing, here as in the search).
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def verdict(tt: SeedSummary, baseline: SeedSummary) -> str:
 
 def summary_lines(summaries: list[SeedSummary], score_name: str) -> list[str]:
     """The per-finalist table and, for each TT-LoRA finalist, its paired verdict against the best
-    baseline finalist (highest mean held-out score)."""
+    baseline finalist (``best_baseline``: highest mean val score)."""
     lines = [f"{'finalist':<22} {'method':<10} {'params':>10}  {'val ' + score_name:>24}  {'test ' + score_name:>24}  seeds"]
     for s in summaries:
         cells = []
@@ -163,15 +164,24 @@ def summary_lines(summaries: list[SeedSummary], score_name: str) -> list[str]:
     return lines + verdict_lines(summaries)
 
 
-def verdict_lines(summaries: list[SeedSummary]) -> list[str]:
-    """Each TT-LoRA finalist's paired verdict against the best baseline finalist (highest mean held-out
-    score); none without a baseline."""
+def mean_val_score(summary: SeedSummary) -> float:
+    """The finalist's mean validation score over its seeds (-inf when no seed scored: never the best)."""
+    value = SeedSummary.spread(summary.val_scores)[0]
+    return value if math.isfinite(value) else -math.inf
+
+
+def best_baseline(summaries: list[SeedSummary]) -> SeedSummary | None:
+    """The baseline finalist every confirmed comparison is made against: the highest mean *validation*
+    score (ties: fewer adapter parameters), so the held-out split decides nothing; None without one."""
     baselines = [s for s in summaries if s.method != TTLORA]
-    if not baselines:
-        return []
-    best = max(baselines, key=lambda s: SeedSummary.spread(s.test_scores)[0])
-    return [verdict(s, best) for s in summaries if s.method == TTLORA]
+    return max(baselines, key=lambda s: (mean_val_score(s), -s.adapter_params)) if baselines else None
+
+
+def verdict_lines(summaries: list[SeedSummary]) -> list[str]:
+    """Each TT-LoRA finalist's paired verdict against ``best_baseline``; none without a baseline."""
+    best = best_baseline(summaries)
+    return [verdict(s, best) for s in summaries if s.method == TTLORA] if best is not None else []
 
 
 __all__ = ["Finalist", "select_finalists", "SeedSummary", "confirmation_trials", "summarise_seeds",
-           "paired_difference", "verdict", "verdict_lines", "summary_lines", "t_quantile_975"]
+           "paired_difference", "verdict", "verdict_lines", "best_baseline", "mean_val_score", "summary_lines", "t_quantile_975"]

@@ -18,7 +18,9 @@ import pandas as pd
 from analysis import columns as col
 from analysis.confirmation import (
     SeedSummary,
+    best_baseline,
     confirmation_trials,
+    mean_val_score,
     summarise_seeds,
     verdict,
 )
@@ -75,17 +77,13 @@ def confirmed_best(exp_path: str | Path, among: set[str] | None = None) -> Confi
 
 def confirmed_headline(summaries: list[SeedSummary], score_name: str) -> str:
     """The headline on confirmed means, with the paired verdict in words ("" when nothing to compare)."""
-    def mean_val(s: SeedSummary) -> float:
-        value = SeedSummary.spread(s.val_scores)[0]
-        return value if math.isfinite(value) else -math.inf
-
     tt = [s for s in summaries if s.method == TTLORA]
-    baselines = [s for s in summaries if s.method != TTLORA]
-    if not tt or not baselines:
+    best = best_baseline(summaries)
+    if not tt or best is None:
         return ""
-    best = max(baselines, key=lambda s: (mean_val(s), -s.adapter_params))
-    within = [s for s in tt if mean_val(s) >= mean_val(best) - ONE_POINT - 1e-9]
-    pick = min(within, key=lambda s: (s.adapter_params, -mean_val(s))) if within else max(tt, key=mean_val)
+    within = [s for s in tt if mean_val_score(s) >= mean_val_score(best) - ONE_POINT - 1e-9]
+    pick = (min(within, key=lambda s: (s.adapter_params, -mean_val_score(s))) if within
+            else max(tt, key=mean_val_score))
     seeds = len(pick.seeds)
     which = ("the smallest TT-LoRA finalist within 1 point of the best baseline on mean val "
              f"{score_name}" if within else f"no TT-LoRA finalist is within 1 point on mean val {score_name}; "
@@ -93,7 +91,7 @@ def confirmed_headline(summaries: list[SeedSummary], score_name: str) -> str:
     ratio = best.adapter_params / pick.adapter_params if pick.adapter_params else math.nan
     return (f"Confirmed over {seeds} seeds: {which} is trial {pick.finalist} ({pick.adapter_params:,.0f} params, "
             f"{ratio:.1f}x fewer than {method_label(best.method)} {best.finalist}, "
-            f"mean val {mean_val(pick):.4f} vs {mean_val(best):.4f}). {verdict(pick, best)}.")
+            f"mean val {mean_val_score(pick):.4f} vs {mean_val_score(best):.4f}). {verdict(pick, best)}.")
 
 
 __all__ = ["confirmed_summaries", "confirmed_table", "confirmed_best", "confirmed_headline", "ConfirmedChoice",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,23 @@ def method_trials(exp: Experiment, method: str | None) -> pd.DataFrame:
     return exp.trials[methods == by_key[wanted]]
 
 
+@dataclass(frozen=True)
+class ExportChoice:
+    """The trial ``export`` writes, and the confirmation's figures when they chose it (else None)."""
+
+    trial: pd.Series
+    confirmed: ConfirmedChoice | None = None
+
+
 def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None = None,
                  metric: str | None = None, method: str | None = None) -> pd.Series:
-    """The trial to export.
+    """The trial to export (``choose_export``'s trial)."""
+    return choose_export(exp, by, max_params, metric, method).trial
+
+
+def choose_export(exp: Experiment, by: str = BY_METRIC, max_params: float | None = None,
+                  metric: str | None = None, method: str | None = None) -> ExportChoice:
+    """The trial to export, with the confirmed figures that chose it (the folder is read once).
 
     ``by="metric"``: the best trial by ``metric`` (default: the metric the search optimised, from the
     experiment's meta; val loss when unknown). ``by="pareto"``: among the Pareto front (fewer adapter
@@ -91,16 +106,16 @@ def choose_trial(exp: Experiment, by: str = BY_METRIC, max_params: float | None 
             raise UsageError(f"no{which} Pareto-front trial has at most {max_params:,.0f} adapter parameters "
                              f"(the smallest{which} trial has {smallest:,.0f})", where="--max-params",
                              expected="a larger budget")
-        return chosen
+        return ExportChoice(chosen)
     confirmed = confirmed_choice(exp, trials) if metric is None else None
     if confirmed is not None:  # re-trained over seeds: the highest mean val score decides
-        return trials[trials[col.TRIAL_ID].astype(str) == confirmed.trial_id].iloc[0]
+        return ExportChoice(trials[trials[col.TRIAL_ID].astype(str) == confirmed.trial_id].iloc[0], confirmed)
     search_metric = metric or (exp.meta.metric if exp.meta else col.BEST_VAL_LOSS)
     chosen = best_trial(trials, metric_column_for(search_metric))
     if chosen is None:
         raise UsageError(f"no{which} trial has a result to rank by", where=str(exp.path),
                          expected="at least one trial that reported an epoch without an error")
-    return chosen
+    return ExportChoice(chosen)
 
 
 def confirmed_choice(exp: Experiment, trials: pd.DataFrame) -> ConfirmedChoice | None:

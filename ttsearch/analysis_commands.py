@@ -100,27 +100,21 @@ def export_command(experiment: str, out: str, by: str, max_params: float | None,
                    method: str | None, name: str | None, merged: bool, as_lora: bool) -> None:
     """Export the best trial (of one --method, or of all): best.yaml (re-runs exactly that
     configuration once), its adapter, and optionally the merged model and a PEFT LoRA adapter."""
-    from analysis.export_config import (
-        choose_trial,
-        confirmed_choice,
-        method_trials,
-        trial_method,
-        write_best_space,
-    )
+    from analysis.export_config import choose_export, trial_method, write_best_space
     from analysis.loading import load_experiment
     from vocab.methods import method_label
 
     exp = load_experiment(experiment)
     _echo_warnings(exp.name, exp.warnings)
-    trial = choose_trial(exp, by=by, max_params=max_params, metric=metric, method=method)
+    choice = choose_export(exp, by=by, max_params=max_params, metric=metric, method=method)
+    trial, confirmed = choice.trial, choice.confirmed
     trial_method_name = trial_method(trial)
     out_dir = Path(out)
     space_path, _ = write_best_space(exp, trial, out_dir, name)
     click.echo(f"{method_label(trial_method_name)} trial {trial[col.TRIAL_ID]}: val {exp.score_name} "
                f"{trial[col.BEST_SCORE]:.4g} (selection), test {exp.score_name} {trial[col.BEST_TEST_SCORE]:.4g} "
                f"(held out), val loss {trial[col.BEST_VAL_LOSS]:.4g}, {trial[col.ADAPTER_PARAMS]:,.0f} adapter params")
-    confirmed = confirmed_choice(exp, method_trials(exp, method)) if by == "metric" and metric is None else None
-    if confirmed is not None and confirmed.trial_id == str(trial[col.TRIAL_ID]):
+    if confirmed is not None:
         click.echo(f"chosen by the confirmation: mean val {exp.score_name} {confirmed.val_mean:.4g}, mean test "
                    f"{confirmed.test_mean:.4g} over {confirmed.seeds} seeds (the adapter is the search trial's)")
     click.echo(f"space: {space_path}  (ttsearch run {space_path})")

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from analysis import columns as col
-from analysis.confirmation import SeedSummary
+from analysis.confirmation import SeedSummary, best_baseline, verdict_lines
 from analysis.confirmed import confirmed_headline, confirmed_table
 from analysis.figures import CONFIRMED_META, pareto_figure
 from tests.analysis.test_analysis_figures import trials_table
@@ -46,6 +46,20 @@ def test_headline_when_no_ttlora_finalist_is_within_a_point() -> None:
     assert "no TT-LoRA finalist is within 1 point" in text and "trial tt_far" in text
     assert "more than 1 point below" in text  # -18, -10, -14 points
     assert confirmed_headline([TT_FAR], "accuracy") == ""  # nothing to compare with
+
+
+def test_headline_and_every_verdict_compare_with_the_baseline_of_highest_mean_val_score() -> None:
+    """One rule for "best baseline": the highest mean val score, never the held-out one. LoRA r=1 has the
+    higher mean test score here, LoRA r=8 the higher mean val score: both texts name r=8."""
+    lora_1 = summary("lora_1", "lora", 9_216, [0.79, 0.80, 0.80], [0.83, 0.84, 0.84])
+    assert best_baseline([LORA, lora_1, TT_CLOSE]) is LORA
+    lines = verdict_lines([lora_1, TT_CLOSE, LORA])
+    assert len(lines) == 1 and "vs LoRA lora_8 (73,728)" in lines[0]
+    headline = confirmed_headline([lora_1, TT_CLOSE, LORA], "accuracy")
+    assert "fewer than LoRA lora_8" in headline and "vs LoRA lora_8" in headline
+    tied = summary("lora_8_twin", "lora", 147_456, LORA.val_scores, LORA.test_scores)
+    assert best_baseline([tied, LORA]) is LORA  # tie on mean val: the smaller adapter
+    assert best_baseline([TT_CLOSE]) is None and verdict_lines([TT_CLOSE]) == []
 
 
 def test_figure_draws_error_bars_only_on_the_axes_the_confirmation_measured() -> None:
