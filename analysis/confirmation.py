@@ -24,17 +24,8 @@ from analysis.loading import Experiment, load_experiment
 from analysis.methods_summary import method_bests, trial_methods
 from analysis.pareto import pareto_front
 from vocab.experiment_folder import CONFIRM_DIR
+from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, SEED_KEY, TTLORA, flat_trial_config, method_label
-
-
-@dataclass(frozen=True)
-class Finalist:
-    """A search trial to re-train: its id, method and sampled values (flat, no ``_`` keys)."""
-
-    trial_id: str
-    method: str
-    values: dict[str, object]
-    adapter_params: float
 
 
 def _finalist(row: pd.Series, method: str) -> Finalist:

@@ -125,13 +125,13 @@ def finalists_by_arm(folder: Path, with_front: bool) -> list[tuple[str, object]]
 
 def confirm(folder: Path) -> float:
     """Re-train the finalists with ``SEEDS`` seeds (resumes or skips an earlier confirmation)."""
-    from search.run.confirmation import ConfirmationFinalist, confirmation_seeds, confirmation_space, run_confirmation
+    from search.run.confirmation import confirmation_seeds, confirmation_space, run_confirmation
 
     scale = (folder / "bench_scale").read_text().strip()
     picked = finalists_by_arm(folder, FRONT_FINALISTS[scale])
     space, _ = confirmation_space(folder)
     started = time.perf_counter()
-    run_confirmation(folder, [ConfirmationFinalist(f.trial_id, f.method, dict(f.values)) for _, f in picked],
+    run_confirmation(folder, [f for _, f in picked],
                      confirmation_seeds(space, SEEDS), None, False)
     return time.perf_counter() - started
 

@@ -15,7 +15,7 @@ def confirm_experiment(experiment_dir: str, seeds: int | None, finalists: str | 
     """Select the finalists (analysis), re-train them (search), print the summary (analysis)."""
     from analysis.confirmation import confirmation_trials, select_finalists, summarise_seeds, summary_lines
     from analysis.loading import load_experiment
-    from search.run.confirmation import ConfirmationFinalist, confirmation_seeds, run_confirmation
+    from search.run.confirmation import confirmation_seeds, run_confirmation
     from search.run.driver import space_to_resume
 
     space, _ = space_to_resume(experiment_dir)
@@ -25,8 +25,7 @@ def confirm_experiment(experiment_dir: str, seeds: int | None, finalists: str | 
     seed_list = confirmation_seeds(space, seeds or space.confirm.seeds or DEFAULT_SEEDS)
     click.echo(f"confirming {len(chosen)} finalist(s) ({which}) with seeds {seed_list}: "
                + ", ".join(f"{f.trial_id} ({f.method})" for f in chosen))
-    outcome = run_confirmation(experiment_dir, [ConfirmationFinalist(f.trial_id, f.method, dict(f.values))
-                                                for f in chosen], seed_list, address, live)
+    outcome = run_confirmation(experiment_dir, chosen, seed_list, address, live)
     click.echo("already confirmed with these finalists and seeds: nothing trained" if outcome is None
                else "\n".join(outcome.lines()))
     for line in summary_lines(summarise_seeds(confirmation_trials(experiment_dir)), exp.score_name):

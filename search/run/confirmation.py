@@ -11,7 +11,6 @@ skipped, and a different request (other finalists or seeds) is a usage error rat
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,10 @@ from search.run.outcome import RunOutcome, run_outcome
 from search.space.schema import SearchSpace, load_space
 from vocab.errors import UsageError
 from vocab.experiment_folder import CONFIRM_DIR, EXPERIMENT_META_FILE, ExperimentMeta
+from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, METHOD_KEY, METHOD_NAME_KEY, SEED_KEY
 
 REQUEST_KEY = "confirmation"  # ExperimentMeta.extra of the confirmation folder: the request it runs
-
-
-@dataclass(frozen=True)
-class ConfirmationFinalist:
-    """A search trial to re-train: its id, its method and its sampled values (flat, no ``_`` keys)."""
-
-    trial_id: str
-    method: str
-    values: dict[str, Any]
 
 
 def confirmation_seeds(space: SearchSpace, count: int) -> list[int]:
@@ -61,7 +52,7 @@ def confirmation_space(experiment_dir: str | Path) -> tuple[SearchSpace, str]:
     return load_space(space_file, overrides), space_file
 
 
-def confirmation_param_space(finalists: list[ConfirmationFinalist], seeds: list[int]) -> dict[str, Any]:
+def confirmation_param_space(finalists: list[Finalist], seeds: list[int]) -> dict[str, Any]:
     """One grid branch per (seed, finalist), seed-major so every finalist's first seed runs first."""
     from ray import tune
 
@@ -70,8 +61,8 @@ def confirmation_param_space(finalists: list[ConfirmationFinalist], seeds: list[
     return {METHOD_KEY: tune.grid_search(branches)}
 
 
-def _request(finalists: list[ConfirmationFinalist], seeds: list[int]) -> dict[str, Any]:
-    return {"finalists": [asdict(f) for f in finalists], "seeds": list(seeds)}
+def _request(finalists: list[Finalist], seeds: list[int]) -> dict[str, Any]:
+    return {"finalists": [f.request() for f in finalists], "seeds": list(seeds)}
 
 
 def _earlier_request(prepared: PreparedExperiment) -> tuple[dict[str, Any] | None, bool]:
@@ -83,7 +74,7 @@ def _earlier_request(prepared: PreparedExperiment) -> tuple[dict[str, Any] | Non
     return meta.extra.get(REQUEST_KEY), meta.finished_unix is not None
 
 
-def run_confirmation(experiment_dir: str | Path, finalists: list[ConfirmationFinalist], seeds: list[int],
+def run_confirmation(experiment_dir: str | Path, finalists: list[Finalist], seeds: list[int],
                      address: str | None = None, live: bool | None = None) -> RunOutcome | None:
     """Re-train ``finalists`` with ``seeds``; None when this exact confirmation had already finished."""
     from search.run.experiment_lock import lock_experiment
@@ -105,7 +96,7 @@ def run_confirmation(experiment_dir: str | Path, finalists: list[ConfirmationFin
         return _fit(prepared, finalists, seeds, address, live, resume=earlier is not None)
 
 
-def _fit(prepared: PreparedExperiment, finalists: list[ConfirmationFinalist], seeds: list[int],
+def _fit(prepared: PreparedExperiment, finalists: list[Finalist], seeds: list[int],
          address: str | None, live: bool | None, resume: bool) -> RunOutcome:
     from search.run.legacy_modules import install_legacy_module_names
     from search.run.progress import ProgressTable
@@ -135,5 +126,5 @@ def _fit(prepared: PreparedExperiment, finalists: list[ConfirmationFinalist], se
     return run_outcome(grid)
 
 
-__all__ = ["ConfirmationFinalist", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
+__all__ = ["Finalist", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
            "run_confirmation", "REQUEST_KEY"]
