@@ -5,6 +5,7 @@ Offline MiniLM, TT-LoRA [8,6,8,8,6,8] rank 5, alpha 8 on query+value, lr 5e-3 (b
 Held-out arrangement: validation = 10% of train picks the best epoch, test = the official dev set.
 
     python benchmarks/compare_init.py --seeds 0 1 2
+    python benchmarks/compare_init.py --tasks stsb --inits zero gaussian unit_norm --threads 2
 """
 from __future__ import annotations
 

@@ -142,6 +142,7 @@ def tokenizer_for(model_path: str):
 PLANS = {
     "mrpc": DataPlan("mrpc", limit_train=1000, max_length=128),  # 1,000 train / 367 val (10%); test = dev (408)
     "sst2": DataPlan("sst2", limit_train=1500, limit_val=400, max_length=64),  # test = dev (872)
+    "stsb": DataPlan("stsb", limit_train=1500, max_length=96),  # 1,350 train / 150 val; test = dev (1,500), Spearman
 }
 
 # variant name -> (task plan, seed) -> the run's adapter and training settings
@@ -185,3 +186,20 @@ def compare(variants: dict[str, Variant], tasks: list[str], seeds: list[int]) ->
 
         print(f"{task:<5} {name:<{width}} n={len(results)}  val loss {stat([r.best_val_loss for r in results])}  "
               f"val {stat([r.val_score for r in results])}  test {stat([r.test_score for r in results])}")
+    print_paired(rows, width)
+
+
+def print_paired(rows: dict[tuple[str, str], list[RunResult]], width: int) -> None:
+    """Each variant's held-out score minus the first variant's, seed by seed (same data and seed), in
+    points: the per-seed values, their mean and 95 % t interval."""
+    from analysis.confirmation import SeedSummary
+
+    print("\npaired test difference to the first variant, seed by seed (points)")
+    for (task, name), results in rows.items():
+        first = next(rs for (t, _), rs in rows.items() if t == task)
+        if results is first:
+            continue
+        diffs = [100 * (r.test_score - f.test_score) for r, f in zip(results, first)]
+        mean, _, half = SeedSummary.spread(diffs)
+        interval = f"[{mean - half:+.2f}, {mean + half:+.2f}]" if math.isfinite(half) else "(one seed)"
+        print(f"{task:<5} {name:<{width}} {', '.join(f'{d:+.2f}' for d in diffs)}  mean {mean:+.2f} {interval}")
