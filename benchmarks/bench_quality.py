@@ -18,6 +18,7 @@ the best TT-LoRA finalist within 1 point of LoRA r=8 with >= 7x fewer parameters
     python benchmarks/bench_quality.py                    # full scale: hours on 2 cores (MRPC's ~3 min epochs)
     python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs: 90 min measured
     python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
+    python benchmarks/bench_quality.py --scale small --tasks stsb --head-lr 2e-2 --out /tmp/q_head   # STS-B's head
 """
 from __future__ import annotations
 
@@ -72,14 +73,16 @@ def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
             "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
 
 
-def run_search(plan: TaskPlan, scale: str, out: Path) -> float:
-    """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds."""
+def run_search(plan: TaskPlan, scale: str, out: Path, head_lr: float | None = None) -> float:
+    """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
+    head's own rate (``train.head_learning_rate``), the same for every method."""
     sets = [
         f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.tt_samples}",
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
         "confirm.seeds=0", *TTLORA_SPACE, *lora_space(LORA_RANKS[scale], plan.lora_samples),
+        *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
     command = [sys.executable, "-m", "ttsearch", "run", str(REPO / "spaces" / "quickstart.yaml"), "--data-dir", str(DATA)]
     for item in sets:
@@ -218,6 +221,8 @@ def main() -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="full")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report-only", action="store_true", help="print the tables of an earlier run in --out")
+    parser.add_argument("--head-lr", type=float, default=None,
+                        help="the head's own learning rate for every method (default: each trial's own rate)")
     args = parser.parse_args()
     os.environ.update(bench_env())
     seconds: dict[str, str] = {}
@@ -226,7 +231,7 @@ def main() -> None:
         if args.report_only:
             seconds[task] = ""
             continue
-        searched = run_search(SCALES[args.scale][task], args.scale, args.out)
+        searched = run_search(SCALES[args.scale][task], args.scale, args.out, args.head_lr)
         (folder / "bench_scale").write_text(args.scale)
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
