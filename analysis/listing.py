@@ -15,7 +15,7 @@ from analysis.confirmed import confirmed_best
 from analysis.hypervolume import experiment_hypervolume
 from analysis.loading import TUNE_EXPERIMENT_STATE_GLOB, Experiment, load_experiment
 from analysis.methods_summary import methods_text, ordered_methods, trial_methods
-from analysis.pareto import pareto_front
+from analysis.pareto import best_trial, pareto_front
 from analysis.time_budget import time_budget
 from vocab.errors import UsageError
 from vocab.experiment_folder import EXPERIMENT_META_FILE, RAY_LOG_DIR
@@ -95,8 +95,9 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
     except ValueError:
         relative = str(exp.path)
     budget = time_budget(trials)
-    best_row = _best_scoring(trials, scores)
-    best_score = float(scores.max()) if scores.notna().any() else math.nan
+    # highest val score; ties: fewest adapter parameters (the front's member, whose test score was scored)
+    best_row = best_trial(trials, col.BEST_SCORE) if len(trials) else None
+    best_score = float(scores.loc[best_row.name]) if best_row is not None else math.nan
     best_test = float(test_scores.loc[best_row.name]) if best_row is not None else math.nan
     confirmed = confirmed_best(exp.path)
     if confirmed is not None:  # the confirmed finalist's means over its seeds replace one seed's scores
@@ -110,16 +111,6 @@ def summarise(exp: Experiment, root: Path) -> ExperimentSummary:
         smallest_front_params=smallest, warnings=len(exp.warnings), methods=experiment_methods(exp),
         hypervolume=experiment_hypervolume(exp) if len(trials) else math.nan,
     )
-
-
-def _best_scoring(trials: pd.DataFrame, scores: pd.Series) -> pd.Series | None:
-    """The trial with the highest val score; among equal scores the one with the fewest adapter
-    parameters, the one on the Pareto front (so its held-out score is the one scored after a search)."""
-    if not scores.notna().any():
-        return None
-    sizes = pd.to_numeric(trials[col.DEFAULT_COST], errors="coerce")
-    tied = trials[scores == scores.max()]
-    return tied.loc[sizes[tied.index].idxmin()] if sizes[tied.index].notna().any() else tied.iloc[0]
 
 
 def experiment_methods(exp: Experiment) -> list[str]:

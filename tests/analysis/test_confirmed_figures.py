@@ -90,11 +90,11 @@ def test_report_section_holds_the_table_the_headline_and_each_verdict() -> None:
 def test_ls_best_among_equal_val_scores_is_the_smaller_adapter_the_front_holds() -> None:
     """Two trials tie on val accuracy (small validation sets do): ls names the smaller, which is the
     front's member and so the one whose held-out score was scored after the search."""
-    from analysis.listing import _best_scoring
+    from analysis.pareto import best_trial
 
     trials = trials_table([
         {col.TRIAL_ID: "big", col.CORES: 4, col.ALPHA: 8.0, col.TTLORA_PARAMS: 29_184, col.BEST_SCORE: 0.75},
         {col.TRIAL_ID: "small", col.CORES: 4, col.ALPHA: 8.0, col.TTLORA_PARAMS: 8_448, col.BEST_SCORE: 0.75},
         {col.TRIAL_ID: "worse", col.CORES: 4, col.ALPHA: 8.0, col.TTLORA_PARAMS: 528, col.BEST_SCORE: 0.70},
     ])
-    assert _best_scoring(trials, trials[col.BEST_SCORE])[col.TRIAL_ID] == "small"
+    assert best_trial(trials, col.BEST_SCORE)[col.TRIAL_ID] == "small"
