@@ -104,7 +104,7 @@ class TestScored:
 CURVE_METRICS: Final[tuple[str, ...]] = (
     MetricKey.EPOCH.value, MetricKey.TRAIN_LOSS.value, MetricKey.VAL_LOSS.value, MetricKey.SCORE.value,
     MetricKey.BEST_VAL_LOSS.value, MetricKey.BEST_SCORE.value, MetricKey.EPOCH_SECONDS.value,
-    MetricKey.TOKENS_PER_SECOND.value, MetricKey.GPU_SECONDS.value,
+    MetricKey.TOKENS_PER_SECOND.value, MetricKey.GPU_SECONDS.value, MetricKey.VAL_CLASSES_PREDICTED.value,
 )
 
 REPORT_UNIX: Final = "report_unix"  # curves only: when the epoch was reported (Tune's timestamp, whole seconds)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from analysis import columns as col
 from analysis.loading import OWN_STOP_REASONS, load_experiment
 from vocab.errors import UsageError
 from vocab.experiment_folder import MetricKey
 from vocab.methods import flat_trial_config
-from vocab.recording import EPOCH_KEYS, RecordedTrial, Recording
+from vocab.recording import EPOCH_KEYS, OPTIONAL_EPOCH_KEYS, RecordedTrial, Recording
 
 REPLAYABLE_SCHEDULER = "none"
 
@@ -45,8 +46,7 @@ def recording_from_experiment(path: str | Path) -> tuple[Recording, list[str]]:
         config = {k: v for k, v in flat_trial_config(json.loads(trial[col.CONFIG_JSON])).items()
                   if not k.startswith("_")}
         rows = curves[tid].sort_values(MetricKey.EPOCH.value)
-        curve = [{key: float(value) for key, value in zip(EPOCH_KEYS, values)}
-                 for values in rows[list(EPOCH_KEYS)].itertuples(index=False)]
+        curve = [_recorded_epoch(epoch) for epoch in rows.to_dict("records")]
         trials.append(RecordedTrial(tid, config, size, reason, curve))
     if not trials:
         raise UsageError("no trial of this experiment ended on its own; nothing to replay", where=where)
@@ -55,6 +55,14 @@ def recording_from_experiment(path: str | Path) -> tuple[Recording, list[str]]:
                           full_params=exp.meta.full_params(), trials=trials, source=where,
                           space_yaml=exp.space_text or "")
     return recording, skipped
+
+
+def _recorded_epoch(row: dict[str, Any]) -> dict[str, float]:
+    """One epoch of a curve: the EPOCH_KEYS, and the optional keys the trial reported (not NaN)."""
+    epoch = {key: float(row[key]) for key in EPOCH_KEYS}
+    epoch.update({key: float(row[key]) for key in OPTIONAL_EPOCH_KEYS
+                  if key in row and row[key] is not None and math.isfinite(float(row[key]))})
+    return epoch
 
 
 def load_recording(path: str | Path) -> tuple[Recording, list[str]]:

@@ -63,6 +63,8 @@ class MetricKey(str, Enum):
     BEST_EPOCH = "best_epoch"  # epoch with the lowest val loss so far
     BEST_VAL_LOSS = "best_val_loss"
     BEST_SCORE = "best_score"  # task metric at BEST_EPOCH
+    VAL_CLASSES_PREDICTED = "val_classes_predicted"  # distinct classes among this epoch's validation
+    # predictions: 1 = the trial still predicts one class for every row (0 for regression, no classes)
     BEST_TEST_LOSS = "best_test_loss"  # held-out test split on the best adapter, scored once when the trial
     BEST_TEST_SCORE = "best_test_score"  # ends by itself (NaN until then, or without data.test_split); never
     # used for any decision (selection, scheduling, front). A trial a scheduler stopped: HELDOUT_TEST_FILE

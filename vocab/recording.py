@@ -18,6 +18,8 @@ from vocab.errors import UsageError
 RECORDING_FORMAT = "ttsearch-recording/1"
 # what one recorded epoch keeps (vocab.experiment_folder.MetricKey values)
 EPOCH_KEYS = ("epoch", "val_loss", "score", "best_val_loss", "best_score")
+# kept when the experiment reported it (newer versions): the signal of scheduler.grace_until_signal
+OPTIONAL_EPOCH_KEYS = ("val_classes_predicted",)
 
 
 @dataclass
@@ -28,7 +30,7 @@ class RecordedTrial:
     config: dict[str, Any]
     adapter_params: float
     stop_reason: str
-    curve: list[dict[str, float]]  # one dict per epoch, keys EPOCH_KEYS
+    curve: list[dict[str, float]]  # one dict per epoch, keys EPOCH_KEYS (and any of OPTIONAL_EPOCH_KEYS)
 
     @property
     def epochs(self) -> int:
@@ -111,4 +113,4 @@ def _recorded_trial(raw: Any, index: int) -> RecordedTrial:
     return RecordedTrial(**{k: raw[k] for k in RecordedTrial.__dataclass_fields__})
 
 
-__all__ = ["Recording", "RecordedTrial", "RECORDING_FORMAT", "EPOCH_KEYS"]
+__all__ = ["Recording", "RecordedTrial", "RECORDING_FORMAT", "EPOCH_KEYS", "OPTIONAL_EPOCH_KEYS"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from search.plan.plan_types import Plan
 from search.space.schema import SearchSpace
+from search.space.strategy_sections import ASHA_SCHEDULERS
 from search.strategies.bands import band_index, log_spaced_bands
+from search.tasks import get_task
 from vocab.errors import UsageError
 from vocab.methods import TTLORA
 
@@ -93,7 +95,21 @@ def _check_hyperband_concurrency(plan: Plan, space: SearchSpace) -> None:
             "Leave it unset (resources.cpu/gpu then bound what runs at once) or use scheduler.type=asha/banded.")
 
 
+def _check_grace_until_signal(plan: Plan, space: SearchSpace, space_file: str) -> None:
+    sched = space.scheduler
+    if not sched.grace_until_signal:
+        return
+    if sched.type not in ASHA_SCHEDULERS:
+        raise UsageError(f"scheduler.grace_until_signal holds the first rung of an ASHA scheduler; {sched.type} has none",
+                         where=f"{space_file}: scheduler.grace_until_signal",
+                         expected=f"scheduler.type one of {', '.join(ASHA_SCHEDULERS)}, or grace_until_signal: false")
+    if get_task(space.task).is_regression:
+        plan.notes.append(f"Note: scheduler.grace_until_signal waits for predictions of more than one class; {space.task} "
+                          f"is a regression task, so the first rung stays at grace_period={sched.grace_period}.")
+
+
 def apply_strategy_checks(plan: Plan, space: SearchSpace, space_file: str) -> None:
+    _check_grace_until_signal(plan, space, space_file)
     _check_hyperband_concurrency(plan, space)
     _check_max_params(plan, space, space_file)
     _check_bands(plan, space, space_file)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from search.replay.replay_search import ReplayResult, recording_space, replay, start_replay_ray, strategy_overrides
+from search.space.strategy_sections import ASHA_SCHEDULERS
 from vocab.errors import UsageError
 from vocab.methods import TTLORA
 from vocab.recording import Recording
@@ -25,6 +26,7 @@ class ReplayRequest:
     num_bands: int | None = None
     samples: int | None = None
     concurrency: int = 1
+    grace_until_signal: bool | None = None
 
     @property
     def strategies(self) -> list[tuple[str, str]]:
@@ -38,8 +40,12 @@ def check_replay_request(recording: Recording, request: ReplayRequest) -> None:
     if request.max_t is not None and request.max_t > recording.max_epochs:
         raise UsageError(f"--max-t {request.max_t} exceeds the recorded epoch limit {recording.max_epochs}",
                          where="--max-t", expected=f"at most {recording.max_epochs}")
-    overrides = strategy_overrides(request.reduction_factor, request.max_t, request.grace_period, request.num_bands)
+    overrides = strategy_overrides(request.reduction_factor, request.max_t, request.grace_period, request.num_bands,
+                                   request.grace_until_signal)
     for sched, srch in request.strategies:
+        if request.grace_until_signal and sched not in ASHA_SCHEDULERS:
+            raise UsageError(f"--grace-until-signal holds the first rung of an ASHA scheduler; {sched} has none",
+                             where="--grace-until-signal", expected=f"--scheduler among {', '.join(ASHA_SCHEDULERS)}")
         space = recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch, **overrides})
         if srch != "random" and space.methods() != [TTLORA]:
             raise UsageError(f"--searcher {srch} searches TT-LoRA's own space; this recording also holds baselines",
@@ -64,7 +70,8 @@ def run_replays(recording: Recording, request: ReplayRequest,
             for seed in range(request.seeds):
                 result = replay(recording, sched, srch, seed=seed, reduction_factor=request.reduction_factor,
                                 max_t=request.max_t, grace_period=request.grace_period,
-                                num_bands=request.num_bands, samples=request.samples)
+                                num_bands=request.num_bands, samples=request.samples,
+                                grace_until_signal=request.grace_until_signal)
                 results.append(result)
                 if on_result is not None:
                     on_result(result, sched, srch, seed)

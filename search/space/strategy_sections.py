@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from search.space.strict_model import StrictModel
 
 SCHEDULERS = ("hyperband", "asha", "banded", "mo_asha", "none")
+ASHA_SCHEDULERS = ("asha", "banded", "mo_asha")  # the schedulers with a first rung (grace_period)
 SEARCH_ALGORITHMS = ("auto", "random", "optuna", "optuna_mo")
 # what "auto" (the default) becomes: measured best by benchmarks/bench_front.py (docs/ARCHITECTURE.md)
 AUTO_ALGORITHM = "optuna_mo"  # for TT-LoRA-only spaces without grids; random otherwise
@@ -33,6 +34,9 @@ class SchedulerSection(StrictModel):
     max_t: int | None = Field(default=None, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0)
     grace_period: int = Field(default=1, ge=1)  # ASHA, banded and mo_asha
+    # ASHA, banded and mo_asha: the first rung waits until some trial's validation predictions take more
+    # than one class (search/strategies/signal_grace.py)
+    grace_until_signal: bool = False
     metric: Literal["val_loss", "score"] = "val_loss"
     bands: list[float] | None = None  # banded only
     num_bands: int = Field(default=3, ge=1)  # banded only, when bands is None
@@ -65,5 +69,5 @@ def parse_max_params(value: object) -> float | None:
     return float(value)
 
 
-__all__ = ["SchedulerSection", "SCHEDULERS", "SEARCH_ALGORITHMS", "AUTO_ALGORITHM", "STRATEGY_KEYS", "parse_algorithm",
+__all__ = ["SchedulerSection", "SCHEDULERS", "ASHA_SCHEDULERS", "SEARCH_ALGORITHMS", "AUTO_ALGORITHM", "STRATEGY_KEYS", "parse_algorithm",
            "parse_max_params"]

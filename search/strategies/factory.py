@@ -26,6 +26,7 @@ from search.space.schema import SearchSpace
 from search.strategies.banded_asha import BandedASHAScheduler
 from search.strategies.mo_asha import MultiObjectiveASHAScheduler
 from search.strategies.scheduler_memory import RememberingScheduler
+from search.strategies.signal_grace import SignalGraceScheduler
 from vocab.experiment_folder import MetricKey
 from vocab.searched_params import CORES, LEARNING_RATE, SEARCHED_PARAMS
 
@@ -82,10 +83,28 @@ SCHEDULER_FACTORIES: dict[str, SchedulerFactory] = {
 }
 
 
+class SchedulerWithGrace:
+    """The space's scheduler for a given grace period (``SignalGraceScheduler`` rebuilds it with the
+    epoch of the first signal). A class, not a closure: it is saved with the scheduler's state."""
+
+    def __init__(self, space: SearchSpace, param_bands: list[float]) -> None:
+        self.space, self.param_bands = space, param_bands
+
+    def __call__(self, grace_period: int) -> TrialScheduler:
+        scheduler = self.space.scheduler.model_copy(update={"grace_period": grace_period})
+        space = self.space.model_copy(update={"scheduler": scheduler})
+        return SCHEDULER_FACTORIES[scheduler.type](space, self.param_bands)
+
+
 def build_scheduler(space: SearchSpace, param_bands: list[float]) -> TrialScheduler:
-    """The space's scheduler; every kind but ``none`` remembers its rungs across a resume."""
-    scheduler = SCHEDULER_FACTORIES[space.scheduler.type](space, param_bands)
-    return scheduler if space.scheduler.type == "none" else RememberingScheduler(scheduler)
+    """The space's scheduler; every kind but ``none`` remembers its rungs across a resume. With
+    ``scheduler.grace_until_signal`` the first rung waits for a trial to leave the majority class."""
+    sched = space.scheduler
+    if sched.grace_until_signal:
+        scheduler: TrialScheduler = SignalGraceScheduler(SchedulerWithGrace(space, param_bands), sched.grace_period)
+    else:
+        scheduler = SCHEDULER_FACTORIES[sched.type](space, param_bands)
+    return scheduler if sched.type == "none" else RememberingScheduler(scheduler)
 
 
 def allowed_structures(space: SearchSpace, plan: StructurePlan) -> list[dict[str, Any]]:

@@ -46,6 +46,7 @@ class EpochReporter:
             MetricKey.VAL_LOSS.value: val.loss if val else math.inf,
             MetricKey.SCORE.value: val.score if val else math.nan,
             MetricKey.SCORE_NAME.value: self.score_name,
+            MetricKey.VAL_CLASSES_PREDICTED.value: val.classes_predicted if val else math.nan,
             MetricKey.BEST_EPOCH.value: state.best_epoch,
             MetricKey.BEST_VAL_LOSS.value: state.best_val_loss if state.best_epoch else math.nan,  # NaN: no best yet
             MetricKey.BEST_SCORE.value: state.best_score if state.best_epoch else math.nan,

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from search.space.schema import TrainSection
-from search.tasks import EncodedSplit, compute_score, get_task
+from search.tasks import EncodedSplit, compute_score, get_task, predictions_from
 
 
 class DivergedError(FloatingPointError):
@@ -44,6 +44,7 @@ class EvalResult:
     seconds: float
     tokens: int = 0  # non-padding tokens evaluated
     token_positions: int = 0  # token positions of the batches, padding included
+    classes_predicted: int = 0  # distinct classes among the predictions (0: regression, no classes)
 
 
 def steps_per_epoch(split: EncodedSplit, batch_size: int) -> int:
@@ -151,8 +152,9 @@ def evaluate(model: torch.nn.Module, split: EncodedSplit, train: TrainSection, d
     labels = split.labels.numpy()  # (N,)
     task = get_task(task_name)
     scores = compute_score(task, logits, labels)
+    classes = 0 if task.is_regression else len(set(predictions_from(task, logits).tolist()))
     return EvalResult(float(total_loss) / max(total_items, 1), float(scores[task.score_name]), scores,
-                      time.perf_counter() - started, tokens, positions)
+                      time.perf_counter() - started, tokens, positions, classes)
 
 
 def seed_dropout(seed: int, epoch: int) -> None:

@@ -113,3 +113,10 @@ def test_length_sorted_evaluation_equals_file_order(task: str, max_length: int, 
         assert math.isclose(by_length.scores[name], value, rel_tol=0, abs_tol=1e-6), name
     assert by_length.tokens == file_order.tokens == encoded["validation"].num_tokens()
     assert by_length.token_positions < file_order.token_positions
+    if get_task(task).is_regression:  # no classes to count
+        assert by_length.classes_predicted == file_order.classes_predicted == 0
+    else:  # distinct argmax classes, from one plain forward pass over every row
+        model.eval()
+        with torch.no_grad():
+            logits = model(**encoded["validation"].batch(torch.arange(len(encoded["validation"])))).logits  # (N, 2)
+        assert by_length.classes_predicted == file_order.classes_predicted == len(set(logits.argmax(-1).tolist()))

@@ -157,6 +157,8 @@ def test_replay_refuses_a_folder_run_with_a_scheduler(tmp_path: Path, capsys: py
     assert "bohb" in capsys.readouterr().err
     assert run_main(["replay", str(RECORDING_FILE), "--max-t", "9"]) == 2
     assert "exceeds the recorded epoch limit 6" in capsys.readouterr().err
+    assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "hyperband", "--grace-until-signal"]) == 2
+    assert "--grace-until-signal" in capsys.readouterr().err
 
 
 def test_replay_command_prints_each_seed_and_a_summary(tmp_path: Path, recording: Recording, ray_session: None,
@@ -170,3 +172,24 @@ def test_replay_command_prints_each_seed_and_a_summary(tmp_path: Path, recording
     assert "choose among the recorded configurations only" in out and "reference point: 1,769,472 params" in out
     assert out.count("random + asha ") == 3 and out.count("random + banded ") == 3  # 2 seeds + the summary
     assert Recording.read(small).trial_epochs == recording.trial_epochs
+
+
+def _stuck_after_epoch_one(recording: Recording) -> Recording:
+    """The recording with every trial predicting one class at epoch 1 and two from epoch 2 on: the
+    situation seen on small MRPC splits (the recorded scores are kept; only the signal is set)."""
+    trials = [replace(t, curve=[{**epoch, "val_classes_predicted": 1 if i == 0 else 2} for i, epoch in enumerate(t.curve)])
+              for t in recording.trials]
+    return replace(recording, trials=trials)
+
+
+def test_grace_until_signal_in_a_replay_cuts_nothing_before_the_signal(recording: Recording, ray_session: None) -> None:
+    """ASHA under Tune, on recorded curves: with grace 1 it cuts trials after epoch 1; waiting for the
+    signal (epoch 2 for every trial here) no trial that trained 2 epochs is cut before its second."""
+    stuck = _stuck_after_epoch_one(recording)
+    plain = replay(stuck, "asha", "random", seed=1, reduction_factor=2)
+    waiting = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_until_signal=True)
+    trained = {i: t.epochs for i, t in enumerate(stuck.trials)}
+    assert any(plain.epochs_by_record[i] == 1 < trained[i] for i in trained)  # cut at the epoch-1 rung
+    assert all(waiting.epochs_by_record[i] >= min(2, trained[i]) for i in trained)
+    assert waiting.trial_epochs > plain.trial_epochs
+    assert waiting.trial_epochs < stuck.trial_epochs  # the moved rung still cuts

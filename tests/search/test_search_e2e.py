@@ -88,6 +88,7 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
             assert 0 < r[MetricKey.EVAL_TOKENS.value] <= r[MetricKey.EVAL_TOKEN_POSITIONS.value]
             assert r[MetricKey.CHECKPOINT_SECONDS.value] > 0 and r[MetricKey.PEAK_GPU_MEMORY_BYTES.value] == 0
             assert r[MetricKey.EPOCH_STARTED_UNIX.value] < r[MetricKey.EPOCH_ENDED_UNIX.value]
+            assert r[MetricKey.VAL_CLASSES_PREDICTED.value] in (1, 2)  # SST-2: two classes
     assert all(r[MetricKey.TOKENS_PER_SECOND.value] > 0 and r[MetricKey.ADAPTER_FILE_BYTES.value] > 0
                for r in final.values())
 

@@ -130,3 +130,19 @@ def test_strategy_fields_round_trip_through_the_resolved_space(tmp_path: Path) -
     again = load_space(resolved)
     assert (again.search.algorithm, again.search.max_params) == ("optuna_mo", 20000.0)
     assert again.scheduler.bands == [0, 10000, 50000] and again == space
+
+
+def test_grace_until_signal_needs_an_asha_scheduler(capsys: pytest.CaptureFixture) -> None:
+    """HyperBand has no first rung to hold: exit 2 before Ray starts, naming the field."""
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.type=hyperband", "--set", "search.algorithm=random",
+                     "--set", "scheduler.grace_until_signal=true"]) == 2
+    err = capsys.readouterr().err
+    assert "scheduler.grace_until_signal" in err and "hyperband has none" in err and "asha, banded, mo_asha" in err
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.grace_until_signal=true"]) == 0
+
+
+def test_grace_until_signal_on_a_regression_task_says_the_first_rung_stays() -> None:
+    _, plan = _plan("scheduler.grace_until_signal=true", "task=stsb")
+    assert any("stsb is a regression task, so the first rung stays at grace_period=1" in n for n in plan.notes)
+    _, plan = _plan("scheduler.grace_until_signal=true")
+    assert not any("regression" in n for n in plan.notes)
