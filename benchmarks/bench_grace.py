@@ -1,6 +1,7 @@
-"""The first rung (issue 19, item 5): grace period 1, 2, 3 or 1 + ``grace_until_signal`` (the first rung
-waits until some trial's validation predictions take more than one class), replayed on two recordings
-with Tune's own schedulers and searchers (``ttsearch replay`` machinery; no training).
+"""The first rung (issue 19, item 5): grace period 1, 2, 3, or 1 with ``grace_until_signal`` ``search``
+(the first rung waits until some trial's validation predictions take more than one class) or ``trial``
+(each trial is judged at it only once its own do, at the latest at the second rung), replayed on two
+recordings with Tune's own schedulers and searchers (``ttsearch replay`` machinery; no training).
 
 * SST-2: benchmarks/data/front_recording.json (48 trials, recorded before trials reported
   ``val_classes_predicted``): an epoch counts as one class when its val accuracy equals the recording's
@@ -29,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_front import env  # noqa: E402
+from benchmarks.bench_front import DATA, env  # noqa: E402
 from search.replay.replay_search import ReplayResult  # noqa: E402
 from vocab.recording import Recording  # noqa: E402
 
@@ -38,7 +39,7 @@ MRPC = REPO / "benchmarks" / "data" / "grace_recording_mrpc.json"
 MRPC_SPACE = REPO / "benchmarks" / "grace_space_mrpc.yaml"
 OUT = Path("/tmp/ttsearch_bench_grace")
 STRATEGIES = [("mo_asha", "optuna_mo"), ("asha", "random")]  # the default, and plain ASHA
-RUNGS = [(1, False), (2, False), (3, False), (1, True)]  # (grace_period, grace_until_signal)
+RUNGS = [(1, "off"), (2, "off"), (3, "off"), (1, "search"), (1, "trial")]  # (grace_period, grace_until_signal)
 CLASSES = "val_classes_predicted"
 LEARNED_MARGIN = 0.01  # "left the majority class": a score more than 1 point above the majority-class score
 
@@ -72,7 +73,8 @@ def learners_lost(recording: Recording, result: ReplayResult) -> int:
 def record() -> None:
     """One search with no scheduler on MRPC; its compact recording replaces MRPC's."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "ttsearch", "run", str(MRPC_SPACE), "--set", f"storage.path={OUT}"]
+    command = [sys.executable, "-m", "ttsearch", "run", str(MRPC_SPACE), "--data-dir", str(DATA), "--set",
+               f"storage.path={OUT}"]
     subprocess.run(command, cwd=REPO, env=env(), check=True)
     from analysis.recording import recording_from_experiment
 
@@ -103,10 +105,10 @@ def replay_table(name: str, recording: Recording, seeds: int) -> None:
     for scheduler, searcher in STRATEGIES:
         for grace, until_signal in RUNGS:
             results = [replay(recording, scheduler, searcher, seed=s, grace_period=grace,
-                              grace_until_signal=until_signal or None) for s in range(seeds)]
+                              grace_until_signal=until_signal) for s in range(seeds)]
             reach = [epochs_to_reach(r.curve, REACH_FRACTION * full_hv) for r in results]
             reached = [float(e) for e in reach if e is not None]
-            rung = f"{grace} + signal" if until_signal else f"{grace}"
+            rung = f"{grace}" if until_signal == "off" else f"{grace} + {until_signal}"
             print(f"{searcher + ' + ' + scheduler:<22} {rung:<14} {spread([r.trial_epochs for r in results]):>14} "
                   f"{spread([r.hypervolume for r in results]):>16} {spread(reached) if reached else 'never':>14} "
                   f"{len(reached):>3}/{seeds:<3} {spread([r.selected_score for r in results]):>16} "

@@ -1,6 +1,6 @@
 """A replay decides as the live search did (slow: real training): record a small search with no
 scheduler, run the same space live with ASHA (same seed, one trial at a time) and replay ASHA on the
-recording: every trial stops at the same epoch. (A killed live search resuming with the same decisions:
+recording: every trial stops at the same epoch; the same with ``scheduler.grace_until_signal``. (A killed live search resuming with the same decisions:
 test_resume_live.py, a file of its own so the two long tests can run on two test workers.)"""
 from __future__ import annotations
 
@@ -34,22 +34,25 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
     from analysis.recording import recording_from_experiment
     from search.replay.replay_search import replay, start_replay_ray
 
-    def run(name: str, scheduler: str) -> Path:
+    def run(name: str, scheduler: str, *extra: str) -> Path:
         proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir), *COMMON,
-                        "--set", f"name={name}", "--set", f"scheduler.type={scheduler}"])
+                        "--set", f"name={name}", "--set", f"scheduler.type={scheduler}", *extra])
         assert proc.returncode == 0, proc.stderr[-3000:]
         return tmp_path / name
 
     recorded = run("recorded", "none")
-    live = {"asha": _epochs_by_config(run("live_asha", "asha"))}
+    live = {("off", "asha"): _epochs_by_config(run("live_asha", "asha")),
+            ("trial", "asha"): _epochs_by_config(run("live_signal", "asha", "--set", "scheduler.grace_until_signal=trial"))}
     recording, skipped = recording_from_experiment(recorded)
     assert not skipped and len(recording.trials) == 4
+    assert all(e["val_classes_predicted"] in (1, 2) for t in recording.trials for e in t.curve)  # kept for replays
     keys = [json.dumps({**t.config, "method": "ttlora"}, sort_keys=True) for t in recording.trials]
     start_replay_ray(1)
     try:
-        for scheduler, live_epochs in live.items():
-            replayed = replay(recording, scheduler, "random", seed=0)  # the live searches' seed
-            assert {keys[i]: n for i, n in replayed.epochs_by_record.items()} == live_epochs, scheduler
-        assert sum(live["asha"].values()) < recording.trial_epochs  # ASHA did cut something here
+        for (until_signal, scheduler), live_epochs in live.items():
+            replayed = replay(recording, scheduler, "random", seed=0,  # the live searches' seed
+                              grace_until_signal=until_signal)
+            assert {keys[i]: n for i, n in replayed.epochs_by_record.items()} == live_epochs, (scheduler, until_signal)
+        assert sum(live[("off", "asha")].values()) < recording.trial_epochs  # ASHA did cut something here
     finally:
         ray.shutdown()
