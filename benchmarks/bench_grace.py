@@ -1,6 +1,5 @@
-"""The first rung (issue 19, item 5): grace period 1, 2, 3, or 1 with ``grace_until_signal`` ``search``
-(the first rung waits until some trial's validation predictions take more than one class) or ``trial``
-(each trial is judged at it only once its own do, at the latest at the second rung), replayed on two
+"""The first rung (issue 19, item 5): grace period 1, 2, 3, or 1 with ``grace_until_signal`` (the first
+rung waits until some trial's validation predictions take more than one class), replayed on two
 recordings with Tune's own schedulers and searchers (``ttsearch replay`` machinery; no training).
 
 * SST-2: benchmarks/data/front_recording.json (48 trials, recorded before trials reported
@@ -39,7 +38,7 @@ MRPC = REPO / "benchmarks" / "data" / "grace_recording_mrpc.json"
 MRPC_SPACE = REPO / "benchmarks" / "grace_space_mrpc.yaml"
 OUT = Path("/tmp/ttsearch_bench_grace")
 STRATEGIES = [("mo_asha", "optuna_mo"), ("asha", "random")]  # the default, and plain ASHA
-RUNGS = [(1, "off"), (2, "off"), (3, "off"), (1, "search"), (1, "trial")]  # (grace_period, grace_until_signal)
+RUNGS = [(1, False), (2, False), (3, False), (1, True)]  # (grace_period, grace_until_signal)
 CLASSES = "val_classes_predicted"
 LEARNED_MARGIN = 0.01  # "left the majority class": a score more than 1 point above the majority-class score
 
@@ -105,10 +104,10 @@ def replay_table(name: str, recording: Recording, seeds: int) -> None:
     for scheduler, searcher in STRATEGIES:
         for grace, until_signal in RUNGS:
             results = [replay(recording, scheduler, searcher, seed=s, grace_period=grace,
-                              grace_until_signal=until_signal) for s in range(seeds)]
+                              grace_until_signal=until_signal or None) for s in range(seeds)]
             reach = [epochs_to_reach(r.curve, REACH_FRACTION * full_hv) for r in results]
             reached = [float(e) for e in reach if e is not None]
-            rung = f"{grace}" if until_signal == "off" else f"{grace} + {until_signal}"
+            rung = f"{grace} + signal" if until_signal else f"{grace}"
             print(f"{searcher + ' + ' + scheduler:<22} {rung:<14} {spread([r.trial_epochs for r in results]):>14} "
                   f"{spread([r.hypervolume for r in results]):>16} {spread(reached) if reached else 'never':>14} "
                   f"{len(reached):>3}/{seeds:<3} {spread([r.selected_score for r in results]):>16} "

@@ -27,9 +27,8 @@ REPLAY_SEARCHERS = [name for name in SEARCH_ALGORITHMS if name != "auto"]  # a r
 @click.option("--reduction-factor", type=float, default=None, help="Override scheduler.reduction_factor (eta).")
 @click.option("--max-t", type=click.IntRange(1), default=None, help="Override scheduler.max_t (epochs).")
 @click.option("--grace-period", type=click.IntRange(1), default=None, help="Override scheduler.grace_period.")
-@click.option("--grace-until-signal", type=click.Choice(["off", "search", "trial"]), default=None,
-              help="Override scheduler.grace_until_signal: the first rung waits for a trial (search: any; trial: "
-                   "each its own) to leave the majority class.")
+@click.option("--grace-until-signal", is_flag=True, default=False,
+              help="Set scheduler.grace_until_signal: the first rung waits for a trial to leave the majority class.")
 @click.option("--num-bands", type=click.IntRange(1), default=None, help="Override scheduler.num_bands (banded).")
 @click.option("--samples", type=click.IntRange(1), default=None, help="Trials per replay (default: every recorded one).")
 @click.option("--concurrency", type=click.IntRange(1), default=1, show_default=True,
@@ -39,7 +38,7 @@ REPLAY_SEARCHERS = [name for name in SEARCH_ALGORITHMS if name != "auto"]  # a r
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per replay instead of tables.")
 def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tuple[str, ...], seeds: int,
                    reduction_factor: float | None, max_t: int | None, grace_period: int | None,
-                   grace_until_signal: str | None, num_bands: int | None, samples: int | None, concurrency: int,
+                   grace_until_signal: bool, num_bands: int | None, samples: int | None, concurrency: int,
                    save_recording: str | None, as_json: bool) -> None:
     """Replay scheduler/searcher decisions on a recorded experiment (zero training compute)."""
     from search.replay.replay_runs import ReplayRequest, check_replay_request, run_replays
@@ -52,7 +51,7 @@ def replay_command(experiment: str, schedulers: tuple[str, ...], searchers: tupl
     for line in skipped:
         click.echo(f"left out (did not end on its own): {line}", err=True)
     request = ReplayRequest(schedulers, searchers, seeds, reduction_factor, max_t, grace_period, num_bands, samples,
-                            concurrency, grace_until_signal)
+                            concurrency, grace_until_signal or None)
     check_replay_request(recording, request)  # every strategy is valid for this recording before Ray starts
     if save_recording:
         recording.write(save_recording)

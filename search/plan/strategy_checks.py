@@ -97,7 +97,7 @@ def _check_hyperband_concurrency(plan: Plan, space: SearchSpace) -> None:
 
 def _check_grace_until_signal(plan: Plan, space: SearchSpace, space_file: str) -> None:
     sched = space.scheduler
-    if sched.grace_until_signal == "off":
+    if not sched.grace_until_signal:
         return
     if sched.type not in ASHA_SCHEDULERS:
         raise UsageError(f"scheduler.grace_until_signal holds the first rung of an ASHA scheduler; {sched.type} has none",

@@ -26,7 +26,7 @@ class ReplayRequest:
     num_bands: int | None = None
     samples: int | None = None
     concurrency: int = 1
-    grace_until_signal: str | None = None  # scheduler.grace_until_signal: search | trial (None: recorded)
+    grace_until_signal: bool | None = None  # scheduler.grace_until_signal (None: as recorded)
 
     @property
     def strategies(self) -> list[tuple[str, str]]:
@@ -43,7 +43,7 @@ def check_replay_request(recording: Recording, request: ReplayRequest) -> None:
     overrides = strategy_overrides(request.reduction_factor, request.max_t, request.grace_period, request.num_bands,
                                    request.grace_until_signal)
     for sched, srch in request.strategies:
-        if request.grace_until_signal not in (None, "off") and sched not in ASHA_SCHEDULERS:
+        if request.grace_until_signal and sched not in ASHA_SCHEDULERS:
             raise UsageError(f"--grace-until-signal holds the first rung of an ASHA scheduler; {sched} has none",
                              where="--grace-until-signal", expected=f"--scheduler among {', '.join(ASHA_SCHEDULERS)}")
         space = recording_space(recording, {"scheduler.type": sched, "search.algorithm": srch, **overrides})

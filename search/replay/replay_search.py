@@ -139,7 +139,7 @@ def take_nearest(proposed: dict[str, Any], unused: list[int], recording: Recordi
 
 def strategy_overrides(reduction_factor: float | None = None, max_t: int | None = None,
                        grace_period: int | None = None, num_bands: int | None = None,
-                       grace_until_signal: str | None = None) -> dict[str, Any]:
+                       grace_until_signal: bool | None = None) -> dict[str, Any]:
     """The scheduler settings a replay changes, as dotted space keys (None: the recorded value)."""
     given = {"scheduler.reduction_factor": reduction_factor, "scheduler.max_t": max_t,
              "scheduler.grace_period": grace_period, "scheduler.num_bands": num_bands,
@@ -282,7 +282,7 @@ def restore_replay_tuner(recording: Recording, experiment_dir: str, scheduler: s
 def replay(recording: Recording, scheduler: str, searcher: str = "random", seed: int = 0,
            reduction_factor: float | None = None, max_t: int | None = None, grace_period: int | None = None,
            num_bands: int | None = None, samples: int | None = None,
-           storage: str | None = None, grace_until_signal: str | None = None) -> ReplayResult:
+           storage: str | None = None, grace_until_signal: bool | None = None) -> ReplayResult:
     """One replay of ``scheduler`` x ``searcher`` with ``seed`` (Ray started by ``start_replay_ray``,
     whose slots set how many trials run at once); the Tune experiment goes to a temporary folder under
     ``storage`` and is removed."""

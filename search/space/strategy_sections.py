@@ -34,20 +34,13 @@ class SchedulerSection(StrictModel):
     max_t: int | None = Field(default=None, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0)
     grace_period: int = Field(default=1, ge=1)  # ASHA, banded and mo_asha
-    # ASHA, banded and mo_asha (search/strategies/signal_grace.py): "search" (or true) holds the first rung
-    # until some trial's validation predictions take more than one class; "trial" holds it for each trial
-    # until its own do, at most until the second rung; "off" (or false): the first rung is grace_period
-    grace_until_signal: Literal["off", "search", "trial"] = "off"
+    # ASHA, banded and mo_asha: the first rung waits until some trial's validation predictions take more
+    # than one class (search/strategies/signal_grace.py; measured no better than grace_period 1 or 2:
+    # docs/ARCHITECTURE.md, "The first rung")
+    grace_until_signal: bool = False
     metric: Literal["val_loss", "score"] = "val_loss"
     bands: list[float] | None = None  # banded only
     num_bands: int = Field(default=3, ge=1)  # banded only, when bands is None
-
-    @field_validator("grace_until_signal", mode="before")
-    @classmethod
-    def _signal_mode(cls, value: object) -> object:
-        if isinstance(value, bool):
-            return "search" if value else "off"
-        return value
 
     @field_validator("bands")
     @classmethod

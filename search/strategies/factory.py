@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -99,14 +98,10 @@ class SchedulerWithGrace:
 
 def build_scheduler(space: SearchSpace, param_bands: list[float]) -> TrialScheduler:
     """The space's scheduler; every kind but ``none`` remembers its rungs across a resume. With
-    ``scheduler.grace_until_signal`` the first rung waits for a trial (``search``: any; ``trial``: each
-    its own, at most until the second rung) to leave the majority class."""
+    ``scheduler.grace_until_signal`` the first rung waits for a trial to leave the majority class."""
     sched = space.scheduler
-    if sched.grace_until_signal != "off":
-        second_rung = min(math.ceil(sched.grace_period * sched.reduction_factor), space.max_t)
-        scheduler: TrialScheduler = SignalGraceScheduler(
-            SchedulerWithGrace(space, param_bands), sched.grace_period,
-            per_trial_limit=second_rung if sched.grace_until_signal == "trial" else None)
+    if sched.grace_until_signal:
+        scheduler: TrialScheduler = SignalGraceScheduler(SchedulerWithGrace(space, param_bands), sched.grace_period)
     else:
         scheduler = SCHEDULER_FACTORIES[sched.type](space, param_bands)
     return scheduler if sched.type == "none" else RememberingScheduler(scheduler)

@@ -12,12 +12,6 @@ goes to the scheduler. One signal for the whole search, kept across ``--resume``
 of the state ``RememberingScheduler`` saves). A report without the key (an older recording) or of a
 regression task (no classes) counts as a signal: the first rung is then ``grace_period``.
 
-``per_trial_limit`` (``grace_until_signal: trial``) asks the same of each trial on its own: a trial's
-results are withheld until its own predictions take more than one class or it reaches that epoch (the
-second rung), so a trial is never judged at the first rung while it still predicts one class, and a
-trial that never leaves it is judged at the second. Its first forwarded result is recorded at the
-highest rung it has reached, as ASHA records a late result.
-
 For the ASHA schedulers only (``asha``, ``banded``, ``mo_asha``): HyperBand needs every result to keep
 its brackets' budgets, and ``none`` cuts nothing.
 """
@@ -49,31 +43,21 @@ class SignalGraceScheduler(TrialScheduler):
 
     ``build`` makes the wrapped scheduler for a grace period; it is pickled with the state (cloudpickle)."""
 
-    def __init__(self, build: Callable[[int], TrialScheduler], grace_period: int,
-                 per_trial_limit: int | None = None) -> None:
+    def __init__(self, build: Callable[[int], TrialScheduler], grace_period: int) -> None:
         super().__init__()
-        self.build, self.grace_period, self.per_trial_limit = build, grace_period, per_trial_limit
+        self.build, self.grace_period = build, grace_period
         self.inner = build(grace_period)
         self.signal_epoch: int | None = None  # the epoch of the first report that showed the signal
-        self.judged: set[str] = set()  # per-trial mode: trials whose results reach the scheduler
         self.live: dict[str, Trial] = {}  # added and not ended: re-added when the scheduler is rebuilt
         self._search_properties: tuple[str | None, str | None, dict[str, Any]] | None = None
 
     @property
     def first_rung(self) -> int | None:
         """The epoch of the first rung, once a signal fixed it (None: still waiting)."""
-        if self.per_trial_limit is not None:
-            return self.grace_period
         return None if self.signal_epoch is None else max(self.grace_period, self.signal_epoch)
 
-    def _withheld(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> bool:
+    def _withheld(self, tune_controller: Any, result: dict[str, Any]) -> bool:
         """Whether this result is kept from the scheduler (and the search's signal, when it is one)."""
-        if self.per_trial_limit is not None:
-            if trial.trial_id not in self.judged and not shows_signal(result) \
-                    and int(result.get(EPOCH_KEY, self.per_trial_limit)) < self.per_trial_limit:
-                return True
-            self.judged.add(trial.trial_id)
-            return False
         if self.signal_epoch is not None:
             return False
         if not shows_signal(result):
@@ -112,13 +96,13 @@ class SignalGraceScheduler(TrialScheduler):
         self.inner.on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        if self._withheld(tune_controller, trial, result):
+        if self._withheld(tune_controller, result):
             return TrialScheduler.CONTINUE  # no rung sees a one-class score before the signal
         return self.inner.on_trial_result(tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> None:
         self.live.pop(trial.trial_id, None)
-        if not result or self._withheld(tune_controller, trial, result):
+        if not result or self._withheld(tune_controller, result):
             self.inner.on_trial_remove(tune_controller, trial)  # its one-class scores set no cutoff
         else:
             self.inner.on_trial_complete(tune_controller, trial, result)
@@ -135,9 +119,7 @@ class SignalGraceScheduler(TrialScheduler):
         return self.inner.choose_trial_to_run(tune_controller)
 
     def debug_string(self) -> str:
-        if self.per_trial_limit is not None:
-            waiting = f"each trial judged once it leaves the majority class, or at epoch {self.per_trial_limit}"
-        elif self.signal_epoch is None:
+        if self.signal_epoch is None:
             waiting = "waiting for a trial to leave the majority class"
         else:
             waiting = f"first rung at epoch {self.first_rung}"

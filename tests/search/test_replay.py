@@ -157,7 +157,7 @@ def test_replay_refuses_a_folder_run_with_a_scheduler(tmp_path: Path, capsys: py
     assert "bohb" in capsys.readouterr().err
     assert run_main(["replay", str(RECORDING_FILE), "--max-t", "9"]) == 2
     assert "exceeds the recorded epoch limit 6" in capsys.readouterr().err
-    assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "hyperband", "--grace-until-signal", "search"]) == 2
+    assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "hyperband", "--grace-until-signal"]) == 2
     assert "--grace-until-signal" in capsys.readouterr().err
 
 
@@ -187,7 +187,7 @@ def test_grace_until_signal_in_a_replay_cuts_nothing_before_the_signal(recording
     signal (epoch 2 for every trial here) no trial that trained 2 epochs is cut before its second."""
     stuck = _stuck_after_epoch_one(recording)
     plain = replay(stuck, "asha", "random", seed=1, reduction_factor=2)
-    waiting = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_until_signal="search")
+    waiting = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_until_signal=True)
     trained = {i: t.epochs for i, t in enumerate(stuck.trials)}
     assert any(plain.epochs_by_record[i] == 1 < trained[i] for i in trained)  # cut at the epoch-1 rung
     assert all(waiting.epochs_by_record[i] >= min(2, trained[i]) for i in trained)

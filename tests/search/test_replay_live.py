@@ -41,8 +41,8 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
         return tmp_path / name
 
     recorded = run("recorded", "none")
-    live = {("off", "asha"): _epochs_by_config(run("live_asha", "asha")),
-            ("trial", "asha"): _epochs_by_config(run("live_signal", "asha", "--set", "scheduler.grace_until_signal=trial"))}
+    live = {(False, "asha"): _epochs_by_config(run("live_asha", "asha")),
+            (True, "asha"): _epochs_by_config(run("live_signal", "asha", "--set", "scheduler.grace_until_signal=true"))}
     recording, skipped = recording_from_experiment(recorded)
     assert not skipped and len(recording.trials) == 4
     assert all(e["val_classes_predicted"] in (1, 2) for t in recording.trials for e in t.curve)  # kept for replays
@@ -51,8 +51,8 @@ def test_replay_makes_the_live_searches_stop_decisions(tmp_path: Path, shared_da
     try:
         for (until_signal, scheduler), live_epochs in live.items():
             replayed = replay(recording, scheduler, "random", seed=0,  # the live searches' seed
-                              grace_until_signal=until_signal)
+                              grace_until_signal=until_signal or None)
             assert {keys[i]: n for i, n in replayed.epochs_by_record.items()} == live_epochs, (scheduler, until_signal)
-        assert sum(live[("off", "asha")].values()) < recording.trial_epochs  # ASHA did cut something here
+        assert sum(live[(False, "asha")].values()) < recording.trial_epochs  # ASHA did cut something here
     finally:
         ray.shutdown()

@@ -58,7 +58,7 @@ STUCK_THEN_SIGNAL = [("a", 1, 0.690, 1), ("b", 1, 0.695, 1), ("c", 1, 0.700, 1),
 
 def test_plain_asha_cuts_by_noise_at_epoch_one() -> None:
     """The failure: the first rung at epoch 1 compares one-class losses (b 0.695 > a 0.690: cut)."""
-    space = _space().model_copy(update={"scheduler": _space().scheduler.model_copy(update={"grace_until_signal": "off"})})
+    space = _space().model_copy(update={"scheduler": _space().scheduler.model_copy(update={"grace_until_signal": False})})
     sched = build_scheduler(space, [])
     sched.set_search_properties("val_loss", "min")
     assert _feed(sched, STUCK_THEN_SIGNAL[:3]) == [CONTINUE, STOP, STOP]
@@ -129,34 +129,3 @@ def test_the_signal_survives_a_resume() -> None:
     assert isinstance(restored.build, SchedulerWithGrace)
     assert _feed(restored, [("c", 2, 0.70, 1)], restored_trials) == [STOP]
 
-
-def _per_trial() -> SignalGraceScheduler:
-    space = _space()
-    space = space.model_copy(update={"scheduler": space.scheduler.model_copy(update={"grace_until_signal": "trial"})})
-    sched = build_scheduler(space, []).inner
-    assert sched.set_search_properties("val_loss", "min")
-    assert sched.per_trial_limit == 2  # the second rung: grace 1 x reduction factor 2
-    return sched
-
-
-def test_per_trial_mode_judges_a_trial_once_it_leaves_the_majority_class_or_at_the_second_rung() -> None:
-    """a learns at epoch 1 and meets the first rung; b still predicts one class at epoch 1 (plain ASHA
-    would cut it: 0.65 > 0.60) and is judged from its epoch-2 signal on, at rung 2; c never leaves the
-    majority class and is judged at epoch 2 (the limit), worse than b there: cut."""
-    sched = _per_trial()
-    events = [("a", 1, 0.60, 2), ("b", 1, 0.65, 1), ("b", 2, 0.55, 2), ("c", 1, 0.70, 1), ("c", 2, 0.72, 1)]
-    assert _feed(sched, events) == [CONTINUE, CONTINUE, CONTINUE, CONTINUE, STOP]
-    assert sched.judged == {"a", "b", "c"} and sched.first_rung == 1
-
-
-def test_per_trial_mode_survives_a_resume_and_forgets_unjudged_ends() -> None:
-    """b ends unjudged with a low one-class loss (0.10): were it recorded at rung 1 the median of
-    {0.80, 0.10} would cut d (0.70); unrecorded, d only meets a's 0.80 and continues."""
-    sched = _per_trial()
-    trials: dict[str, Trial] = {}
-    _feed(sched, [("a", 1, 0.80, 2), ("b", 1, 0.10, 1)], trials)
-    sched.on_trial_complete(None, trials["b"], _result(1, 0.10, 1))
-    restored_trials = {"a": Trial("signal", config={}, trial_id="a", stub=True)}
-    restored = load_scheduler(dump_scheduler(sched), restored_trials)
-    assert restored.judged == {"a"} and restored.per_trial_limit == 2
-    assert _feed(restored, [("d", 1, 0.70, 2), ("e", 1, 0.90, 2)], restored_trials) == [CONTINUE, STOP]
