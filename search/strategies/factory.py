@@ -101,7 +101,8 @@ def build_scheduler(space: SearchSpace, param_bands: list[float]) -> TrialSchedu
     ``scheduler.grace_until_signal`` the first rung waits for a trial to leave the majority class."""
     sched = space.scheduler
     if sched.grace_until_signal:
-        scheduler: TrialScheduler = SignalGraceScheduler(SchedulerWithGrace(space, param_bands), sched.grace_period)
+        scheduler: TrialScheduler = SignalGraceScheduler(SchedulerWithGrace(space, param_bands), sched.grace_period,
+                                                         space.max_t)
     else:
         scheduler = SCHEDULER_FACTORIES[sched.type](space, param_bands)
     return scheduler if sched.type == "none" else RememberingScheduler(scheduler)

@@ -24,6 +24,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
 
 from search.ray_compat.private_names import hyperband_brackets, hyperband_waiting_trials, set_trial_status
+from search.strategies.wrapped_scheduler import WrappedScheduler
 
 _TRIAL_TAG = "ttsearch-trial"
 
@@ -66,12 +67,11 @@ def load_scheduler(state: dict[str, Any], trials: dict[str, Trial]) -> TrialSche
     return _TrialIdUnpickler(io.BytesIO(state["scheduler"]), trials).load()
 
 
-class RememberingScheduler(TrialScheduler):
+class RememberingScheduler(WrappedScheduler):
     """Delegates every decision to ``inner``; restores ``inner`` from a saved state on resume."""
 
     def __init__(self, inner: TrialScheduler) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self._pending: dict[str, Any] | None = None  # a saved state waiting for its trials
         self._restored: dict[str, Trial] = {}
 
@@ -92,18 +92,7 @@ class RememberingScheduler(TrialScheduler):
         if isinstance(self.inner, HyperBandScheduler) and tune_controller is not None:
             _repause_waiting_trials(self.inner, tune_controller)
 
-    # -- the TrialScheduler interface ----------------------------------------------------------------
-    @property
-    def metric(self) -> str | None:
-        return self.inner.metric
-
-    @property
-    def supports_buffered_results(self) -> bool:
-        return self.inner.supports_buffered_results
-
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return self.inner.set_search_properties(metric, mode, **spec)
-
+    # -- the TrialScheduler interface (metric, buffering, search properties: WrappedScheduler) ----------
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         if self._pending is not None:
             if trial.trial_id in self._pending["trial_ids"]:
@@ -134,9 +123,6 @@ class RememberingScheduler(TrialScheduler):
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         self._materialise(tune_controller)
         return self.inner.choose_trial_to_run(tune_controller)
-
-    def debug_string(self) -> str:
-        return self.inner.debug_string()
 
 
 def _repause_waiting_trials(scheduler: HyperBandScheduler, tune_controller: Any) -> None:

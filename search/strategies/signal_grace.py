@@ -10,7 +10,8 @@ epoch E, moves the first rung to max(grace_period, E) (the scheduler is rebuilt 
 and the live trials re-added to it, before any rung holds a record), and from then on every result
 goes to the scheduler. One signal for the whole search, kept across ``--resume`` (this object is part
 of the state ``RememberingScheduler`` saves). A report without the key (an older recording) or of a
-regression task (no classes) counts as a signal: the first rung is then ``grace_period``.
+regression task (no classes) counts as a signal: the first rung is then ``grace_period``. A result at
+``max_t`` always reaches the scheduler, which stops the trial there as it would without the wait.
 
 For the ASHA schedulers only (``asha``, ``banded``, ``mo_asha``): HyperBand needs every result to keep
 its brackets' budgets, and ``none`` cuts nothing.
@@ -24,6 +25,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from search.strategies.wrapped_scheduler import WrappedScheduler
 from vocab.experiment_folder import MetricKey
 
 CLASSES_KEY = MetricKey.VAL_CLASSES_PREDICTED.value
@@ -38,15 +40,14 @@ def shows_signal(result: dict[str, Any]) -> bool:
     return int(classes) != 1
 
 
-class SignalGraceScheduler(TrialScheduler):
+class SignalGraceScheduler(WrappedScheduler):
     """Withholds results from ``build(grace_period)`` until the first signal; see the module docstring.
 
     ``build`` makes the wrapped scheduler for a grace period; it is pickled with the state (cloudpickle)."""
 
-    def __init__(self, build: Callable[[int], TrialScheduler], grace_period: int) -> None:
-        super().__init__()
-        self.build, self.grace_period = build, grace_period
-        self.inner = build(grace_period)
+    def __init__(self, build: Callable[[int], TrialScheduler], grace_period: int, max_t: int) -> None:
+        super().__init__(build(grace_period))
+        self.build, self.grace_period, self.max_t = build, grace_period, max_t
         self.signal_epoch: int | None = None  # the epoch of the first report that showed the signal
         self.live: dict[str, Trial] = {}  # added and not ended: re-added when the scheduler is rebuilt
         self._search_properties: tuple[str | None, str | None, dict[str, Any]] | None = None
@@ -61,7 +62,7 @@ class SignalGraceScheduler(TrialScheduler):
         if self.signal_epoch is not None:
             return False
         if not shows_signal(result):
-            return True
+            return int(result.get(EPOCH_KEY, 0)) < self.max_t  # at max_t the scheduler stops it, recording nothing
         self._signal(tune_controller, result)
         return False
 
@@ -76,17 +77,9 @@ class SignalGraceScheduler(TrialScheduler):
         for trial in self.live.values():
             self.inner.on_trial_add(tune_controller, trial)
 
-    # -- the TrialScheduler interface ----------------------------------------------------------------
-    @property
-    def metric(self) -> str | None:
-        return self.inner.metric
-
-    @property
-    def supports_buffered_results(self) -> bool:
-        return self.inner.supports_buffered_results
-
+    # -- the TrialScheduler interface (metric and buffering: WrappedScheduler) -------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        accepted = self.inner.set_search_properties(metric, mode, **spec)
+        accepted = super().set_search_properties(metric, mode, **spec)
         if accepted:
             self._search_properties = (metric, mode, spec)
         return accepted
@@ -123,7 +116,7 @@ class SignalGraceScheduler(TrialScheduler):
             waiting = "waiting for a trial to leave the majority class"
         else:
             waiting = f"first rung at epoch {self.first_rung}"
-        return f"{self.inner.debug_string()} ({waiting})"
+        return f"{super().debug_string()} ({waiting})"
 
 
 __all__ = ["SignalGraceScheduler", "shows_signal"]

@@ -88,6 +88,13 @@ def test_a_later_trial_is_first_compared_at_the_moved_rung() -> None:
     assert _feed(sched, [("d", 1, 0.90, 1), ("d", 2, 0.80, 2)], trials) == [CONTINUE, STOP]  # 0.80 > median
 
 
+def test_a_trial_at_max_t_is_stopped_even_before_the_signal() -> None:
+    """max_t 8: a one-class report at epoch 8 reaches ASHA, which stops the trial (and records nothing)."""
+    sched = _wrapped()
+    assert _feed(sched, [("a", 7, 0.60, 1), ("a", 8, 0.60, 1)]) == [CONTINUE, STOP]
+    assert sched.signal_epoch is None
+
+
 def test_reports_without_the_key_and_regression_count_as_signals() -> None:
     assert shows_signal({"epoch": 1}) and shows_signal({"val_classes_predicted": 0})
     assert shows_signal({"val_classes_predicted": float("nan")}) and shows_signal({"val_classes_predicted": 3})
