@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_front import DATA, env  # noqa: E402
+from benchmarks.dead_corner import STUCK_MARGIN, majority_rate  # noqa: E402
 from search.replay.replay_search import ReplayResult  # noqa: E402
+from vocab.experiment_folder import MetricKey  # noqa: E402
 from vocab.recording import Recording  # noqa: E402
 
 SST2 = REPO / "benchmarks" / "data" / "front_recording.json"
@@ -39,13 +41,12 @@ MRPC_SPACE = REPO / "benchmarks" / "grace_space_mrpc.yaml"
 OUT = Path("/tmp/ttsearch_bench_grace")
 STRATEGIES = [("mo_asha", "optuna_mo"), ("asha", "random")]  # the default, and plain ASHA
 RUNGS = [(1, False), (2, False), (3, False), (1, True)]  # (grace_period, grace_until_signal)
-CLASSES = "val_classes_predicted"
-LEARNED_MARGIN = 0.01  # "left the majority class": a score more than 1 point above the majority-class score
+CLASSES = MetricKey.VAL_CLASSES_PREDICTED.value
 
 
 def majority_score(recording: Recording) -> float:
-    """The most common epoch-1 val score: the majority-class score when many trials start there."""
-    return statistics.mode(round(float(t.curve[0]["score"]), 6) for t in recording.trials)
+    """The majority-class score, by dead_corner's rule (the most common epoch-1 val score)."""
+    return majority_rate(t.curve[0]["score"] for t in recording.trials)
 
 
 def with_inferred_signal(recording: Recording) -> Recording:
@@ -60,7 +61,7 @@ def with_inferred_signal(recording: Recording) -> Recording:
 
 def learners_lost(recording: Recording, result: ReplayResult) -> int:
     """Trials ended while still at the majority-class score that the recording shows learning later."""
-    floor = majority_score(recording) + LEARNED_MARGIN
+    floor = majority_score(recording) + STUCK_MARGIN  # above it: left the majority class
     lost = 0
     for index, epochs in result.epochs_by_record.items():
         scores = [float(e["score"]) for e in recording.trials[index].curve]

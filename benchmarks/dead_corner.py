@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 RECORDING = REPO / "benchmarks" / "data" / "front_recording.json"
+STUCK_MARGIN = 0.01  # stuck: the best score within 1 point of the majority-class rate
 LR_BINS = (0.0, 0.01, 0.03, 0.1, 0.3, float("inf"))  # alpha x lr
 SIZE_BINS = (0, 2_000, 10_000, 30_000, float("inf"))  # adapter parameters
 
@@ -41,10 +43,16 @@ def trial_rows(source: Path) -> tuple[list[dict], float, str]:
                      "alpha": float(config["alpha"]), "lr": float(config["learning_rate"]),
                      "params": float(trial.adapter_params), "epoch1": float(trial.curve[0]["score"]),
                      "best": max(float(e["score"]) for e in trial.curve)})
-    majority = statistics.mode(round(r["epoch1"], 6) for r in rows) if rows else float("nan")
+    majority = majority_rate(r["epoch1"] for r in rows)
     for row in rows:
-        row["stuck"] = row["best"] <= majority + 0.01
+        row["stuck"] = row["best"] <= majority + STUCK_MARGIN
     return rows, majority, recording.task
+
+
+def majority_rate(epoch1_scores: Iterable[float]) -> float:
+    """The most common epoch-1 score, to 6 decimals: the majority-class rate when many trials start there."""
+    scores = [round(float(score), 6) for score in epoch1_scores]
+    return statistics.mode(scores) if scores else float("nan")
 
 
 def _bin(value: float, edges: tuple[float, ...]) -> int:

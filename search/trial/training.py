@@ -151,8 +151,9 @@ def evaluate(model: torch.nn.Module, split: EncodedSplit, train: TrainSection, d
     logits = torch.cat(logits_all)[file_order].numpy()  # (N, num_labels) in file order
     labels = split.labels.numpy()  # (N,)
     task = get_task(task_name)
-    scores = compute_score(task, logits, labels)
-    classes = 0 if task.is_regression else len(set(predictions_from(task, logits).tolist()))
+    predictions = predictions_from(task, logits)  # (N,) class ids (argmax), or scores for regression
+    scores = compute_score(task, predictions, labels)
+    classes = 0 if task.is_regression else len(set(predictions.tolist()))
     return EvalResult(float(total_loss) / max(total_items, 1), float(scores[task.score_name]), scores,
                       time.perf_counter() - started, tokens, positions, classes)
 
