@@ -1,12 +1,16 @@
 """The first rung (issue 19, item 5): grace period 1, 2, 3, or 1 with ``grace_until_signal`` (the first
-rung waits until some trial's validation predictions take more than one class), replayed on two
+rung waits until some trial's validation predictions take more than one class), replayed on three
 recordings with Tune's own schedulers and searchers (``ttsearch replay`` machinery; no training).
 
 * SST-2: benchmarks/data/front_recording.json (48 trials, recorded before trials reported
   ``val_classes_predicted``): an epoch counts as one class when its val accuracy equals the recording's
   majority-class rate (the most common epoch-1 score, to 6 decimals); that is an inference, said so.
-* MRPC: benchmarks/data/grace_recording_mrpc.json (benchmarks/grace_space_mrpc.yaml, ``--record``):
+* MRPC: benchmarks/data/grace_recording_mrpc.json (benchmarks/grace_space_mrpc.yaml, ``--record mrpc``):
   the signal as the trials reported it.
+* STS-B: benchmarks/data/grace_recording_stsb.json (benchmarks/grace_space_stsb.yaml, ``--record stsb``):
+  regression, no classes: grace 1, 2 and 3 only, and no learners-lost count.
+* Any other recording file by path, e.g. compare_effective_lr.py's SST-2 recordings, which report the
+  signal.
 
 Per (recording, strategy, first rung), mean ± sd over seeds: trial-epochs, the front's hypervolume,
 trial-epochs to 95 % of the recording's hypervolume, the selected trial's val score, and **learners
@@ -14,7 +18,8 @@ lost**: trials the replay ended while every score so far sat within 1 point of t
 score, though the recorded curve later rose above it (what a coin-toss first rung costs).
 
     python benchmarks/bench_grace.py --seeds 3
-    python benchmarks/bench_grace.py --record          # re-record MRPC (about 30 min on 2 cores), then replay
+    python benchmarks/bench_grace.py --record stsb     # re-record STS-B (about 30 min on 2 cores), then replay
+    python benchmarks/bench_grace.py --recordings benchmarks/data/effective_lr/*independent*.json  # other recordings
 """
 from __future__ import annotations
 
@@ -37,7 +42,10 @@ from vocab.recording import Recording  # noqa: E402
 
 SST2 = REPO / "benchmarks" / "data" / "front_recording.json"
 MRPC = REPO / "benchmarks" / "data" / "grace_recording_mrpc.json"
-MRPC_SPACE = REPO / "benchmarks" / "grace_space_mrpc.yaml"
+STSB = REPO / "benchmarks" / "data" / "grace_recording_stsb.json"
+RECORDED = {task: (REPO / "benchmarks" / f"grace_space_{task}.yaml", REPO / "benchmarks" / "data" / f"grace_recording_{task}.json")
+            for task in ("mrpc", "stsb")}  # what --record TASK runs and where its recording goes
+NAMED = {"sst2": SST2, "mrpc": MRPC, "stsb": STSB}
 OUT = Path("/tmp/ttsearch_bench_grace")
 STRATEGIES = [("mo_asha", "optuna_mo"), ("asha", "random")]  # the default, and plain ASHA
 RUNGS = [(1, False), (2, False), (3, False), (1, True)]  # (grace_period, grace_until_signal)
@@ -59,6 +67,11 @@ def with_inferred_signal(recording: Recording) -> Recording:
     return replace(recording, trials=trials)
 
 
+def is_regression(recording: Recording) -> bool:
+    """Regression trials report 0 classes (no majority class, every report is the signal)."""
+    return all(int(e.get(CLASSES, -1)) == 0 for t in recording.trials for e in t.curve)
+
+
 def learners_lost(recording: Recording, result: ReplayResult) -> int:
     """Trials ended while still at the majority-class score that the recording shows learning later."""
     floor = majority_score(recording) + STUCK_MARGIN  # above it: left the majority class
@@ -70,17 +83,18 @@ def learners_lost(recording: Recording, result: ReplayResult) -> int:
     return lost
 
 
-def record() -> None:
-    """One search with no scheduler on MRPC; its compact recording replaces MRPC's."""
+def record(task: str) -> None:
+    """One search with no scheduler on ``task`` (mrpc or stsb); its compact recording replaces the task's."""
+    space, target = RECORDED[task]
     started = time.perf_counter()
-    command = [sys.executable, "-m", "ttsearch", "run", str(MRPC_SPACE), "--data-dir", str(DATA), "--set",
+    command = [sys.executable, "-m", "ttsearch", "run", str(space), "--data-dir", str(DATA), "--set",
                f"storage.path={OUT}"]
     subprocess.run(command, cwd=REPO, env=env(), check=True)
     from analysis.recording import recording_from_experiment
 
-    recording, skipped = recording_from_experiment(OUT / "grace_recording_mrpc")
-    recording.source = "benchmarks/grace_space_mrpc.yaml (recorded by benchmarks/bench_grace.py --record)"
-    recording.write(MRPC)
+    recording, skipped = recording_from_experiment(OUT / f"grace_recording_{task}")
+    recording.source = f"benchmarks/{space.name} (recorded by benchmarks/bench_grace.py --record {task})"
+    recording.write(target)
     print(f"recorded {len(recording.trials)} trials, {recording.trial_epochs} trial-epochs in "
           f"{(time.perf_counter() - started) / 60:.1f} min; left out: {skipped or 'none'}")
 
@@ -96,14 +110,19 @@ def replay_table(name: str, recording: Recording, seeds: int) -> None:
     from vocab.front_volume import epochs_to_reach
 
     full_hv = full_hypervolume(recording)
+    regression = is_regression(recording)
     stuck = sum(1 for t in recording.trials if int(t.curve[0].get(CLASSES, 2)) == 1)
-    print(f"\n## {name}: {len(recording.trials)} trials, {recording.trial_epochs} trial-epochs, majority-class score "
-          f"{majority_score(recording):.4f}, {stuck} trials at one class after epoch 1; hypervolume {full_hv:.4f}")
+    classes = "regression: no classes, so no signal rung and no learners lost" if regression else \
+        f"majority-class score {majority_score(recording):.4f}, {stuck} trials at one class after epoch 1"
+    print(f"\n## {name}: {len(recording.trials)} trials, {recording.trial_epochs} trial-epochs, {classes}; "
+          f"hypervolume {full_hv:.4f}")
     header = (f"{'strategy':<22} {'first rung':<14} {'trial-epochs':>14} {'hypervolume':>16} {'epochs to 95%':>14} "
               f"{'reached':>7} {'selected val':>16} {'learners lost':>14}")
     print(header + "\n" + "-" * len(header), flush=True)
     for scheduler, searcher in STRATEGIES:
         for grace, until_signal in RUNGS:
+            if regression and until_signal:
+                continue
             results = [replay(recording, scheduler, searcher, seed=s, grace_period=grace,
                               grace_until_signal=until_signal or None) for s in range(seeds)]
             reach = [epochs_to_reach(r.curve, REACH_FRACTION * full_hv) for r in results]
@@ -112,17 +131,18 @@ def replay_table(name: str, recording: Recording, seeds: int) -> None:
             print(f"{searcher + ' + ' + scheduler:<22} {rung:<14} {spread([r.trial_epochs for r in results]):>14} "
                   f"{spread([r.hypervolume for r in results]):>16} {spread(reached) if reached else 'never':>14} "
                   f"{len(reached):>3}/{seeds:<3} {spread([r.selected_score for r in results]):>16} "
-                  f"{spread([learners_lost(recording, r) for r in results]):>14}", flush=True)
+                  f"{'n/a' if regression else spread([learners_lost(recording, r) for r in results]):>14}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--record", action="store_true", help="Re-record the MRPC curves first (about 30 minutes).")
-    parser.add_argument("--recordings", nargs="+", default=["sst2", "mrpc"], choices=["sst2", "mrpc"])
+    parser.add_argument("--record", choices=sorted(RECORDED), help="Re-record a task's curves first (about 30 minutes).")
+    parser.add_argument("--recordings", nargs="+", default=["sst2", "mrpc", "stsb"],
+                        help="sst2, mrpc, stsb (the committed recordings) or paths of other recording files")
     args = parser.parse_args()
     if args.record:
-        record()
+        record(args.record)
     import logging
 
     import ray
@@ -133,8 +153,9 @@ def main() -> None:
     start_replay_ray(1)
     try:
         for name in args.recordings:
-            path = SST2 if name == "sst2" else MRPC
-            replay_table(f"{name.upper()} ({path.name})", with_inferred_signal(Recording.read(path)), args.seeds)
+            path = NAMED.get(name, Path(name))
+            recording = Recording.read(path)
+            replay_table(f"{recording.task.upper()} ({path.name})", with_inferred_signal(recording), args.seeds)
     finally:
         ray.shutdown()
 
