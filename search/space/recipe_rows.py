@@ -3,7 +3,9 @@
 * ``ttlora.init`` is the older spelling of a fixed ``search.init``; setting both is refused.
 * ``effective_lr`` is alpha × learning_rate searched (or fixed) as one number, TT-LoRA only: under Adam
   the size of an update scales with that product, and above some value a trial never leaves the
-  majority class (benchmarks/dead_corner.py). When it is given, a TT-LoRA trial's ``learning_rate`` is
+  majority class (benchmarks/dead_corner.py; the value falls as the adapter grows, so one cap does not
+  fit every size: benchmarks/compare_effective_lr.py measured it no better than alpha and lr searched
+  apart). When it is given, a TT-LoRA trial's ``learning_rate`` is
   ``effective_lr / alpha`` (derived in the Tune space, so the trial's config holds the rate it ran
   with) and setting ``learning_rate`` as well is refused.
 """
