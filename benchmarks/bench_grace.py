@@ -43,8 +43,9 @@ from vocab.recording import Recording  # noqa: E402
 SST2 = REPO / "benchmarks" / "data" / "front_recording.json"
 MRPC = REPO / "benchmarks" / "data" / "grace_recording_mrpc.json"
 STSB = REPO / "benchmarks" / "data" / "grace_recording_stsb.json"
+# what --record TASK runs, and where its recording goes
 RECORDED = {task: (REPO / "benchmarks" / f"grace_space_{task}.yaml", REPO / "benchmarks" / "data" / f"grace_recording_{task}.json")
-            for task in ("mrpc", "stsb")}  # what --record TASK runs and where its recording goes
+            for task in ("mrpc", "stsb")}
 NAMED = {"sst2": SST2, "mrpc": MRPC, "stsb": STSB}
 OUT = Path("/tmp/ttsearch_bench_grace")
 STRATEGIES = [("mo_asha", "optuna_mo"), ("asha", "random")]  # the default, and plain ASHA

@@ -1,6 +1,6 @@
 """Searching alpha x lr as one number (``effective_lr``) against alpha and lr apart: which fills the front?
 
-Issue 19, item 4. Per seed, two live searches on benchmarks/front_space.yaml (MiniLM offline, SST-2 640
+Issue 19, item 4. Per seed (0-3), two live searches on benchmarks/front_space.yaml (MiniLM offline, SST-2 640
 train / 256 validation rows, TT-LoRA of 528..153,600 adapter parameters, random search, no scheduler:
 every trial to its own early stop), the same number of trials each:
 
@@ -8,6 +8,9 @@ every trial to its own early stop), the same number of trials each:
   spans [0.001, 0.48];
 * ``product``: the same alpha rows, ``effective_lr`` log-uniform in [0.005, 0.09] (below the corner the
   issue reports, alpha x lr >~ 0.09), each trial at lr = effective_lr / alpha.
+
+A seed draws the same shapes, ranks and alphas, in the same order, in both arms: only the rates differ,
+so the seeds pair.
 
 Each search is kept as a recording (benchmarks/data/effective_lr/), so the tables re-print without
 training. Printed: per arm and seed the trials, trial-epochs, stuck trials (predictions never took two
@@ -17,7 +20,7 @@ trials, many draws: mean ± sd of the hypervolume, and how often the product arm
 independent arm's); and replays of the default strategy (MO-TPE + MO-ASHA) and random + ASHA on each
 recording (``ttsearch replay``'s machinery).
 
-    python benchmarks/compare_effective_lr.py --record          # 3 seeds x 2 arms x 24 trials, ~1 h on 2 cores
+    python benchmarks/compare_effective_lr.py --record          # 4 seeds x 2 arms x 24 trials, ~80 min on 2 cores
     python benchmarks/compare_effective_lr.py                   # the tables from the committed recordings
 """
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_front import SPACE, run_search  # noqa: E402  (the front benchmark's space and CLI call)
+from benchmarks.bench_front import run_search  # noqa: E402  (`ttsearch run` of the front benchmark's space)
 
 RECORDINGS = REPO / "benchmarks" / "data" / "effective_lr"
 OUT = Path("/tmp/ttsearch_bench_front")  # where bench_front.run_search writes
@@ -196,7 +199,7 @@ def spread(values: list[float], digits: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="run the searches whose recordings are missing")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--samples", type=int, default=24, help="trials per search")
     parser.add_argument("--no-replay", action="store_true")
     args = parser.parse_args()
