@@ -114,8 +114,8 @@ def search_table(found: dict[str, list[tuple[int, object]]]) -> None:
     for arm, recordings in found.items():
         for seed, rec in recordings:
             products = [alpha_lr(t) for t in rec.trials]
-            best = min(rec.trials, key=lambda t: min(e["val_loss"] for e in t.curve))
-            best_val = max(e["score"] for e in best.curve if e["val_loss"] == min(x["val_loss"] for x in best.curve))
+            best = min(rec.trials, key=lambda t: t.curve[-1]["best_val_loss"])  # the search's selected trial
+            best_val = best.curve[-1]["best_score"]  # its score at its lowest val loss
             print(f"{arm:<12} {seed:>4} {len(rec.trials):>6} {rec.trial_epochs:>12} "
                   f"{min(products):>6.3f}-{max(products):<7.3f} {sum(map(stuck, rec.trials)):>6} "
                   f"{full_hypervolume(rec):>11.4f} {best_val:>16.4f} {selected_test(arm, seed):>12.4f}")
