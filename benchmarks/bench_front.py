@@ -17,6 +17,7 @@ Three steps (each can run alone):
 
     python benchmarks/bench_front.py                      # replays, about a minute per strategy
     python benchmarks/bench_front.py --record             # re-record (an hour), then replay
+    python benchmarks/bench_front.py --grace-period 2     # the replays with the default first rung (the recording has 1)
     python benchmarks/bench_front.py --live banded:optuna_mo --live-samples 24
 """
 from __future__ import annotations
@@ -78,7 +79,7 @@ def record() -> None:
           f"-> {RECORDING}" + (f"; left out: {skipped}" if skipped else ""))
 
 
-def replays(seeds: int) -> None:
+def replays(seeds: int, grace_period: int | None = None) -> None:
     import logging
 
     import ray
@@ -98,7 +99,8 @@ def replays(seeds: int) -> None:
     for strategy in STRATEGIES:
         scheduler, searcher, eta = strategy
         started = time.perf_counter()
-        results[strategy] = [replay(recording, scheduler, searcher, seed=s, reduction_factor=eta) for s in range(seeds)]
+        results[strategy] = [replay(recording, scheduler, searcher, seed=s, reduction_factor=eta, grace_period=grace_period)
+                              for s in range(seeds)]
         print(f"  replayed {label(strategy)}: {seeds} seeds in {time.perf_counter() - started:.0f} s", flush=True)
     ray.shutdown()
     for strategy, rs in results.items():  # one label per strategy in the summary table
@@ -174,13 +176,15 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="re-record the recording first (about an hour)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--no-replay", action="store_true")
+    parser.add_argument("--grace-period", type=int, default=None,
+                        help="the ASHA schedulers' first rung in the replays (default: the recording's, 1)")
     parser.add_argument("--live", metavar="SCHEDULER:SEARCHER", default=None)
     parser.add_argument("--live-samples", type=int, default=24)
     args = parser.parse_args()
     if args.record:
         record()
     if not args.no_replay:
-        replays(args.seeds)
+        replays(args.seeds, args.grace_period)
     if args.live:
         live(args.live, args.live_samples)
 

@@ -11,6 +11,7 @@ import click
 from search.plan.plan_types import Plan
 from search.plan.space_plan import build_plan
 from search.space.schema import SearchSpace, load_space
+from search.space.strategy_sections import ASHA_SCHEDULERS
 from ttsearch.app import app
 from vocab.shape_text import dims_text, shape_text
 
@@ -105,6 +106,17 @@ def resume_command(experiment_dir: str, address: str | None, live: bool | None) 
     _run(space, space_file, address, True, live, None)
 
 
+def _asha_rung_lines(plan: Plan) -> list[str]:
+    """What an ASHA scheduler can cut: its rungs' epochs, or a line that it cuts nothing."""
+    if plan.scheduler not in ASHA_SCHEDULERS:
+        return []
+    if not plan.asha_rungs:
+        return [f"{plan.scheduler}: no rung before max_t, so the scheduler cuts no trial (each runs to its own early "
+                "stop); a first rung needs scheduler.grace_period below max_t"]
+    epochs = ", ".join(str(e) for e in plan.asha_rungs)
+    return [f"{plan.scheduler} rungs: a trial can be cut after epoch {epochs} (the first is scheduler.grace_period)"]
+
+
 def render_plan(plan: Plan) -> str:
     lines = [
         f"Space {plan.space_name}: model {plan.model} ({plan.model_family}), task {plan.task} ({plan.score_name})",
@@ -120,6 +132,7 @@ def render_plan(plan: Plan) -> str:
     for b in plan.brackets:
         cut = "no cut (full budget)" if b.bracket == 0 else f"first cut after {b.first_rung_epochs} epoch(s)"
         lines.append(f"  bracket s={b.bracket}: up to {b.trials} trials, {cut}")
+    lines += _asha_rung_lines(plan)
     lines.append("")
     header = f"{'shape':<44} {'rank':>8} {'TT params':>12} {'x full':>10} {'x LoRA8':>9} {'16-bit':>10}"
     lines += [header, "-" * len(header)]

@@ -44,6 +44,7 @@ class Plan:
     num_samples: int
     scheduler: str
     brackets: list[HyperBandBracket] = field(default_factory=list)
+    asha_rungs: list[int] = field(default_factory=list)  # ASHA schedulers: the epochs of the rungs that can cut
     rows: list[PlanRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     memory_per_trial: str = ""  # estimate for the largest configuration (cluster/memory.py)

@@ -15,6 +15,7 @@ from search.plan.method_plans import plan_methods
 from search.plan.plan_types import HyperBandBracket, Plan, PlanRow
 from search.plan.strategy_checks import apply_strategy_checks
 from search.space.schema import SearchSpace
+from search.space.strategy_sections import ASHA_SCHEDULERS
 from search.space.shape_core_pairs import count_configurations, shape_core_pairs, uses_auto
 from search.tasks import get_task
 from search.trial.config import ttlora_config_for
@@ -38,6 +39,16 @@ def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBra
             continue
         brackets.append(HyperBandBracket(s, int(math.ceil(s_max_1 / (s + 1) * eta**s)), r0))
     return brackets
+
+
+def asha_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[int]:
+    """The epochs at which an ASHA scheduler can cut a trial: grace_period x eta^k below max_t (Ray's
+    ``_Bracket`` rungs, s=0; a rung at max_t itself cuts nothing, the trial ends there anyway)."""
+    rungs, milestone = [], float(grace_period)
+    while milestone < max_t:
+        rungs.append(math.ceil(milestone))  # the first epoch that reaches the milestone
+        milestone *= reduction_factor
+    return rungs
 
 
 def _structural_choices(space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:
@@ -103,6 +114,8 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     plan.data_roles = data_roles(space)
     if space.scheduler.type == "hyperband":
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
+    if space.scheduler.type in ASHA_SCHEDULERS:
+        plan.asha_rungs = asha_rungs(space.max_t, space.scheduler.grace_period, space.scheduler.reduction_factor)
     multi = space.search.shape.kind != "fixed"
     plan.methods = plan_methods(space, config, task.num_labels, plan.full_params, space_file)
     if not space.ttlora.enabled and "search" in space.model_fields_set:

@@ -18,6 +18,7 @@ from search.space.confirm_section import ConfirmSection
 from search.space.errors import format_validation_error
 from search.space.param_spec import ParamSpec, parse_searched
 from search.space.strategy_sections import (
+    ASHA_SCHEDULERS,
     AUTO_ALGORITHM,
     STRATEGY_KEYS,
     SchedulerSection,
@@ -303,10 +304,16 @@ class SearchSpace(StrictModel):
 
     @model_validator(mode="after")
     def _scheduler_budget(self) -> "SearchSpace":
-        if self.scheduler.max_t is not None and self.scheduler.max_t > self.train.max_epochs:
-            raise ValueError(
-                f"scheduler.max_t={self.scheduler.max_t} exceeds train.max_epochs={self.train.max_epochs}"
-            )
+        """max_t within the epochs, and an ASHA first rung within max_t (Ray asserts it): the default
+        rung moves down to a shorter search's max_t; a grace_period the file sets above it is an error."""
+        sched = self.scheduler
+        if sched.max_t is not None and sched.max_t > self.train.max_epochs:
+            raise ValueError(f"scheduler.max_t={sched.max_t} exceeds train.max_epochs={self.train.max_epochs}")
+        if sched.grace_period > self.max_t:
+            if "grace_period" in sched.model_fields_set and sched.type in ASHA_SCHEDULERS:
+                raise ValueError(f"scheduler.grace_period={sched.grace_period} exceeds the search's max_t={self.max_t} "
+                                 f"(the first rung must come within the epochs; at most {self.max_t})")
+            sched.grace_period = self.max_t
         return self
 
     @property

@@ -33,7 +33,9 @@ class SchedulerSection(StrictModel):
     type: Literal[SCHEDULERS] = "mo_asha"  # type: ignore[valid-type]  # the names of strategies/factory.py's table
     max_t: int | None = Field(default=None, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0)
-    grace_period: int = Field(default=1, ge=1)  # ASHA, banded and mo_asha
+    # ASHA, banded and mo_asha: the first rung. 2 by measurement (docs/ARCHITECTURE.md, "The first rung");
+    # a search shorter than 2 epochs gets its max_t (search/space/schema.py)
+    grace_period: int = Field(default=2, ge=1)
     # ASHA, banded and mo_asha: the first rung waits until some trial's validation predictions take more
     # than one class (search/strategies/signal_grace.py; measured no better than grace_period 1 or 2:
     # docs/ARCHITECTURE.md, "The first rung")

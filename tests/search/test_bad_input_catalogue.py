@@ -162,6 +162,8 @@ SPACE_CASES = [  # values in the space, through --set
     BadInput("multi-objective Optuna with a grid", run_quickstart("search.algorithm=optuna_mo", "search.alpha={grid: [4.0, 8.0]}"),
              ("search.algorithm", "grid values", "search.alpha")),
     BadInput("max_t above max_epochs", run_quickstart("train.max_epochs=1"), ("scheduler.max_t", "exceeds train.max_epochs")),
+    BadInput("first rung after max_t", run_quickstart("scheduler.max_t=2", "scheduler.grace_period=3"),
+             ("quickstart.yaml", "scheduler.grace_period=3", "max_t=2", "at most 2")),
 ]
 
 EDGE_CASES = [  # the table: numbers, booleans, names, sizes

@@ -159,6 +159,19 @@ def test_replay_refuses_a_folder_run_with_a_scheduler(tmp_path: Path, capsys: py
     assert "exceeds the recorded epoch limit 6" in capsys.readouterr().err
     assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "hyperband", "--grace-until-signal"]) == 2
     assert "--grace-until-signal" in capsys.readouterr().err
+    assert run_main(["replay", str(RECORDING_FILE), "--scheduler", "asha", "--max-t", "2", "--grace-period", "3"]) == 2
+    assert "scheduler.grace_period=3 exceeds the search's max_t=2" in capsys.readouterr().err
+
+
+def test_a_shorter_replay_moves_the_recorded_first_rung_down_to_its_max_t(recording: Recording) -> None:
+    """A recording made with the default first rung (2) replayed with --max-t 1: the rung follows the
+    shorter budget (Ray's ASHA needs grace <= max_t) unless --grace-period is given."""
+    from search.replay.replay_search import recording_space
+
+    at_two = replace(recording, space_yaml=recording.space_yaml.replace("grace_period: 1", "grace_period: 2"))
+    assert recording_space(at_two, {"scheduler.type": "asha"}).scheduler.grace_period == 2
+    assert recording_space(at_two, {"scheduler.type": "asha", "scheduler.max_t": 1}).scheduler.grace_period == 1
+    assert recording_space(at_two, {"scheduler.type": "asha", "scheduler.max_t": 3}).scheduler.grace_period == 2
 
 
 def test_replay_command_prints_each_seed_and_a_summary(tmp_path: Path, recording: Recording, ray_session: None,

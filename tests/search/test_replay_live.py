@@ -16,6 +16,7 @@ QUICKSTART = "spaces/quickstart.yaml"
 COMMON = [*SMALL_QUICKSTART, "--set", "num_samples=4", "--set", "train.max_epochs=3", "--set", "scheduler.max_t=3",
           "--set", "train.patience=3", "--set", "resources.max_concurrent_trials=1", "--set", "scheduler.reduction_factor=2",
           "--set", "search.algorithm=random",  # the quickstart's own is optuna_mo; the replay below is of random search
+          "--set", "scheduler.grace_period=1",  # rungs at epochs 1 and 2 (the default, 2, has one): more decisions to match
           "--set", "resources.cpu=2"]  # one trial at a time: it may use both cores
 
 

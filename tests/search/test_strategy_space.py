@@ -143,6 +143,32 @@ def test_grace_until_signal_needs_an_asha_scheduler(capsys: pytest.CaptureFixtur
 
 def test_grace_until_signal_on_a_regression_task_says_the_first_rung_stays() -> None:
     _, plan = _plan("scheduler.grace_until_signal=true", "task=stsb")
-    assert any("stsb is a regression task, so the first rung stays at grace_period=1" in n for n in plan.notes)
+    assert any("stsb is a regression task, so the first rung stays at grace_period=2" in n for n in plan.notes)
     _, plan = _plan("scheduler.grace_until_signal=true")
     assert not any("regression" in n for n in plan.notes)
+
+
+def test_the_first_rung_defaults_to_epoch_2_and_the_plan_shows_the_rungs(capsys: pytest.CaptureFixture) -> None:
+    """Default grace period 2 (docs/ARCHITECTURE.md, "The first rung"): the quickstart (max_t 4, eta 3)
+    can cut after epoch 2 only; grace 1 gives rungs 1 and 3 (Ray's rule: grace x eta^k below max_t)."""
+    from search.strategies.mo_asha import MultiObjectiveASHAScheduler
+
+    space, plan = _plan()
+    assert space.scheduler.grace_period == 2 and plan.asha_rungs == [2]
+    assert isinstance(build_scheduler(space, plan.param_bands).inner, MultiObjectiveASHAScheduler)
+    assert _plan("scheduler.grace_period=1")[1].asha_rungs == [1, 3]
+    assert _plan("scheduler.type=asha", "scheduler.reduction_factor=2", "train.max_epochs=9", "scheduler.max_t=9")[1] \
+        .asha_rungs == [2, 4, 8]
+    assert _plan("scheduler.type=hyperband", "search.algorithm=random")[1].asha_rungs == []
+    assert run_main(["plan", str(QUICKSTART)]) == 0
+    assert "mo_asha rungs: a trial can be cut after epoch 2 (the first is scheduler.grace_period)" in capsys.readouterr().out
+
+
+def test_a_search_shorter_than_the_default_rung_cuts_nothing_and_says_so(capsys: pytest.CaptureFixture) -> None:
+    """One epoch: the default first rung moves to max_t (Ray's ASHA asserts grace <= max_t) and the
+    plan says no trial is cut; two epochs: the rung at max_t cuts nothing either."""
+    space, plan = _plan("train.max_epochs=1", "scheduler.max_t=1")
+    assert space.scheduler.grace_period == 1 and plan.asha_rungs == []
+    build_scheduler(space, plan.param_bands)  # Ray's own check passes
+    assert run_main(["plan", str(QUICKSTART), "--set", "scheduler.max_t=2"]) == 0
+    assert "no rung before max_t, so the scheduler cuts no trial" in capsys.readouterr().out
