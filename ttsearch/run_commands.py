@@ -111,8 +111,8 @@ def _asha_rung_lines(plan: Plan) -> list[str]:
     if plan.scheduler not in ASHA_SCHEDULERS:
         return []
     if not plan.asha_rungs:
-        return [f"{plan.scheduler}: no rung before max_t, so the scheduler cuts no trial (each runs to its own early "
-                "stop); a first rung needs scheduler.grace_period below max_t"]
+        return [f"{plan.scheduler}: no rung before max_t, so the scheduler cuts no trial (each runs to max_t or its "
+                "own early stop); a first rung needs scheduler.grace_period below max_t"]
     epochs = ", ".join(str(e) for e in plan.asha_rungs)
     return [f"{plan.scheduler} rungs: a trial can be cut after epoch {epochs} (the first is scheduler.grace_period)"]
 

@@ -44,11 +44,11 @@ def hyperband_brackets(max_t: int, reduction_factor: float) -> list[HyperBandBra
 def asha_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[int]:
     """The epochs at which an ASHA scheduler can cut a trial: grace_period x eta^k below max_t (Ray's
     ``_Bracket`` rungs, s=0; a rung at max_t itself cuts nothing, the trial ends there anyway)."""
-    rungs, milestone = [], float(grace_period)
+    epochs, milestone = set(), float(grace_period)
     while milestone < max_t:
-        rungs.append(math.ceil(milestone))  # the first epoch that reaches the milestone
+        epochs.add(math.ceil(milestone))  # the first epoch that reaches the milestone
         milestone *= reduction_factor
-    return rungs
+    return sorted(e for e in epochs if e < max_t)  # one decision an epoch; at max_t the trial ends anyway
 
 
 def _structural_choices(space: SearchSpace) -> list[tuple[int, dict[str, Any]]]:

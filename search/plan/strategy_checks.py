@@ -106,6 +106,9 @@ def _check_grace_until_signal(plan: Plan, space: SearchSpace, space_file: str) -
     if get_task(space.task).is_regression:
         plan.notes.append(f"Note: scheduler.grace_until_signal waits for predictions of more than one class; {space.task} "
                           f"is a regression task, so the first rung stays at grace_period={sched.grace_period}.")
+    else:
+        plan.notes.append("Note: scheduler.grace_until_signal: the rungs shown are the earliest; the first moves to the "
+                          "epoch where some trial's predictions first take more than one class, the rest after it.")
 
 
 def apply_strategy_checks(plan: Plan, space: SearchSpace, space_file: str) -> None:

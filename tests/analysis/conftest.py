@@ -26,6 +26,7 @@ EXPERIMENT_NAME = "main"
 SEARCH_ARGS = [
     "--set", "num_samples=1", "--set", "train.max_epochs=2", "--set", "scheduler.max_t=2",
     "--set", "scheduler.type=asha", "--set", "scheduler.reduction_factor=2",
+    "--set", "scheduler.grace_period=1",  # a rung after epoch 1 (the default, 2, is max_t here: no cut)
     "--set", "data.limit_train=64", "--set", "data.limit_val=32", "--set", "data.limit_test=32",
     "--set", "train.max_length=32",
     "--set", "search.shape={grid: [[16, 24, 24, 16], auto]}", "--set", "search.cores=4",

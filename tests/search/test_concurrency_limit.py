@@ -50,7 +50,8 @@ def _epoch_intervals(experiment: Path) -> list[tuple[float, float]]:
 
 @pytest.mark.parametrize("strategy", [
     ["--set", "search.algorithm=random", "--set", "scheduler.type=none"],
-    ["--set", "search.algorithm=optuna_mo", "--set", "scheduler.type=mo_asha"],
+    ["--set", "search.algorithm=optuna_mo", "--set", "scheduler.type=mo_asha",
+     "--set", "scheduler.grace_period=1"],  # a rung below max_t 2, so the scheduler can cut
     ["--set", "search.algorithm=random", "--set", "scheduler.type=hyperband", "--set", "scheduler.reduction_factor=2"],
 ], ids=["random", "optuna_mo+mo_asha", "random+hyperband"])
 def test_no_more_trials_train_at_once_than_the_limit(strategy: list[str], tmp_path: Path,

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from ray.tune.schedulers import HyperBandScheduler
 
-from search.plan.space_plan import hyperband_brackets
+from search.plan.space_plan import asha_rungs, hyperband_brackets
 from tests.search.helpers import REPO_ROOT
 from tests.search.test_bad_input import run_main
 
@@ -18,6 +19,17 @@ def test_brackets_match_rays_hyperband(max_t: int, eta: float) -> None:
     theirs = {(s, scheduler._get_n0(s), scheduler._get_r0(s)) for s in range(scheduler._s_max_1)
               if scheduler._get_r0(s) > 0}
     assert ours == theirs
+
+
+@pytest.mark.parametrize(("max_t", "grace", "eta"), [(4, 2, 3), (4, 1, 3), (9, 1, 3), (4, 1, 1.2), (4, 1, 1.5),
+                                                   (3, 1, 2.5), (10, 2, 2), (2, 2, 3), (1, 1, 3), (30, 3, 1.7)])
+def test_asha_rungs_are_the_epochs_rays_bracket_can_cut_at(max_t: int, grace: int, eta: float) -> None:
+    """Ray's ASHA bracket decides at the first epoch >= each milestone, once an epoch; at max_t the trial
+    ends whatever the rung says, so only milestones whose epoch is below max_t can cut."""
+    from search.ray_compat.private_names import AshaBracket, asha_bracket_rungs
+
+    milestones = [m for m, _ in asha_bracket_rungs(AshaBracket(grace, max_t, eta, 0))]
+    assert asha_rungs(max_t, grace, eta) == sorted({math.ceil(m) for m in milestones if math.ceil(m) < max_t})
 
 
 def test_plan_json_has_memory_and_warns_for_a_small_gpu_fraction(capsys: pytest.CaptureFixture) -> None:

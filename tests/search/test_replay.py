@@ -199,8 +199,8 @@ def test_grace_until_signal_in_a_replay_cuts_nothing_before_the_signal(recording
     """ASHA under Tune, on recorded curves: with grace 1 it cuts trials after epoch 1; waiting for the
     signal (epoch 2 for every trial here) no trial that trained 2 epochs is cut before its second."""
     stuck = _stuck_after_epoch_one(recording)
-    plain = replay(stuck, "asha", "random", seed=1, reduction_factor=2)
-    waiting = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_until_signal=True)
+    plain = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_period=1)
+    waiting = replay(stuck, "asha", "random", seed=1, reduction_factor=2, grace_period=1, grace_until_signal=True)
     trained = {i: t.epochs for i, t in enumerate(stuck.trials)}
     assert any(plain.epochs_by_record[i] == 1 < trained[i] for i in trained)  # cut at the epoch-1 rung
     assert all(waiting.epochs_by_record[i] >= min(2, trained[i]) for i in trained)

@@ -146,6 +146,7 @@ def test_grace_until_signal_on_a_regression_task_says_the_first_rung_stays() -> 
     assert any("stsb is a regression task, so the first rung stays at grace_period=2" in n for n in plan.notes)
     _, plan = _plan("scheduler.grace_until_signal=true")
     assert not any("regression" in n for n in plan.notes)
+    assert any("the rungs shown are the earliest" in n for n in plan.notes)
 
 
 def test_the_first_rung_defaults_to_epoch_2_and_the_plan_shows_the_rungs(capsys: pytest.CaptureFixture) -> None:
