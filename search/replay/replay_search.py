@@ -76,9 +76,10 @@ def recording_space(recording: Recording, overrides: dict[str, Any]) -> SearchSp
         for part in filter(None, section.split(".")):
             target = target.setdefault(part, {})
         target[key] = value
-    recorded_rung = raw.get("scheduler", {}).get("grace_period") if isinstance(raw.get("scheduler"), dict) else None
-    if "scheduler.max_t" in overrides and "scheduler.grace_period" not in overrides and isinstance(recorded_rung, int):
-        raw["scheduler"]["grace_period"] = min(recorded_rung, overrides["scheduler.max_t"])  # a shorter replay's rung
+    scheduler = raw.get("scheduler")
+    if "scheduler.max_t" in overrides and "scheduler.grace_period" not in overrides and isinstance(scheduler, dict) \
+            and isinstance(scheduler.get("grace_period"), int):  # a shorter replay moves the recorded rung down
+        scheduler["grace_period"] = min(scheduler["grace_period"], overrides["scheduler.max_t"])
     return parse_space(raw, source=recording.source or "<recording>")
 
 
