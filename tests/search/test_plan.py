@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import math
+from types import SimpleNamespace
 
 import pytest
 from ray.tune.schedulers import HyperBandScheduler
@@ -23,13 +23,21 @@ def test_brackets_match_rays_hyperband(max_t: int, eta: float) -> None:
 
 @pytest.mark.parametrize(("max_t", "grace", "eta"), [(4, 2, 3), (4, 1, 3), (9, 1, 3), (4, 1, 1.2), (4, 1, 1.5),
                                                    (3, 1, 2.5), (10, 2, 2), (2, 2, 3), (1, 1, 3), (30, 3, 1.7)])
-def test_asha_rungs_are_the_epochs_rays_bracket_can_cut_at(max_t: int, grace: int, eta: float) -> None:
-    """Ray's ASHA bracket decides at the first epoch >= each milestone, once an epoch; at max_t the trial
-    ends whatever the rung says, so only milestones whose epoch is below max_t can cut."""
-    from search.ray_compat.private_names import AshaBracket, asha_bracket_rungs
+def test_asha_rungs_are_the_epochs_at_which_rays_bracket_stops_a_trial(max_t: int, grace: int, eta: float) -> None:
+    """Behaviour, not Ray's formula: four trials that score well at every epoch fill the rungs of a real
+    ASHA bracket, then one that scores badly reports every epoch below max_t (at max_t the trial ends
+    anyway); the epochs at which Ray answers STOP are the rungs the plan prints."""
+    from ray.tune.schedulers import TrialScheduler
 
-    milestones = [m for m, _ in asha_bracket_rungs(AshaBracket(grace, max_t, eta, 0))]
-    assert asha_rungs(max_t, grace, eta) == sorted({math.ceil(m) for m in milestones if math.ceil(m) < max_t})
+    from search.ray_compat.private_names import AshaBracket
+
+    bracket = AshaBracket(grace, max_t, eta, 0)
+    for good in range(4):
+        for epoch in range(1, max_t + 1):
+            bracket.on_result(SimpleNamespace(trial_id=f"good{good}"), epoch, 1.0)
+    bad = SimpleNamespace(trial_id="bad")
+    stops = [epoch for epoch in range(1, max_t) if bracket.on_result(bad, epoch, -1.0) == TrialScheduler.STOP]
+    assert asha_rungs(max_t, grace, eta) == stops
 
 
 def test_plan_json_has_memory_and_warns_for_a_small_gpu_fraction(capsys: pytest.CaptureFixture) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
 from search.plan.space_plan import build_plan
 from search.space.schema import load_space
@@ -149,6 +151,25 @@ def test_grace_until_signal_on_a_regression_task_says_the_first_rung_stays() -> 
     assert any("the rungs shown are the earliest" in n for n in plan.notes)
 
 
+def _epochs_cut(scheduler: TrialScheduler, max_t: int) -> list[int]:
+    """The epochs at which ``scheduler`` stops a dominated trial: four trials with low val loss and few
+    parameters report every epoch first, then one with high loss and many parameters every epoch below
+    max_t (at max_t a trial ends anyway)."""
+    scheduler.set_search_properties("val_loss", "min")
+
+    def report(trial: Trial, epoch: int, loss: float, size: float) -> str:
+        return scheduler.on_trial_result(None, trial, {"epoch": epoch, "val_loss": loss, "adapter_params": size})
+
+    good = [Trial("rungs", config={}, trial_id=f"good{i}", stub=True) for i in range(4)]
+    bad = Trial("rungs", config={}, trial_id="bad", stub=True)
+    for trial in [*good, bad]:
+        scheduler.on_trial_add(None, trial)
+    for trial in good:
+        for epoch in range(1, max_t + 1):
+            report(trial, epoch, 0.3, 1_000.0)
+    return [epoch for epoch in range(1, max_t) if report(bad, epoch, 0.9, 50_000.0) == TrialScheduler.STOP]
+
+
 def test_the_first_rung_defaults_to_epoch_2_and_the_plan_shows_the_rungs(capsys: pytest.CaptureFixture) -> None:
     """Default grace period 2 (docs/ARCHITECTURE.md, "The first rung"): the quickstart (max_t 4, eta 3)
     can cut after epoch 2 only; grace 1 gives rungs 1 and 3 (Ray's rule: grace x eta^k below max_t)."""
@@ -156,7 +177,9 @@ def test_the_first_rung_defaults_to_epoch_2_and_the_plan_shows_the_rungs(capsys:
 
     space, plan = _plan()
     assert space.scheduler.grace_period == 2 and plan.asha_rungs == [2]
-    assert isinstance(build_scheduler(space, plan.param_bands).inner, MultiObjectiveASHAScheduler)
+    scheduler = build_scheduler(space, plan.param_bands)
+    assert isinstance(scheduler.inner, MultiObjectiveASHAScheduler)
+    assert _epochs_cut(scheduler, space.max_t) == plan.asha_rungs  # what Tune's scheduler does, not the formula
     assert _plan("scheduler.grace_period=1")[1].asha_rungs == [1, 3]
     assert _plan("scheduler.type=asha", "scheduler.reduction_factor=2", "train.max_epochs=9", "scheduler.max_t=9")[1] \
         .asha_rungs == [2, 4, 8]
