@@ -47,13 +47,6 @@ def _assert_ok(proc: subprocess.CompletedProcess) -> None:
 
 def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, minilm_path: str) -> None:
     """HyperBand over the quickstart space: trials run, some are cut early, every best adapter loads."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from search.space.schema import load_space
-    from search.trial.config import ttlora_config_for
-    from ttlora_core import apply_ttlora, load_adapter, ttlora_layers
-
     proc = run_cli(["run", QUICKSTART, "--storage", str(tmp_path), "--data-dir", str(shared_data_dir),
                     *SMALL_QUICKSTART, "--set", "num_samples=6", "--set", "train.max_epochs=3",
                     "--set", "scheduler.max_t=3", *HYPERBAND])
@@ -67,14 +60,20 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
 
     trials = trial_dirs(experiment)
     assert len(trials) == 6
+    _assert_reports(trials)
+    _assert_best_adapters_load(experiment, trials, minilm_path)
+
+
+def _assert_reports(trials: list[Path]) -> None:
+    """HyperBand cut some trials before max_t; the held-out test was scored once, in the final report of
+    a trial that ended by itself; every epoch's time and token budget adds up."""
     epochs_run = {t.name: len(results(t)) for t in trials}
     final = {t.name: results(t)[-1] for t in trials}
     cut_by_scheduler = [n for n, r in final.items() if r[MetricKey.STOP_REASON.value] == "running"]
     assert cut_by_scheduler, f"HyperBand stopped no trial early: {epochs_run}"
     assert all(epochs_run[n] < 3 for n in cut_by_scheduler)
     assert any(r[MetricKey.STOP_REASON.value] == "max_epochs" for r in final.values())
-    # the quickstart's held-out arrangement: a trial that ended by itself scored the test split once, in
-    # its final report; a trial HyperBand cut was scored after the search only if it matters
+    # a trial HyperBand cut was scored after the search only if it matters
     ended_by_itself = [n for n, r in final.items() if r[MetricKey.STOP_REASON.value] != "running"]
     assert all(0 < final[n][MetricKey.BEST_TEST_SCORE.value] <= 1 and final[n][MetricKey.TEST_SECONDS.value] > 0
                for n in ended_by_itself)
@@ -92,6 +91,17 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
     assert all(r[MetricKey.TOKENS_PER_SECOND.value] > 0 and r[MetricKey.ADAPTER_FILE_BYTES.value] > 0
                for r in final.values())
 
+
+def _assert_best_adapters_load(experiment: Path, trials: list[Path], minilm_path: str) -> None:
+    """Every trial's best adapter loads into a fresh model with the reported parameter count, and its
+    cores change the model's function."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from search.space.schema import load_space
+    from search.trial.config import ttlora_config_for
+    from ttlora_core import apply_ttlora, load_adapter, ttlora_layers
+
     space = load_space(experiment / "space.yaml")
     for trial in trials:
         checkpoint = latest_checkpoint(trial)
@@ -100,11 +110,9 @@ def test_quickstart_search_end_to_end(tmp_path: Path, shared_data_dir: Path, min
         model = apply_ttlora(AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2),
                              ttlora_config_for(space, params))
         load_adapter(model, checkpoint / BEST_ADAPTER_DIR)
-        report = final[trial.name]
         counted = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "classifier" not in n)
-        assert counted == report[MetricKey.TTLORA_PARAMS.value]
-        # the loaded cores change the model's function: the same model (same trained head) with its
-        # cores zeroed gives other logits
+        assert counted == results(trial)[-1][MetricKey.TTLORA_PARAMS.value]
+        # the same model (same trained head) with its cores zeroed gives other logits
         batch = {"input_ids": torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])}
         with torch.no_grad():
             trained = model(**batch).logits
