@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.space.schema import SearchSpace
-from search.trial.baselines import BaselineConfig, apply_baseline, baseline_method, count_baseline
+from search.trial.baselines import BaselineConfig, apply_baseline, count_baseline
+from search.trial.methods import training_method
 from search.trial.model_source import build_meta_model
 from vocab.errors import UsageError
 from vocab.methods import METHODS, TTLORA
@@ -64,7 +65,7 @@ def plan_baseline(space: SearchSpace, method: str, model_config: Any, num_labels
                   space_file: str) -> list[BaselineRow]:
     """Counts of every structural configuration of one baseline, on meta-device models."""
     spec = METHODS[method]
-    if baseline_method(method).trains_base_weights and space.model.dtype != "float32":
+    if training_method(method).trains_base_weights and space.model.dtype != "float32":
         raise UsageError(f"{spec.label} trains the model's own {space.model.dtype} weights, which have no float32 "
                          "master copy here", where=f"{space_file}: baselines.{method}",
                          expected="model.dtype: float32 for bitfit / full, or a PEFT baseline")
