@@ -200,7 +200,9 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     rows = [{"finalist": arms.get(s.finalist, s.finalist), "trial": s.finalist, "params": f"{s.adapter_params:,.0f}",
              f"val {score}": _cell(s.val_scores), f"test {score}": _cell(s.test_scores), "seeds": len(s.seeds),
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
-    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{seconds} ({folder})")
+    samples_file = folder / "bench_lora_samples"
+    lora_rates = f", {samples_file.read_text().strip()} learning rate(s) per LoRA rank" if samples_file.exists() else ""
+    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{lora_rates}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
@@ -226,6 +228,12 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
               + ("" if learned[r1.finalist] else "; vacuous: LoRA r=1 is at the majority class"))
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(SCALES["full"]), choices=list(SCALES["full"]))
@@ -235,7 +243,7 @@ def main() -> None:
     parser.add_argument("--head-lr", type=float, default=None,
                         help="the head's own learning rate for every method (default: the task's plan: "
                              "2e-2 for STS-B, else each trial's own rate)")
-    parser.add_argument("--lora-samples", type=int, default=None,
+    parser.add_argument("--lora-samples", type=_positive_int, default=None,
                         help="learning rates sampled per LoRA rank (default: the plan's, 1); each rank's "
                              "selected trial is its lowest val loss among them")
     args = parser.parse_args()
@@ -248,6 +256,7 @@ def main() -> None:
             continue
         searched = run_search(SCALES[args.scale][task], args.scale, args.out, args.head_lr, args.lora_samples)
         (folder / "bench_scale").write_text(args.scale)
+        (folder / "bench_lora_samples").write_text(str(args.lora_samples or SCALES[args.scale][task].lora_samples))
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
         import ray

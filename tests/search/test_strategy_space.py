@@ -16,8 +16,10 @@ from ray.tune.schedulers import TrialScheduler
 from search.plan.space_plan import build_plan
 from search.space.schema import load_space
 from search.space.tune_param_space import tune_param_space
+from search.strategies.banded_asha import SIZE_KEY
 from search.strategies.factory import (
     STRUCTURE_KEY,
+    TIME_ATTR,
     allowed_structures,
     build_optuna,
     build_scheduler,
@@ -158,7 +160,7 @@ def _epochs_cut(scheduler: TrialScheduler, max_t: int) -> list[int]:
     scheduler.set_search_properties("val_loss", "min")
 
     def report(trial: Trial, epoch: int, loss: float, size: float) -> str:
-        return scheduler.on_trial_result(None, trial, {"epoch": epoch, "val_loss": loss, "adapter_params": size})
+        return scheduler.on_trial_result(None, trial, {TIME_ATTR: epoch, "val_loss": loss, SIZE_KEY: size})
 
     good = [Trial("rungs", config={}, trial_id=f"good{i}", stub=True) for i in range(4)]
     bad = Trial("rungs", config={}, trial_id="bad", stub=True)
@@ -180,9 +182,11 @@ def test_the_first_rung_defaults_to_epoch_2_and_the_plan_shows_the_rungs(capsys:
     scheduler = build_scheduler(space, plan.param_bands)
     assert isinstance(scheduler.inner, MultiObjectiveASHAScheduler)
     assert _epochs_cut(scheduler, space.max_t) == plan.asha_rungs  # what Tune's scheduler does, not the formula
-    assert _plan("scheduler.grace_period=1")[1].asha_rungs == [1, 3]
-    assert _plan("scheduler.type=asha", "scheduler.reduction_factor=2", "train.max_epochs=9", "scheduler.max_t=9")[1] \
-        .asha_rungs == [2, 4, 8]
+    for sets, rungs in [(["scheduler.grace_period=1"], [1, 3]),
+                        (["scheduler.type=asha", "scheduler.reduction_factor=2", "train.max_epochs=9",
+                          "scheduler.max_t=9"], [2, 4, 8])]:
+        space, plan = _plan(*sets)
+        assert plan.asha_rungs == rungs == _epochs_cut(build_scheduler(space, plan.param_bands), space.max_t)
     assert _plan("scheduler.type=hyperband", "search.algorithm=random")[1].asha_rungs == []
     assert run_main(["plan", str(QUICKSTART)]) == 0
     assert "mo_asha rungs: a trial can be cut after epoch 2 (the first is scheduler.grace_period)" in capsys.readouterr().out
