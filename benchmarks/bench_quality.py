@@ -16,7 +16,7 @@ the best TT-LoRA finalist within 1 point of LoRA r=8 with >= 7x fewer parameters
 <= 10,000 parameters at or above LoRA r=1 (9,216 parameters on MiniLM's query + value). "Best" is by
 mean validation score, as ``export`` picks: the test split only measures.
 
-    python benchmarks/bench_quality.py                    # full scale: 2 h 35 min measured on 2 cores (MRPC 89 + 36 + 29)
+    python benchmarks/bench_quality.py                    # full scale: 2 h 34 min measured on 2 cores (MRPC 89 + SST-2 36 + STS-B 29)
     python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs: 90 min measured
     python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
     python benchmarks/bench_quality.py --tasks sst2 stsb  # full scale without MRPC: 65 min measured (36 + 29)
