@@ -79,13 +79,11 @@ def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
             "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
 
 
-def run_search(plan: TaskPlan, scale: str, out: Path, head_lr: float | None = None,
-               lora_samples: int | None = None) -> float:
+def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None) -> float:
     """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
     head's own rate (``train.head_learning_rate``), the same for every method (None: the plan's);
-    ``lora_samples``: learning rates tried per LoRA rank (None: the plan's)."""
+    ``lora_samples``: learning rates tried per LoRA rank."""
     head_lr = plan.head_lr if head_lr is None else head_lr
-    lora_samples = plan.lora_samples if lora_samples is None else lora_samples
     sets = [
         f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.tt_samples}",
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
@@ -254,9 +252,11 @@ def main() -> None:
         if args.report_only:
             seconds[task] = ""
             continue
-        searched = run_search(SCALES[args.scale][task], args.scale, args.out, args.head_lr, args.lora_samples)
+        plan = SCALES[args.scale][task]
+        lora_samples = args.lora_samples or plan.lora_samples  # resolved once: searched with, and recorded
+        searched = run_search(plan, args.scale, args.out, lora_samples, args.head_lr)
         (folder / "bench_scale").write_text(args.scale)
-        (folder / "bench_lora_samples").write_text(str(args.lora_samples or SCALES[args.scale][task].lora_samples))
+        (folder / "bench_lora_samples").write_text(str(lora_samples))
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
         import ray
