@@ -73,35 +73,95 @@ class LocalRayCluster:
     env: dict[str, str]  # environment for clients: RAY_AUTH_MODE, token location, HOME
     temp_root: Path
     node_logs: list[Path] = field(default_factory=list)
-    sessions: list[int] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)  # one per node, head first
+    abandoned_sessions: list[int] = field(default_factory=list)  # nodes whose ``ray start`` failed (killed)
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM every process of the cluster's sessions, then SIGKILL what is left."""
-        for sid in self.sessions:
+        every_session = self.sessions + self.abandoned_sessions
+        for sid in every_session:
             signal_session(sid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(session_pids(sid) for sid in self.sessions):
+        while time.monotonic() < deadline and self.alive_pids():
             time.sleep(0.2)
-        for sid in self.sessions:
+        for sid in every_session:
             signal_session(sid, signal.SIGKILL)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self.alive_pids():
             time.sleep(0.2)
 
     def alive_pids(self) -> list[int]:
-        return [pid for sid in self.sessions for pid in session_pids(sid)]
+        return [pid for sid in self.sessions + self.abandoned_sessions for pid in session_pids(sid)]
+
+
+NODE_START_ATTEMPTS = 3
 
 
 def _start_node(args: list[str], env: dict[str, str], log: Path) -> int:
-    """Run ``ray start ...`` in a new session; returns the session id (the ``ray start`` pid)."""
+    """Run ``ray start ...`` in a new session; returns the session id (the ``ray start`` pid).
+
+    On failure every process of the session is killed and ``NodeStartError`` carries the session id."""
     with open(log, "wb") as out:
         proc = subprocess.Popen([RAY_BIN, "start", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        rc = proc.wait(timeout=120)
+        try:
+            rc = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            rc = -1
     if rc != 0:
         signal_session(proc.pid, signal.SIGKILL)
-        raise RuntimeError(f"ray start {' '.join(args)} failed ({rc}):\n{log.read_text()[-3000:]}")
+        raise NodeStartError(proc.pid, f"ray start {' '.join(args)} failed ({rc}):\n{log.read_text()[-3000:]}")
     return proc.pid
+
+
+class NodeStartError(RuntimeError):
+    """``ray start`` exited non-zero (or hung); its session has been killed."""
+
+    def __init__(self, session_id: int, message: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+def _node_args(cluster: LocalRayCluster, index: int, cpus: int) -> list[str]:
+    """``ray start`` arguments for node ``index`` (0 is the head), on ports free right now."""
+    agent_port, metrics_port, client_port, gcs_port, dashboard_port = free_ports(5)  # one call: all distinct
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--num-gpus", "0",
+              "--temp-dir", str(cluster.temp_root / f"n{index}"), "--disable-usage-stats",
+              "--dashboard-agent-listen-port", str(agent_port), "--metrics-export-port", str(metrics_port)]
+    if index > 0:
+        return ["--address", cluster.gcs_address, *common]
+    cluster.gcs_address = f"127.0.0.1:{gcs_port}"
+    cluster.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
+    return ["--head", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1", "--dashboard-port",
+            str(dashboard_port), "--include-dashboard", "true", "--ray-client-server-port", str(client_port), *common]
+
+
+def _raylet_log_tail(cluster: LocalRayCluster, index: int) -> str:
+    """The end of node ``index``'s raylet log (why it did not register), or '' when there is none."""
+    logs = sorted((cluster.temp_root / f"n{index}").glob("session_*/logs/raylet.out"), key=os.path.getmtime)
+    return logs[-1].read_text(errors="replace")[-1500:] if logs else ""
+
+
+def _start_node_with_retries(cluster: LocalRayCluster, index: int, cpus: int) -> None:
+    """Start node ``index``, trying again on fresh ports when ``ray start`` fails.
+
+    ``ray start`` gives a raylet a fixed 30 s to register with the GCS (ray/_private/node.py); on a busy
+    2-core CI machine a worker node has missed it. A node that failed is killed, and before the next try
+    the GCS must count it dead, so the cluster never holds a dying node that tests would schedule on."""
+    for attempt in range(1, NODE_START_ATTEMPTS + 1):
+        log = cluster.temp_root / f"ray-start-{index}-{attempt}.log"
+        cluster.node_logs.append(log)
+        try:
+            cluster.sessions.append(_start_node(_node_args(cluster, index, cpus), cluster.env, log))
+            if index == 0:  # the head's dashboard up before a worker competes with it for the CPUs
+                wait_for_alive_nodes(cluster, 1)
+            return
+        except NodeStartError as exc:
+            cluster.abandoned_sessions.append(exc.session_id)
+            if attempt == NODE_START_ATTEMPTS:
+                raise RuntimeError(f"{exc}\nraylet log:\n{_raylet_log_tail(cluster, index)}") from exc
+            if index > 0:
+                wait_for_alive_nodes(cluster, index, exact=True)
 
 
 def start_local_cluster(temp_root: Path, node_cpus: tuple[int, ...] = (1, 1), token_auth: bool = True,
@@ -125,24 +185,11 @@ def start_local_cluster(temp_root: Path, node_cpus: tuple[int, ...] = (1, 1), to
     else:
         env["RAY_AUTH_MODE"] = "disabled"
     env.update(extra_env or {})
-    gcs_port, dashboard_port, *more = free_ports(2 + 3 * len(node_cpus))
-    cluster = LocalRayCluster(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, temp_root)
+    cluster = LocalRayCluster("", "", env, temp_root)  # addresses set when the head starts
     try:
         for index, cpus in enumerate(node_cpus):
-            agent_port, metrics_port, client_port = more[3 * index: 3 * index + 3]
-            common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--num-gpus", "0",
-                      "--temp-dir", str(temp_root / f"n{index}"), "--disable-usage-stats",
-                      "--dashboard-agent-listen-port", str(agent_port), "--metrics-export-port", str(metrics_port)]
-            if index == 0:
-                args = ["--head", "--port", str(gcs_port), "--dashboard-host", "127.0.0.1",
-                        "--dashboard-port", str(dashboard_port), "--include-dashboard", "true",
-                        "--ray-client-server-port", str(client_port), *common]
-            else:
-                args = ["--address", cluster.gcs_address, *common]
-            log = temp_root / f"ray-start-{index}.log"
-            cluster.node_logs.append(log)
-            cluster.sessions.append(_start_node(args, env, log))
-        wait_for_alive_nodes(cluster, len(node_cpus))
+            _start_node_with_retries(cluster, index, cpus)
+        wait_for_alive_nodes(cluster, len(node_cpus), exact=True)
     except BaseException:
         cluster.stop()
         raise
@@ -178,17 +225,20 @@ def alive_node_ids(cluster: LocalRayCluster) -> list[str]:
     return [n.node_id for n in nodes if n.state == "ALIVE"]
 
 
-def wait_for_alive_nodes(cluster: LocalRayCluster, count: int, timeout_s: float = 60.0) -> None:
+def wait_for_alive_nodes(cluster: LocalRayCluster, count: int, timeout_s: float = 90.0, exact: bool = False) -> None:
+    """Wait until the GCS counts ``count`` alive nodes (at least, or exactly with ``exact``)."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
+    alive = -1
     while time.monotonic() < deadline:
         try:
-            if len(alive_node_ids(cluster)) >= count:
+            alive = len(alive_node_ids(cluster))
+            if alive == count or (alive > count and not exact):
                 return
         except Exception as exc:  # dashboard still starting
             last_error = exc
         time.sleep(1.0)
-    raise TimeoutError(f"{count} Ray nodes not alive after {timeout_s:.0f} s (last error: {last_error})")
+    raise TimeoutError(f"{count} Ray nodes not alive after {timeout_s:.0f} s ({alive} are; last error: {last_error})")
 
 
 def actor_nodes_by_pid(cluster: LocalRayCluster) -> dict[int, str]:
