@@ -21,6 +21,7 @@ mean validation score, as ``export`` picks: the test split only measures.
     python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
     python benchmarks/bench_quality.py --tasks sst2 stsb  # full scale without MRPC: 65 min measured (36 + 29)
     python benchmarks/bench_quality.py --tasks stsb --lora-samples 3   # three learning rates per LoRA rank
+    python benchmarks/bench_quality.py --tasks stsb --tt-effective-lr 0.005 0.09   # TT-LoRA's alpha x lr as one number
 """
 from __future__ import annotations
 
@@ -79,17 +80,28 @@ def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
             "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
 
 
-def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None) -> float:
+def ttlora_space(effective_lr: tuple[float, float] | None) -> list[str]:
+    """TT-LoRA's rows; with ``effective_lr`` (low, high) alpha x lr is searched log-uniform as one number
+    and each trial's rate is derived (search/space/recipe_rows.py), else alpha and lr apart."""
+    if effective_lr is None:
+        return TTLORA_SPACE
+    low, high = effective_lr
+    rows = [row for row in TTLORA_SPACE if not row.startswith("search.learning_rate=")]
+    return [*rows, "search.learning_rate=null", f"search.effective_lr={{loguniform: [{low}, {high}]}}"]
+
+
+def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None,
+               effective_lr: tuple[float, float] | None = None) -> float:
     """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
     head's own rate (``train.head_learning_rate``), the same for every method (None: the plan's);
-    ``lora_samples``: learning rates tried per LoRA rank."""
+    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``: see ``ttlora_space``."""
     head_lr = plan.head_lr if head_lr is None else head_lr
     sets = [
         f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.tt_samples}",
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        "confirm.seeds=0", *TTLORA_SPACE, *lora_space(LORA_RANKS[scale], lora_samples),
+        "confirm.seeds=0", *ttlora_space(effective_lr), *lora_space(LORA_RANKS[scale], lora_samples),
         *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
     command = [sys.executable, "-m", "ttsearch", "run", str(REPO / "spaces" / "quickstart.yaml"), "--data-dir", str(DATA)]
@@ -200,7 +212,8 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
     samples_file = folder / "bench_lora_samples"
     lora_rates = f", {samples_file.read_text().strip()} learning rate(s) per LoRA rank" if samples_file.exists() else ""
-    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{lora_rates}{seconds} ({folder})")
+    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{lora_rates}{ttlora_rates(folder)}"
+          f"{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
@@ -226,6 +239,16 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
               + ("" if learned[r1.finalist] else "; vacuous: LoRA r=1 is at the majority class"))
 
 
+def ttlora_rates(folder: Path) -> str:
+    """How the search drew TT-LoRA's rate, from its resolved space: '' for alpha and lr apart."""
+    import yaml
+
+    from vocab.experiment_folder import RESOLVED_SPACE_FILE
+
+    searched = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text()).get("search", {}).get("effective_lr")
+    return "" if searched is None else f", TT-LoRA alpha x lr searched as one number ({searched})"
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -244,7 +267,12 @@ def main() -> None:
     parser.add_argument("--lora-samples", type=_positive_int, default=None,
                         help="learning rates sampled per LoRA rank (default: the plan's, 1); each rank's "
                              "selected trial is its lowest val loss among them")
+    parser.add_argument("--tt-effective-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="search TT-LoRA's alpha x lr log-uniform in [LOW, HIGH] as one number (rate "
+                             "derived per trial) instead of alpha and lr apart")
     args = parser.parse_args()
+    if args.tt_effective_lr is not None and not 0 < args.tt_effective_lr[0] < args.tt_effective_lr[1]:
+        parser.error(f"--tt-effective-lr: expected 0 < LOW < HIGH, got {args.tt_effective_lr}")
     os.environ.update(bench_env())
     seconds: dict[str, str] = {}
     for task in args.tasks:
@@ -254,7 +282,7 @@ def main() -> None:
             continue
         plan = SCALES[args.scale][task]
         lora_samples = args.lora_samples or plan.lora_samples  # resolved once: searched with, and recorded
-        searched = run_search(plan, args.scale, args.out, lora_samples, args.head_lr)
+        searched = run_search(plan, args.scale, args.out, lora_samples, args.head_lr, args.tt_effective_lr)
         (folder / "bench_scale").write_text(args.scale)
         (folder / "bench_lora_samples").write_text(str(lora_samples))
         confirmed = confirm(folder)
