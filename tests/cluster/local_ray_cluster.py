@@ -84,10 +84,12 @@ class LocalRayCluster:
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self.alive_pids():
             time.sleep(0.2)
-        for sid in every_session:
-            signal_session(sid, signal.SIGKILL)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and self.alive_pids():
+        while True:  # again each round: a process forked while the last round was signalled is killed too
+            for sid in every_session:
+                signal_session(sid, signal.SIGKILL)
+            if time.monotonic() >= deadline or not self.alive_pids():
+                break
             time.sleep(0.2)
 
     def alive_pids(self) -> list[int]:

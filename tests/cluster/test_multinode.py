@@ -22,7 +22,7 @@ from cluster.storage import SHARED_FS_TYPES, StorageKind, check_storage_for_clus
 from ttsearch.main import main
 from vocab.errors import UsageError
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a node start may be retried
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "spaces" / "quickstart.yaml"

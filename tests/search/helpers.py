@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from vocab.experiment_folder import CHECKPOINT_PREFIX, TUNE_PARAMS_FILE, TUNE_RESULT_FILE
@@ -55,3 +56,34 @@ def results(trial: Path) -> list[dict]:
 def latest_checkpoint(trial: Path) -> Path | None:
     checkpoints = sorted(trial.glob(f"{CHECKPOINT_PREFIX}*"))
     return checkpoints[-1] if checkpoints else None
+
+
+def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every file under ``folder``; files that vanish while listed are left out."""
+    listing = []
+    for path in folder.rglob("*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.is_file():
+            listing.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return sorted(listing)
+
+
+def wait_until_quiet(folder: Path, quiet_s: float = 0.5, timeout_s: float = 20.0) -> bool:
+    """Wait until no file under ``folder`` has changed for ``quiet_s``; False if that took over ``timeout_s``.
+
+    Tune copies its snapshot of an experiment (state files, every trial's result.json) to storage file by
+    file. The tests that SIGKILL a search to test resume mean a kill between two snapshots, so they wait
+    for a quiet folder: a kill inside a copy (a few ms) leaves a mixed snapshot, another fault."""
+    deadline = time.monotonic() + timeout_s
+    listing, quiet_since = _folder_listing(folder), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = _folder_listing(folder)
+        if now != listing:
+            listing, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return True
+    return False

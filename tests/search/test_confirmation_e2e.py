@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, cli_env, results, run_cli, trial_dirs
+from tests.search.helpers import (REPO_ROOT, SMALL_QUICKSTART, cli_env, results, run_cli, trial_dirs,
+                                 wait_until_quiet)
 from vocab.experiment_folder import CONFIRM_DIR, MetricKey
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,7 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
             time.sleep(0.5)
         finished = {t.name: results(t) for t in trial_dirs(confirm) if _done(t)} if confirm.is_dir() else {}
         assert finished, "no confirmation trial finished within 300 s"
+        wait_until_quiet(confirm)
     finally:
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()

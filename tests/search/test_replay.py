@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from search.replay.replay_search import full_hypervolume, replay, replay_tuner, restore_replay_tuner
+from tests.search.helpers import wait_until_quiet
 from tests.search.test_bad_input import run_main
 from vocab.experiment_folder import EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE, ExperimentMeta
 from vocab.recording import Recording
@@ -130,6 +131,7 @@ def test_resume_after_sigkill_keeps_the_scheduler_and_searcher_memory(recording:
             if time.monotonic() > deadline:
                 pytest.fail("the replay to kill made no progress in 180 s")
             time.sleep(0.2)
+        wait_until_quiet(experiment)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()

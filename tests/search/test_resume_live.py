@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.search.helpers import run_cli
+from tests.search.helpers import run_cli, wait_until_quiet
 from tests.search.test_replay_live import COMMON, QUICKSTART, _epochs_by_config
 
 pytestmark = pytest.mark.slow
@@ -45,6 +45,7 @@ def test_killed_mo_asha_optuna_search_resumes_with_the_same_decisions(tmp_path: 
             trials = trial_dirs(experiment) if experiment.is_dir() else []
             reported, any_done = sum(len(results(t)) for t in trials), any(done(t) for t in trials)
         assert reported >= 4 and any_done, "the search to kill had not reported 4 epochs and ended a trial in 300 s"
+        wait_until_quiet(experiment)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()

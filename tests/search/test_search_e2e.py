@@ -24,6 +24,7 @@ from tests.search.helpers import (
     results,
     run_cli,
     trial_dirs,
+    wait_until_quiet,
 )
 from vocab.experiment_folder import (
     ADAPTER_DIR,
@@ -223,6 +224,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path: Path,
                 finished_before = {t.name: results(t) for t in trial_dirs(experiment)
                                    if results(t) and results(t)[-1][MetricKey.DONE_BY_TRAINABLE.value]}
         assert finished_before, "no trial finished within 300 s"
+        wait_until_quiet(experiment)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
         driver.wait()

@@ -254,7 +254,7 @@ def test_hub_path_fails_fast_and_clearly_when_offline() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("USAGE"), result.stdout + result.stderr
     assert "nyu-mll/glue" in result.stdout and "--data-dir" in result.stdout and "TTSEARCH_DATA_DIR" in result.stdout
-    assert elapsed < 20
+    assert elapsed < 45  # offline: an error, not minutes of hub retries (imports alone take seconds on a busy CI)
 
 
 def test_uncollected_glue_tasks_read_the_official_headers(tmp_path: Path) -> None:
