@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vocab.searched_params import HEAD_LEARNING_RATE, LEARNING_RATE, LR_SCHEDULE, SEARCHED_PARAMS, WARMUP_RATIO, WEIGHT_DECAY, SearchedParam
+from vocab.searched_params import (EFFECTIVE_LR, HEAD_LEARNING_RATE, LEARNING_RATE, LR_SCHEDULE, SEARCHED_PARAMS, WARMUP_RATIO,
+                                   WEIGHT_DECAY, SearchedParam, derived_learning_rate)
 
 MethodKind = Literal["ttlora", "peft", "bitfit", "full"]
 
@@ -99,13 +100,22 @@ def method_label(name: str) -> str:
 
 
 def flat_trial_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial config with its method's values at the top level and ``method`` as a name."""
+    """A trial config with its method's values at the top level and ``method`` as a name.
+
+    A TT-LoRA config drawn with ``effective_lr`` holds no ``learning_rate``: it is derived here, the one
+    place every reader (the trial, progress lines, analysis, export, replay) goes through. Tune's space
+    cannot derive it: a ``sample_from`` there shares its path with the baselines' rates, and Tune's
+    placeholder resolution fails on those (a float where it expects its placeholder)."""
     branch = config.get(METHOD_KEY)
     if isinstance(branch, dict):
         rest = {k: v for k, v in config.items() if k != METHOD_KEY}
         values = {k: v for k, v in branch.items() if k != METHOD_NAME_KEY}
-        return {**rest, **values, METHOD_KEY: str(branch.get(METHOD_NAME_KEY, TTLORA))}
-    return {**config, METHOD_KEY: str(branch) if branch is not None else TTLORA}
+        flat = {**rest, **values, METHOD_KEY: str(branch.get(METHOD_NAME_KEY, TTLORA))}
+    else:
+        flat = {**config, METHOD_KEY: str(branch) if branch is not None else TTLORA}
+    if flat.get(EFFECTIVE_LR.name) is not None and flat.get(LEARNING_RATE.name) is None:
+        flat[LEARNING_RATE.name] = derived_learning_rate(flat)
+    return flat
 
 
 def all_param_rows() -> tuple[SearchedParam, ...]:

@@ -16,7 +16,7 @@ feeds a default if it has none. docs/ARCHITECTURE.md, "Where to change what".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ValueKind = Literal["shape", "int", "float", "text"]
 Feeds = Literal["ttlora", "train", "method"]  # method: a baseline's own config (vocab.methods)
@@ -82,3 +82,8 @@ SEARCHED_PARAMS: tuple[SearchedParam, ...] = (
 )
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in SEARCHED_PARAMS)
 PARAMS_BY_NAME: dict[str, SearchedParam] = {p.name: p for p in SEARCHED_PARAMS}
+
+
+def derived_learning_rate(values: dict[str, Any]) -> float:
+    """A TT-LoRA trial's learning rate from its drawn ``effective_lr`` and ``alpha``: effective_lr / alpha."""
+    return float(values[EFFECTIVE_LR.name]) / float(values[ALPHA.name])

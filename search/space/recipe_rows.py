@@ -5,9 +5,9 @@
   the size of an update scales with that product, and above some value a trial never leaves the
   majority class (benchmarks/dead_corner.py; the value falls as the adapter grows, so one cap does not
   fit every size: benchmarks/compare_effective_lr.py measured it no better than alpha and lr searched
-  apart). When it is given, a TT-LoRA trial's ``learning_rate`` is
-  ``effective_lr / alpha`` (derived in the Tune space, so the trial's config holds the rate it ran
-  with) and setting ``learning_rate`` as well is refused.
+  apart). When it is given, a TT-LoRA trial's ``learning_rate`` is fixed to None in the space and
+  read as ``effective_lr / alpha`` (``vocab.methods.flat_trial_config``, the reader every part uses),
+  and setting ``learning_rate`` as well is refused.
 """
 from __future__ import annotations
 
@@ -37,15 +37,4 @@ def apply_effective_lr(space: Any) -> None:
     space.search.learning_rate = DERIVED
 
 
-def derives_learning_rate(space: Any) -> bool:
-    """Whether TT-LoRA's learning rate is ``effective_lr / alpha`` in this (validated) space."""
-    spec = space.search.effective_lr
-    return spec is not None and not (spec.kind == "fixed" and spec.values[0] is None)
-
-
-def derived_learning_rate(values: dict[str, Any]) -> float:
-    """A trial's learning rate from its sampled ``effective_lr`` and ``alpha``."""
-    return float(values["effective_lr"]) / float(values["alpha"])
-
-
-__all__ = ["DERIVED", "apply_fixed_init", "apply_effective_lr", "derives_learning_rate", "derived_learning_rate"]
+__all__ = ["DERIVED", "apply_fixed_init", "apply_effective_lr"]

@@ -7,11 +7,10 @@ from typing import Any
 from ray import tune
 
 from search.space.method_samples import method_samples, spread_order
-from search.space.recipe_rows import derived_learning_rate, derives_learning_rate
 from search.space.schema import SearchSpace
 from search.space.shape_core_pairs import cores_apply, cores_searched_apart, shape_core_pairs, uses_auto
 from vocab.methods import METHOD_KEY, METHOD_NAME_KEY, TTLORA
-from vocab.searched_params import CORES, LEARNING_RATE, SHAPE
+from vocab.searched_params import CORES, SHAPE
 
 # Tune key of the joint (shape, cores) candidates when both must be drawn together (search/space/shape_core_pairs.py).
 SHAPE_AND_CORES_KEY = "_shape_and_cores"
@@ -28,12 +27,6 @@ def tune_param_space(space: SearchSpace) -> dict[str, Any]:
     branches = {name: method_branches(space, name, nested=True) for name in methods}
     ordered = spread_order({name: len(found) for name, found in branches.items()})
     return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **branches[name][i]} for name, i in ordered])}
-
-
-def _resolved(branch: Any) -> dict[str, Any]:
-    """``effective_lr`` and ``alpha`` of a branch by attribute, so Tune's guard defers the derived learning
-    rate until both are drawn (item access would see the unresolved domains)."""
-    return {"effective_lr": branch.effective_lr, "alpha": branch.alpha}
 
 
 def tune_num_samples(space: SearchSpace) -> int:
@@ -62,9 +55,6 @@ def ttlora_param_space(space: SearchSpace, nested: bool = False) -> dict[str, An
     specs = space.searched_params()
     param_space = {key: spec.to_tune() for key, spec in specs.items()}
     branch = (lambda spec: spec.config[METHOD_KEY]) if nested else (lambda spec: spec.config)
-    if derives_learning_rate(space):  # learning_rate = effective_lr / alpha, drawn after both
-        param_space[LEARNING_RATE.name] = tune.sample_from(
-            lambda spec: derived_learning_rate(_resolved(spec.config.method if nested else spec.config)))
     if not cores_apply(space):
         param_space[CORES.name] = specs[CORES.name].discrete_values()[0]
     elif not cores_searched_apart(space):

@@ -21,14 +21,13 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 
 from search.space.param_spec import ParamSpec
-from search.space.recipe_rows import derived_learning_rate, derives_learning_rate
 from search.space.schema import SearchSpace
 from search.strategies.banded_asha import BandedASHAScheduler
 from search.strategies.mo_asha import MultiObjectiveASHAScheduler
 from search.strategies.scheduler_memory import RememberingScheduler
 from search.strategies.signal_grace import SignalGraceScheduler
 from vocab.experiment_folder import MetricKey
-from vocab.searched_params import CORES, LEARNING_RATE, SEARCHED_PARAMS
+from vocab.searched_params import CORES, SEARCHED_PARAMS
 
 TIME_ATTR = MetricKey.EPOCH.value
 STRUCTURE_KEY = "_structure"  # config key: index into the allowed TT-LoRA structures
@@ -139,27 +138,23 @@ class OptunaSpace:
     ``allowed_structures``), the other rows each their own. A class, not a closure: Tune saves the
     searcher (and this with it) with the standard pickle at every experiment checkpoint."""
 
-    def __init__(self, structures: list[dict[str, Any]], others: dict[str, ParamSpec],
-                 derived_lr: bool = False) -> None:
-        self.structures, self.others, self.derived_lr = structures, others, derived_lr
+    def __init__(self, structures: list[dict[str, Any]], others: dict[str, ParamSpec]) -> None:
+        self.structures, self.others = structures, others
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         labels = [str(i) for i in range(len(self.structures))]
         chosen = int(trial.suggest_categorical(STRUCTURE_KEY, labels)) if len(labels) > 1 else 0
         constants: dict[str, Any] = dict(self.structures[chosen])
-        values: dict[str, Any] = {}
         for name, spec in self.others.items():
-            values[name] = spec.suggest(trial, name)
+            value = spec.suggest(trial, name)
             if spec.kind == "fixed":
-                constants[name] = values[name]
-        if getattr(self, "derived_lr", False):  # effective_lr / alpha (search/space/recipe_rows.py)
-            constants[LEARNING_RATE.name] = derived_learning_rate(values)
-        return constants
+                constants[name] = value
+        return constants  # learning_rate from effective_lr: vocab.methods.flat_trial_config
 
 
 def optuna_space(space: SearchSpace, structures: list[dict[str, Any]]) -> OptunaSpace:
     return OptunaSpace(structures, {name: spec for name, spec in space.searched_params().items()
-                                    if name not in STRUCTURAL_NAMES}, derives_learning_rate(space))
+                                    if name not in STRUCTURAL_NAMES})
 
 
 def searcher_objectives(space: SearchSpace) -> tuple[str | list[str], str | list[str]]:

@@ -92,6 +92,29 @@ def test_effective_lr_derives_the_learning_rate_in_random_search_beside_a_baseli
     assert [c["learning_rate"] for c in drawn if c["method"] == "lora"] == [5e-4]  # LoRA's recipe rate
 
 
+def test_effective_lr_beside_a_baseline_survives_tunes_placeholders() -> None:
+    """What ``tune.run`` does to a param space before the random searcher (``inject_placeholders``) and to
+    each trial's config after it (``resolve_placeholders``): a TT-LoRA-only derivation in Tune's space sat
+    at the same path as LoRA's learning rate and crashed here on every LoRA trial (a float, not a
+    placeholder). Now every draw resolves, and the rate is derived when the config is read."""
+    import copy
+
+    from ray.tune.impl.placeholder import create_resolvers_map, inject_placeholders, resolve_placeholders
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = load_space(QUICKSTART, [*EFFECTIVE, "baselines.lora.rank=4", "num_samples=3"])
+    resolvers = create_resolvers_map()
+    injected = inject_placeholders(copy.deepcopy(tune_param_space(space)), resolvers)
+    drawn = []
+    for _, variant in generate_variants({"config": injected}):
+        resolve_placeholders(variant["config"], resolvers)
+        drawn.append(flat_trial_config(variant["config"]))
+    assert sorted(c["method"] for c in drawn) == ["lora", "ttlora", "ttlora", "ttlora"]
+    for config in drawn:
+        expected = config["effective_lr"] / config["alpha"] if config["method"] == "ttlora" else 5e-4
+        assert config["learning_rate"] == pytest.approx(expected)
+
+
 def test_effective_lr_derives_the_learning_rate_in_optuna_define_by_run() -> None:
     import optuna
 
@@ -103,9 +126,10 @@ def test_effective_lr_derives_the_learning_rate_in_optuna_define_by_run() -> Non
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(4):
         trial = study.ask()
-        constants = define(trial)
-        alpha = trial.params.get("alpha", constants.get("alpha"))
-        assert constants["learning_rate"] == pytest.approx(trial.params["effective_lr"] / alpha)
+        constants = define(trial)  # Ray's OptunaSearch: the config is {**suggested values, **constants}
+        config = flat_trial_config({**trial.params, **constants})  # as every reader sees it
+        alpha = trial.params.get("alpha", config.get("alpha"))
+        assert config["learning_rate"] == pytest.approx(trial.params["effective_lr"] / alpha)
 
 
 def test_effective_lr_round_trips_and_refuses_a_learning_rate_beside_it() -> None:
