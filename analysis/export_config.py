@@ -41,7 +41,7 @@ from vocab.methods import (
     flat_trial_config,
     method_label,
 )
-from vocab.searched_params import SearchedParam
+from vocab.searched_params import EFFECTIVE_LR, LEARNING_RATE, SearchedParam
 
 BEST_SPACE_FILE = "best.yaml"
 EXPORT_SUMMARY_FILE = "export.json"
@@ -168,6 +168,8 @@ def best_space(space: dict[str, Any], params: dict[str, Any], name: str, descrip
         search = dict(result.get("search") or {})
         for key, value in params.items():
             search[key] = _fixed_value(rows.get(key), value)
+        if params.get(EFFECTIVE_LR.name) is not None:  # the rate stays derived (effective_lr, alpha fixed)
+            search[LEARNING_RATE.name] = None
         result["search"] = search
         result.pop(BASELINES_KEY, None)
         return _single_run(result, name, description)

@@ -10,6 +10,7 @@ be read, plus the warnings.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from analysis.methods_summary import (
 from analysis.paper_reference import ReportedResult, reference_points
 from analysis.pareto import best_trial, metric_column_for, pareto_front
 from analysis.time_budget import budget_rows, time_budget
-from vocab.methods import METHODS, all_param_rows, method_label
+from vocab.methods import METHODS, all_param_rows, flat_trial_config, method_label
 
 REPORT_FILE = "report.html"
 MAX_WARNINGS_SHOWN = 50
@@ -148,6 +149,11 @@ def cost_summary(exp: Experiment) -> list[tuple[str, str]]:
     return items
 
 
+def _sampled_config(config_json: object) -> str:
+    """A trial's config as its trial read it (flat; an ``effective_lr`` trial's rate derived)."""
+    return json.dumps(flat_trial_config(json.loads(config_json))) if isinstance(config_json, str) and config_json else "n/a"
+
+
 def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> str:
     if best is None:
         return "<p>No trial has a result yet.</p>"
@@ -168,7 +174,7 @@ def _best_section(exp: Experiment, best: pd.Series | None, metric_col: str) -> s
         (f"test {exp.score_name} (held out, never used to choose)",
          _fmt(best[col.BEST_TEST_SCORE]) if pd.notna(best[col.BEST_TEST_SCORE]) else best.get(col.TEST_SCORED) or "n/a"),
         ("best val loss", _fmt(best[col.BEST_VAL_LOSS])),
-        ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", best[col.CONFIG_JSON]),
+        ("best epoch", _fmt(best[col.BEST_EPOCH], "int")), ("sampled config", _sampled_config(best[col.CONFIG_JSON])),
     ]
     cells = "".join(f'<tr><th class="text">{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>'
                     for k, v in rows)

@@ -102,7 +102,7 @@ def method_label(name: str) -> str:
 def flat_trial_config(config: dict[str, Any]) -> dict[str, Any]:
     """A trial config with its method's values at the top level and ``method`` as a name.
 
-    A TT-LoRA config drawn with ``effective_lr`` holds no ``learning_rate``: it is derived here, the one
+    A TT-LoRA config drawn with ``effective_lr`` holds ``learning_rate: None``: it is derived here, the one
     place every reader (the trial, progress lines, analysis, export, replay) goes through. Tune's space
     cannot derive it: a ``sample_from`` there shares its path with the baselines' rates, and Tune's
     placeholder resolution fails on those (a float where it expects its placeholder)."""

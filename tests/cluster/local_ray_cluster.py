@@ -84,19 +84,25 @@ class LocalRayCluster:
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self.alive_pids():
             time.sleep(0.2)
-        deadline = time.monotonic() + grace_s
-        while True:  # again each round: a process forked while the last round was signalled is killed too
-            for sid in every_session:
-                signal_session(sid, signal.SIGKILL)
-            if time.monotonic() >= deadline or not self.alive_pids():
-                break
-            time.sleep(0.2)
+        kill_sessions(every_session, grace_s)
 
     def alive_pids(self) -> list[int]:
         return [pid for sid in self.sessions + self.abandoned_sessions for pid in session_pids(sid)]
 
 
-NODE_START_ATTEMPTS = 3
+def kill_sessions(session_ids: list[int], grace_s: float = 5.0) -> None:
+    """SIGKILL every process of the sessions, again each round until none is left (a process forked while
+    the last round was signalled is killed too) or ``grace_s`` has passed."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        for sid in session_ids:
+            signal_session(sid, signal.SIGKILL)
+        if time.monotonic() >= deadline or not any(session_pids(sid) for sid in session_ids):
+            return
+        time.sleep(0.2)
+
+
+NODE_START_ATTEMPTS = 3  # tries in all
 
 
 def _start_node(args: list[str], env: dict[str, str], log: Path) -> int:
@@ -107,11 +113,11 @@ def _start_node(args: list[str], env: dict[str, str], log: Path) -> int:
         proc = subprocess.Popen([RAY_BIN, "start", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
-            rc = proc.wait(timeout=120)
+            rc = proc.wait(timeout=90)  # ray start gives up ~30 s after its raylet starts without registering
         except subprocess.TimeoutExpired:
             rc = -1
     if rc != 0:
-        signal_session(proc.pid, signal.SIGKILL)
+        kill_sessions([proc.pid])
         raise NodeStartError(proc.pid, f"ray start {' '.join(args)} failed ({rc}):\n{log.read_text()[-3000:]}")
     return proc.pid
 

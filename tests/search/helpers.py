@@ -71,8 +71,8 @@ def _folder_listing(folder: Path) -> list[tuple[str, int, int]]:
     return sorted(listing)
 
 
-def wait_until_quiet(folder: Path, quiet_s: float = 0.5, timeout_s: float = 20.0) -> bool:
-    """Wait until no file under ``folder`` has changed for ``quiet_s``; False if that took over ``timeout_s``.
+def wait_until_quiet(folder: Path, quiet_s: float = 0.5, timeout_s: float = 20.0) -> None:
+    """Wait until no file under ``folder`` has changed for ``quiet_s``; fails the test after ``timeout_s``.
 
     Tune copies its snapshot of an experiment (state files, every trial's result.json) to storage file by
     file. The tests that SIGKILL a search to test resume mean a kill between two snapshots, so they wait
@@ -85,5 +85,5 @@ def wait_until_quiet(folder: Path, quiet_s: float = 0.5, timeout_s: float = 20.0
         if now != listing:
             listing, quiet_since = now, time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_s:
-            return True
-    return False
+            return
+    raise AssertionError(f"{folder} never went {quiet_s} s without a file changing in {timeout_s:.0f} s")

@@ -51,6 +51,8 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
     finally:
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
+    finished = {t.name: results(t) for t in trial_dirs(confirm) if _done(t)}  # as the resume will find them
+    assert 0 < len(finished) < 4  # killed half-way: the resume has seeds left to train
     resumed = subprocess.run(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]

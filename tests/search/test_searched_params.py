@@ -74,6 +74,22 @@ def test_resolved_space_and_best_yaml_round_trip(tmp_path: Path) -> None:
     assert all(spec.kind == "fixed" or spec.cardinality() == 1 for spec in best.searched_params().values())
 
 
+def test_best_yaml_of_an_effective_lr_trial_loads_and_keeps_the_rate(tmp_path: Path) -> None:
+    """``export`` of a TT-LoRA trial drawn with ``effective_lr``: its flat config holds the derived
+    learning_rate too, and a best.yaml fixing both would be refused (set one, not both)."""
+    from vocab.methods import flat_trial_config
+
+    space = load_space(write(tmp_path, BASE), ["search.learning_rate=null", "search.effective_lr=[0.02, 0.04]"])
+    params = {k: v for k, v in flat_trial_config({"shape": "auto", "cores": 6, "rank": 4, "alpha": 8.0,
+                                                  "effective_lr": 0.04, "learning_rate": None}).items()
+              if k in space.searched_params()}
+    assert params["learning_rate"] == pytest.approx(0.005)
+    best = parse_space(best_space(yaml.safe_load(dump_space_yaml(space)), params, "best", ""), "best.yaml")
+    assert best.search.effective_lr.values == (0.04,) and best.search.alpha.values == (8.0,)
+    drawn = flat_trial_config(_variants(best)[0])
+    assert drawn["learning_rate"] == pytest.approx(0.005)
+
+
 def _variants(space) -> list[dict]:
     """Tune's own expansion of the param space (grid search and sample_from resolved)."""
     from ray.tune.search.variant_generator import generate_variants
