@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from search.space.param_spec import ParamSpec
+from vocab.searched_params import derived_learning_rate  # noqa: F401 (see below)
 
 DERIVED = ParamSpec("fixed", (None,))  # search.learning_rate when effective_lr decides it
 
@@ -37,4 +38,6 @@ def apply_effective_lr(space: Any) -> None:
     space.search.learning_rate = DERIVED
 
 
-__all__ = ["DERIVED", "apply_fixed_init", "apply_effective_lr"]
+# ``derived_learning_rate`` stays importable here: the param space pickled in the tuner.pkl of a search
+# started before the rate moved to vocab.methods.flat_trial_config refers to it, and resuming one loads it.
+__all__ = ["DERIVED", "apply_fixed_init", "apply_effective_lr", "derived_learning_rate"]

@@ -29,6 +29,12 @@ def tune_param_space(space: SearchSpace) -> dict[str, Any]:
     return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **branches[name][i]} for name, i in ordered])}
 
 
+def _resolved(branch: Any) -> dict[str, Any]:
+    """Kept for the param spaces pickled by searches started before ``effective_lr``'s rate moved to
+    ``vocab.methods.flat_trial_config``: their derived-rate ``sample_from`` calls it when resumed."""
+    return {"effective_lr": branch.effective_lr, "alpha": branch.alpha}
+
+
 def tune_num_samples(space: SearchSpace) -> int:
     """The Tuner's ``num_samples``: TT-LoRA's draws in a TT-LoRA-only space, else 1 (the branches of
     ``tune_param_space`` are the draws)."""
