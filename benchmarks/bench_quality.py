@@ -210,10 +210,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     rows = [{"finalist": arms.get(s.finalist, s.finalist), "trial": s.finalist, "params": f"{s.adapter_params:,.0f}",
              f"val {score}": _cell(s.val_scores), f"test {score}": _cell(s.test_scores), "seeds": len(s.seeds),
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
-    samples_file = folder / "bench_lora_samples"
-    lora_rates = f", {samples_file.read_text().strip()} learning rate(s) per LoRA rank" if samples_file.exists() else ""
-    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{lora_rates}{ttlora_rates(folder)}"
-          f"{seconds} ({folder})")
+    print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{searched_rates(folder)}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
@@ -239,14 +236,18 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
               + ("" if learned[r1.finalist] else "; vacuous: LoRA r=1 is at the majority class"))
 
 
-def ttlora_rates(folder: Path) -> str:
-    """How the search drew TT-LoRA's rate, from its resolved space: '' for alpha and lr apart."""
+def searched_rates(folder: Path) -> str:
+    """How the search drew its learning rates, read from its resolved space (nothing recorded beside it):
+    the trials per LoRA rank, and TT-LoRA's alpha x lr when searched as one number."""
     import yaml
 
     from vocab.experiment_folder import RESOLVED_SPACE_FILE
 
-    searched = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text()).get("search", {}).get("effective_lr")
-    return "" if searched is None else f", TT-LoRA alpha x lr searched as one number ({searched})"
+    space = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text())
+    lora_samples = (space.get("baselines") or {}).get("lora", {}).get("num_samples", 1)
+    effective_lr = (space.get("search") or {}).get("effective_lr")
+    return (f", {lora_samples} learning rate(s) per LoRA rank"
+            + ("" if effective_lr is None else f", TT-LoRA alpha x lr searched as one number ({effective_lr})"))
 
 
 def _positive_int(text: str) -> int:
@@ -281,10 +282,9 @@ def main() -> None:
             seconds[task] = ""
             continue
         plan = SCALES[args.scale][task]
-        lora_samples = args.lora_samples or plan.lora_samples  # resolved once: searched with, and recorded
-        searched = run_search(plan, args.scale, args.out, lora_samples, args.head_lr, args.tt_effective_lr)
+        searched = run_search(plan, args.scale, args.out, args.lora_samples or plan.lora_samples, args.head_lr,
+                              args.tt_effective_lr)
         (folder / "bench_scale").write_text(args.scale)
-        (folder / "bench_lora_samples").write_text(str(lora_samples))
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
         import ray

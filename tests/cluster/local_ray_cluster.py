@@ -78,16 +78,19 @@ class LocalRayCluster:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM every process of the cluster's sessions, then SIGKILL what is left."""
-        every_session = self.sessions + self.abandoned_sessions
-        for sid in every_session:
+        for sid in self.every_session:
             signal_session(sid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and self.alive_pids():
             time.sleep(0.2)
-        kill_sessions(every_session, grace_s)
+        kill_sessions(self.every_session, grace_s)
+
+    @property
+    def every_session(self) -> list[int]:
+        return self.sessions + self.abandoned_sessions
 
     def alive_pids(self) -> list[int]:
-        return [pid for sid in self.sessions + self.abandoned_sessions for pid in session_pids(sid)]
+        return [pid for sid in self.every_session for pid in session_pids(sid)]
 
 
 def kill_sessions(session_ids: list[int], grace_s: float = 5.0) -> None:
