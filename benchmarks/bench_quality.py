@@ -61,12 +61,14 @@ class TaskPlan:
 
 # Every size of the benchmark, in one place.
 SCALES: dict[str, dict[str, TaskPlan]] = {
-    "full": {"mrpc": TaskPlan("mrpc", None, 128, 4, 1, 4), "sst2": TaskPlan("sst2", 2000, 64, 4, 1, 4),
-             "stsb": TaskPlan("stsb", 2000, 96, 4, 1, 4, head_lr=2e-2)},
+    "full": {"mrpc": TaskPlan("mrpc", None, 128, 4, 3, 4), "sst2": TaskPlan("sst2", 2000, 64, 4, 3, 4),
+             "stsb": TaskPlan("stsb", 2000, 96, 4, 3, 4, head_lr=2e-2)},
     "small": {"mrpc": TaskPlan("mrpc", 1000, 96, 3, 1, 3), "sst2": TaskPlan("sst2", 1000, 64, 3, 1, 3),
               "stsb": TaskPlan("stsb", 1000, 96, 3, 1, 3, head_lr=2e-2)},
 }
 LORA_RANKS = {"full": (1, 2, 4, 8), "small": (1, 8)}
+# LoRA ranks confirmed besides LoRA's selected trial: the targets' references (r=8, and r=1 at TT-LoRA's size)
+CONFIRMED_LORA_RANKS = {"full": (1, 8), "small": (1, 8)}
 FRONT_FINALISTS = {"full": True, "small": False}  # TT-LoRA's front confirmed besides its selected trial
 TTLORA_SPACE = [  # 6,144 and 8,448 params on query+value vs LoRA r=8's 73,728
     "search.shape=[[8, 6, 8, 8, 6, 8], auto]", "search.cores=4", "search.rank=4",
@@ -91,17 +93,18 @@ def ttlora_space(effective_lr: tuple[float, float] | None) -> list[str]:
 
 
 def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None,
-               effective_lr: tuple[float, float] | None = None) -> float:
+               effective_lr: tuple[float, float] | None = None, precision: str = "fp32") -> float:
     """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
     head's own rate (``train.head_learning_rate``), the same for every method (None: the plan's);
-    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``: see ``ttlora_space``."""
+    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``: see ``ttlora_space``;
+    ``precision``: ``train.precision`` of every trial (confirmation re-uses the search's space)."""
     head_lr = plan.head_lr if head_lr is None else head_lr
     sets = [
         f"name=quality_{plan.task}", f"task={plan.task}", f"storage.path={out}", f"num_samples={plan.tt_samples}",
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        "confirm.seeds=0", *ttlora_space(effective_lr), *lora_space(LORA_RANKS[scale], lora_samples),
+        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr), *lora_space(LORA_RANKS[scale], lora_samples),
         *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
     command = [sys.executable, "-m", "ttsearch", "run", str(REPO / "spaces" / "quickstart.yaml"), "--data-dir", str(DATA)]
@@ -113,6 +116,12 @@ def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr
     return time.perf_counter() - started
 
 
+def default_precision() -> str:
+    from search.trial.training import cpu_has_native_bf16
+
+    return "bf16-mixed" if cpu_has_native_bf16() else "fp32"
+
+
 def bench_env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
             "TOKENIZERS_PARALLELISM": "false"}
@@ -122,21 +131,50 @@ def arm_of(method: str, values: dict) -> str:
     return f"LoRA r={int(values['rank'])}" if method == "lora" else ("TT-LoRA" if method == "ttlora" else method)
 
 
-def finalists_by_arm(folder: Path, with_front: bool) -> list[tuple[str, object]]:
-    """(arm, finalist): each arm's selected trial (lowest val loss), plus TT-LoRA's front."""
-    import pandas as pd
-
-    from analysis import columns as col
+def _every_trial(folder: Path) -> list:
+    """Every trial of the search as a finalist, each method's in order of val loss (lowest first)."""
     from analysis.confirmation import select_finalists
     from analysis.loading import load_experiment
 
     exp = load_experiment(folder)
-    every = select_finalists(exp, "top", top=len(exp.trials))  # all trials, each method's by val loss
+    return select_finalists(exp, "top", top=len(exp.trials))
+
+
+def lora_selected_arm(folder: Path) -> str | None:
+    """The LoRA rank of LoRA's selected trial (lowest val loss over every rank): what a user would take."""
+    lora = [f for f in _every_trial(folder) if f.method == "lora"]
+    return arm_of("lora", lora[0].values) if lora else None
+
+
+def arm_labels(folder: Path) -> dict[str, str]:
+    """Trial id -> its row name in the tables: "TT-LoRA" (its selected trial), "TT-LoRA front" (its
+    other trials), "LoRA r=K" (every trial of that rank; only each rank's selected one is confirmed)."""
+    labels: dict[str, str] = {}
+    for finalist in _every_trial(folder):
+        arm = arm_of(finalist.method, finalist.values)
+        labels[finalist.trial_id] = "TT-LoRA front" if arm == "TT-LoRA" and arm in labels.values() else arm
+    return labels
+
+
+def finalists_by_arm(folder: Path, scale: str) -> list[tuple[str, object]]:
+    """(arm, finalist) to confirm: TT-LoRA's selected trial (lowest val loss) and, at ``full`` scale, its
+    front; LoRA's selected trial over every rank; the selected trial of each rank the targets name
+    (``CONFIRMED_LORA_RANKS``). One arm per LoRA rank; the first of each arm is its lowest val loss."""
+    import pandas as pd
+
+    from analysis import columns as col
+    from analysis.loading import load_experiment
+
+    every = _every_trial(folder)
+    wanted = {"TT-LoRA", *(f"LoRA r={rank}" for rank in CONFIRMED_LORA_RANKS[scale]), lora_selected_arm(folder)}
     chosen: dict[str, tuple[str, object]] = {}
-    for finalist in every:  # the first of each arm is its lowest val loss
-        chosen.setdefault(arm_of(finalist.method, finalist.values), (arm_of(finalist.method, finalist.values), finalist))
+    for finalist in every:
+        arm = arm_of(finalist.method, finalist.values)
+        if arm in wanted:
+            chosen.setdefault(arm, (arm, finalist))
     picked = list(chosen.values())
-    if with_front:
+    if FRONT_FINALISTS[scale]:
+        exp = load_experiment(folder)
         from analysis.pareto import pareto_front
         tt = exp.trials[exp.trials[col.METHOD] == "ttlora"]
         tt = tt[pd.to_numeric(tt[col.BEST_VAL_LOSS], errors="coerce").notna()]
@@ -151,7 +189,7 @@ def confirm(folder: Path) -> float:
     from search.run.confirmation import confirmation_seeds, confirmation_space, run_confirmation
 
     scale = (folder / "bench_scale").read_text().strip()
-    picked = finalists_by_arm(folder, FRONT_FINALISTS[scale])
+    picked = finalists_by_arm(folder, scale)
     space, _ = confirmation_space(folder)
     started = time.perf_counter()
     run_confirmation(folder, [f for _, f in picked],
@@ -203,7 +241,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     from analysis.loading import load_experiment
 
     score = load_experiment(folder).score_name
-    arms = {f.trial_id: arm for arm, f in finalists_by_arm(folder, True)}
+    arms = arm_labels(folder)
     summaries = summarise_seeds(confirmation_trials(folder))
     by_arm = {arms.get(s.finalist, s.finalist): s for s in summaries}
     r8, r1 = by_arm.get("LoRA r=8"), by_arm.get("LoRA r=1")
@@ -212,6 +250,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
     print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{searched_rates(folder)}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
+    print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(folder)}")
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
     if math.isfinite(floor):
@@ -238,7 +277,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
 
 def searched_rates(folder: Path) -> str:
     """How the search drew its learning rates, read from its resolved space (nothing recorded beside it):
-    the trials per LoRA rank, and TT-LoRA's alpha x lr when searched as one number."""
+    the trials per LoRA rank, the precision, and TT-LoRA's alpha x lr when searched as one number."""
     import yaml
 
     from vocab.experiment_folder import RESOLVED_SPACE_FILE
@@ -246,7 +285,8 @@ def searched_rates(folder: Path) -> str:
     space = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text())
     lora_samples = (space.get("baselines") or {}).get("lora", {}).get("num_samples", 1)
     effective_lr = (space.get("search") or {}).get("effective_lr")
-    return (f", {lora_samples} learning rate(s) per LoRA rank"
+    precision = (space.get("train") or {}).get("precision", "fp32")
+    return (f", {lora_samples} learning rate(s) per LoRA rank, {precision}"
             + ("" if effective_lr is None else f", TT-LoRA alpha x lr searched as one number ({effective_lr})"))
 
 
@@ -266,8 +306,11 @@ def main() -> None:
                         help="the head's own learning rate for every method (default: the task's plan: "
                              "2e-2 for STS-B, else each trial's own rate)")
     parser.add_argument("--lora-samples", type=_positive_int, default=None,
-                        help="learning rates sampled per LoRA rank (default: the plan's, 1); each rank's "
+                        help="learning rates sampled per LoRA rank (default: the plan's, 3 at full scale, 1 at small); each rank's "
                              "selected trial is its lowest val loss among them")
+    parser.add_argument("--precision", choices=["fp32", "bf16-mixed"], default=default_precision(),
+                        help="train.precision of every trial (default: bf16-mixed on a CPU with native bf16, "
+                             "1.9x faster per trial here; else fp32)")
     parser.add_argument("--tt-effective-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="search TT-LoRA's alpha x lr log-uniform in [LOW, HIGH] as one number (rate "
                              "derived per trial) instead of alpha and lr apart")
@@ -283,7 +326,7 @@ def main() -> None:
             continue
         plan = SCALES[args.scale][task]
         searched = run_search(plan, args.scale, args.out, args.lora_samples or plan.lora_samples, args.head_lr,
-                              args.tt_effective_lr)
+                              args.tt_effective_lr, args.precision)
         (folder / "bench_scale").write_text(args.scale)
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"

