@@ -104,7 +104,8 @@ def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr), *lora_space(LORA_RANKS[scale], lora_samples),
+        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr),
+        *lora_space(LORA_RANKS[scale], lora_samples),
         *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
     command = [sys.executable, "-m", "ttsearch", "run", str(REPO / "spaces" / "quickstart.yaml"), "--data-dir", str(DATA)]
@@ -117,6 +118,8 @@ def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr
 
 
 def default_precision() -> str:
+    """bf16-mixed where this CPU has bf16 in hardware (docs/ARCHITECTURE.md: 0.56-0.59x the seconds of
+    fp32 per run, same scores), else fp32."""
     from search.trial.training import cpu_has_native_bf16
 
     return "bf16-mixed" if cpu_has_native_bf16() else "fp32"
@@ -131,26 +134,26 @@ def arm_of(method: str, values: dict) -> str:
     return f"LoRA r={int(values['rank'])}" if method == "lora" else ("TT-LoRA" if method == "ttlora" else method)
 
 
-def _every_trial(folder: Path) -> list:
-    """Every trial of the search as a finalist, each method's in order of val loss (lowest first)."""
+def _every_trial(exp) -> list:
+    """Every trial of the search that ended without error, as a finalist (analysis.confirmation.Finalist),
+    each method's in order of val loss (lowest first)."""
     from analysis.confirmation import select_finalists
-    from analysis.loading import load_experiment
 
-    exp = load_experiment(folder)
     return select_finalists(exp, "top", top=len(exp.trials))
 
 
-def lora_selected_arm(folder: Path) -> str | None:
-    """The LoRA rank of LoRA's selected trial (lowest val loss over every rank): what a user would take."""
-    lora = [f for f in _every_trial(folder) if f.method == "lora"]
+def lora_selected_arm(exp) -> str | None:
+    """The rank of LoRA's selected trial (lowest val loss over every rank): what a user would take;
+    None without a LoRA trial."""
+    lora = [f for f in _every_trial(exp) if f.method == "lora"]
     return arm_of("lora", lora[0].values) if lora else None
 
 
-def arm_labels(folder: Path) -> dict[str, str]:
+def arm_labels(exp) -> dict[str, str]:
     """Trial id -> its row name in the tables: "TT-LoRA" (its selected trial), "TT-LoRA front" (its
     other trials), "LoRA r=K" (every trial of that rank; only each rank's selected one is confirmed)."""
     labels: dict[str, str] = {}
-    for finalist in _every_trial(folder):
+    for finalist in _every_trial(exp):
         arm = arm_of(finalist.method, finalist.values)
         labels[finalist.trial_id] = "TT-LoRA front" if arm == "TT-LoRA" and arm in labels.values() else arm
     return labels
@@ -160,24 +163,23 @@ def finalists_by_arm(folder: Path, scale: str) -> list[tuple[str, object]]:
     """(arm, finalist) to confirm: TT-LoRA's selected trial (lowest val loss) and, at ``full`` scale, its
     front; LoRA's selected trial over every rank; the selected trial of each rank the targets name
     (``CONFIRMED_LORA_RANKS``). One arm per LoRA rank; the first of each arm is its lowest val loss."""
-    import pandas as pd
-
     from analysis import columns as col
     from analysis.loading import load_experiment
+    from analysis.pareto import pareto_front
 
-    every = _every_trial(folder)
-    wanted = {"TT-LoRA", *(f"LoRA r={rank}" for rank in CONFIRMED_LORA_RANKS[scale]), lora_selected_arm(folder)}
+    exp = load_experiment(folder)
+    every = _every_trial(exp)
+    wanted = {"TT-LoRA", *(f"LoRA r={rank}" for rank in CONFIRMED_LORA_RANKS[scale])}
+    if (lora_arm := lora_selected_arm(exp)) is not None:
+        wanted.add(lora_arm)
     chosen: dict[str, tuple[str, object]] = {}
     for finalist in every:
         arm = arm_of(finalist.method, finalist.values)
         if arm in wanted:
             chosen.setdefault(arm, (arm, finalist))
     picked = list(chosen.values())
-    if FRONT_FINALISTS[scale]:
-        exp = load_experiment(folder)
-        from analysis.pareto import pareto_front
-        tt = exp.trials[exp.trials[col.METHOD] == "ttlora"]
-        tt = tt[pd.to_numeric(tt[col.BEST_VAL_LOSS], errors="coerce").notna()]
+    if FRONT_FINALISTS[scale]:  # the front of TT-LoRA's trials that ended without error
+        tt = exp.trials[exp.trials[col.TRIAL_ID].isin({f.trial_id for f in every if f.method == "ttlora"})]
         front_ids = set(pareto_front(tt)[col.TRIAL_ID]) if len(tt) else set()
         known = {f.trial_id for _, f in picked}
         picked += [("TT-LoRA front", f) for f in every if f.trial_id in front_ids and f.trial_id not in known]
@@ -240,8 +242,8 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     from analysis.confirmation import SeedSummary, confirmation_trials, summarise_seeds
     from analysis.loading import load_experiment
 
-    score = load_experiment(folder).score_name
-    arms = arm_labels(folder)
+    exp = load_experiment(folder)
+    score, arms = exp.score_name, arm_labels(exp)
     summaries = summarise_seeds(confirmation_trials(folder))
     by_arm = {arms.get(s.finalist, s.finalist): s for s in summaries}
     r8, r1 = by_arm.get("LoRA r=8"), by_arm.get("LoRA r=1")
@@ -250,7 +252,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
     print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{searched_rates(folder)}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
-    print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(folder)}")
+    print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(exp) or 'none'}")
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
     if math.isfinite(floor):
@@ -306,11 +308,11 @@ def main() -> None:
                         help="the head's own learning rate for every method (default: the task's plan: "
                              "2e-2 for STS-B, else each trial's own rate)")
     parser.add_argument("--lora-samples", type=_positive_int, default=None,
-                        help="learning rates sampled per LoRA rank (default: the plan's, 3 at full scale, 1 at small); each rank's "
-                             "selected trial is its lowest val loss among them")
+                        help="learning rates sampled per LoRA rank (default: the plan's, 3 at full scale, "
+                             "1 at small); each rank's selected trial is its lowest val loss among them")
     parser.add_argument("--precision", choices=["fp32", "bf16-mixed"], default=default_precision(),
-                        help="train.precision of every trial (default: bf16-mixed on a CPU with native bf16, "
-                             "1.9x faster per trial here; else fp32)")
+                        help="train.precision of every trial (default: bf16-mixed on a CPU with bf16 in "
+                             "hardware, 0.56-0.59x the seconds of fp32 per run here; else fp32)")
     parser.add_argument("--tt-effective-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="search TT-LoRA's alpha x lr log-uniform in [LOW, HIGH] as one number (rate "
                              "derived per trial) instead of alpha and lr apart")

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.recipe_runs import PLANS, DataPlan, compare, recipe  # noqa: E402
+from benchmarks.recipe_runs import PLANS, DataPlan, Variant, compare, recipe  # noqa: E402
+from search.space.schema import TrainSection  # noqa: E402
 from search.trial.training import cpu_has_native_bf16  # noqa: E402
 from ttlora_core import TTLoRAConfig  # noqa: E402
 
@@ -34,8 +35,8 @@ def main() -> None:
         sys.exit("compare_precision: this CPU has no native bf16 (bf16-mixed runs float32 here); nothing to compare")
     torch.set_num_threads(args.threads)
 
-    def variant(precision: str):
-        def make(plan: DataPlan, seed: int):
+    def variant(precision: str) -> Variant:
+        def make(plan: DataPlan, seed: int) -> tuple[TTLoRAConfig, TrainSection]:
             ttlora = TTLoRAConfig(targets=["query", "value"], shape=[8, 6, 8, 8, 6, 8], rank=4, alpha=8.0, seed=seed)
             return ttlora, recipe(plan, seed, precision=precision)
         return make

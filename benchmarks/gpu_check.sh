@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check for ttsearch: the paths no CPU reaches, in one run of at most 8 minutes on one H100.
+# GPU check for ttsearch: the paths only a GPU reaches (CUDA bf16 autocast, TF32, GPU shares), in one
+# run of at most 8 minutes on one H100.
 #
 #   bash benchmarks/gpu_check.sh             # on the GPU machine, inside the project's environment
 #   bash benchmarks/gpu_check.sh --dry-run   # on a CPU (CI): every step set up and run small, nothing timed

@@ -1,5 +1,5 @@
 """One fine-tuning run with the trainable's own recipe (search/trial/training.py), outside Tune, for the
-comparison benchmarks (LR schedule, core init). Same data loading, tokenisation, optimizer, schedule,
+comparison benchmarks (LR schedule, core init, head learning rate, precision, trial cost). Same data loading, tokenisation, optimizer, schedule,
 clipping, dropout seeding, early stopping and best-epoch selection (lowest val loss) as a trial.
 
 The data uses the held-out arrangement: validation = a stratified fraction of train (chooses the best

@@ -92,6 +92,8 @@ class MetricKey(str, Enum):
     EPOCH_ENDED_UNIX = "epoch_ended_unix"  # wall clock just before this report (concurrency checks)
     TRIAL_SETUP_SECONDS = "trial_setup_seconds"  # trial start -> first training step (model load/reuse)
     BASE_MODEL_REUSED = "base_model_reused"  # bool: the worker's cached base model was reused
+    COMPUTE_DTYPE = "compute_dtype"  # what the matmuls ran in: "bfloat16" under bf16-mixed autocast (CUDA,
+    # or a CPU with native bf16), else the model's dtype ("float32", ...): train.precision as this host ran it
     STOP_REASON = "stop_reason"  # StopReason value; "running" until the trial stops itself
     DONE_BY_TRAINABLE = "done_by_trainable"  # bool: the trial stopped itself (early stop / max epochs / diverged)
     END_MESSAGE = "end_message"  # diverged / out_of_memory: what happened

@@ -36,6 +36,7 @@ class EpochReporter:
     setup_seconds: float
     base_model_reused: bool
     device: torch.device
+    compute_dtype: str  # MetricKey.COMPUTE_DTYPE: "bfloat16" under autocast, else the model's dtype
 
     def metrics(self, state: TrialState, stop: StopReason, trained: EpochResult | None, evals: EpochCosts,
                 adapter_bytes: int) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class EpochReporter:
             **self.time_budget(trained, evals),
             MetricKey.TRIAL_SETUP_SECONDS.value: self.setup_seconds,
             MetricKey.BASE_MODEL_REUSED.value: self.base_model_reused,
+            MetricKey.COMPUTE_DTYPE.value: self.compute_dtype,
             MetricKey.STOP_REASON.value: stop.value,
             MetricKey.DONE_BY_TRAINABLE.value: stop is not StopReason.RUNNING,
         }

@@ -49,6 +49,7 @@ from search.trial.training import (
     EpochResult,
     EvalResult,
     build_optimizer,
+    compute_dtype,
     evaluate,
     seed_dropout,
     steps_per_epoch,
@@ -162,7 +163,8 @@ def _start_trial(config: dict[str, Any], shared: SharedTrialInputs) -> _TrialRun
                                               trial_model.head_parameters)
     reporter = EpochReporter(task.score_name, trial_model.method, trial_model.counts,
                               space.resources.gpu if device.type == "cuda" else 0.0, time.perf_counter() - setup_started,
-                              trial_model.base_model_reused, device)
+                              trial_model.base_model_reused, device,
+                              compute_dtype(trial_model.model, train, device))
     return _TrialRun(shared, train, device, trial_model, optimizer, lr_scheduler, reporter)
 
 

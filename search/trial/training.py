@@ -13,7 +13,9 @@ whatever its fate, and HyperBand compares trials on equal terms.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import platform
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -81,23 +83,41 @@ def build_optimizer(model: torch.nn.Module, train: TrainSection, steps_in_epoch:
     return optimizer, scheduler
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matmuls natively (AVX512-BF16 / AMX, through oneDNN). Without
-    them bf16 is emulated and slower than float32, so bf16-mixed stays float32 there."""
+    """Whether this CPU computes bf16 matmuls natively: AVX512-BF16 or AMX on x86 (oneDNN's own bf16
+    query also says yes for plain AVX512, where bf16 is emulated), oneDNN's query elsewhere (aarch64).
+    Without them bf16 is slower than float32, so bf16-mixed stays float32 there."""
     try:
+        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without the oneDNN query
+    except (AttributeError, RuntimeError):  # a torch build without these queries
         return False
 
 
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The dtype a trial's matmuls autocast to, None: no autocast (the model's own dtype). ``bf16-mixed``:
+    bf16 on CUDA and on a CPU with native bf16 (0.56-0.59x the seconds of fp32 per MiniLM run here:
+    docs/ARCHITECTURE.md), weights and optimizer state float32."""
+    if precision == "bf16-mixed" and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())):
+        return torch.bfloat16
+    return None
+
+
+def compute_dtype(model: torch.nn.Module, train: TrainSection, device: torch.device) -> str:
+    """What a trial's matmuls run in (``MetricKey.COMPUTE_DTYPE``): the autocast dtype, else the dtype of
+    the model's first floating-point parameter (the base model's), e.g. "bfloat16", "float32"."""
+    dtype = autocast_dtype(device, train.precision)
+    if dtype is None:
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    return str(dtype).removeprefix("torch.")
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """``bf16-mixed``: bf16 autocast (fp32 weights and optimizer) on CUDA, and on a CPU with native bf16
-    (1.9x per MiniLM training step on 1 thread here: docs/ARCHITECTURE.md); anything else: no autocast."""
-    if precision == "bf16-mixed" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if precision == "bf16-mixed" and device.type == "cpu" and cpu_has_native_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """Autocast to ``autocast_dtype(device, precision)``, or no autocast."""
+    dtype = autocast_dtype(device, precision)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -177,4 +197,5 @@ def seed_dropout(seed: int, epoch: int) -> None:
 
 
 __all__ = ["DivergedError", "EpochResult", "EvalResult", "build_optimizer", "lr_multiplier", "steps_per_epoch",
-           "train_one_epoch", "evaluate", "autocast", "cpu_has_native_bf16", "seed_dropout"]
+           "train_one_epoch", "evaluate", "autocast", "autocast_dtype", "compute_dtype", "cpu_has_native_bf16",
+           "seed_dropout"]

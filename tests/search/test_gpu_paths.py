@@ -18,7 +18,8 @@ from torch import nn
 from search.space.schema import TrainSection, load_space
 from search.tasks import EncodedSplits, encode_splits, load_splits, prepare_tokenizer
 from search.trial.model_cache import TrialModelSpec, load_base_model, with_newly_initialised
-from search.trial.training import autocast, build_optimizer, cpu_has_native_bf16, evaluate, steps_per_epoch, train_one_epoch
+from search.trial.training import (autocast, autocast_dtype, build_optimizer, compute_dtype, cpu_has_native_bf16,
+                                   evaluate, steps_per_epoch, train_one_epoch)
 from tests.search.helpers import REPO_ROOT, SMALL_QUICKSTART, results, run_cli, trial_dirs
 from ttlora_core import TTLoRAConfig, TTLoRALinear, apply_ttlora, ttlora_layers
 from vocab.experiment_folder import MetricKey
@@ -58,6 +59,23 @@ def _record_linear_output_dtypes(model: nn.Module) -> tuple[list[torch.dtype], l
     return dtypes, handles
 
 
+def test_bf16_mixed_autocasts_only_where_bf16_is_native() -> None:
+    """The rule a trial follows: bf16-mixed autocasts to bf16 on CUDA, and on the CPU exactly when the
+    CPU has bf16 in hardware (Linux x86: ``avx512_bf16`` or ``amx_bf16`` among /proc/cpuinfo's flags;
+    plain AVX512 emulates it); fp32 never autocasts."""
+    import platform
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype(cuda, "bf16-mixed") == torch.bfloat16
+    assert autocast_dtype(cuda, "fp32") is None and autocast_dtype(cpu, "fp32") is None
+    assert autocast_dtype(cpu, "bf16-mixed") == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() == "x86_64" and cpuinfo.exists():
+        flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+        native = {"avx512_bf16", "amx_bf16"} & flags
+        assert cpu_has_native_bf16() == bool(native), f"bf16 flags {sorted(native)}, avx512f: {'avx512f' in flags}"
+
+
 def _first_batch(sst2: EncodedSplits, device: torch.device) -> dict[str, torch.Tensor]:
     batch = next(iter(sst2["train"].batches(BF16_TRAIN.batch_size)))
     return {k: v.to(device) for k, v in batch.items()}
@@ -69,6 +87,8 @@ def test_bf16_autocast_runs_linears_in_bf16_and_keeps_fp32_masters(minilm_path: 
     """Under ``autocast(device, "bf16-mixed")`` every linear layer (TT-LoRA's included) computes in bf16,
     while the TT cores and every trainable parameter, and their gradients, stay float32."""
     model, batch = ttlora_minilm(minilm_path, device), _first_batch(sst2, device)
+    assert compute_dtype(model, BF16_TRAIN, device) == "bfloat16"  # what the trial reports
+    assert compute_dtype(model, BF16_TRAIN.model_copy(update={"precision": "fp32"}), device) == "float32"
     assert len(ttlora_layers(model)) == 12  # query + value in 6 layers
     dtypes, handles = _record_linear_output_dtypes(model)
     try:
@@ -144,3 +164,4 @@ def test_one_trial_search_on_a_gpu_share(tmp_path: Path, shared_data_dir: Path) 
     final = results(trial)[-1]
     assert final[MetricKey.GPU_SECONDS.value] > 0
     assert final[MetricKey.TOKENS_PER_SECOND.value] > 0
+    assert final[MetricKey.COMPUTE_DTYPE.value] == "bfloat16"

@@ -89,6 +89,7 @@ def _assert_reports(trials: list[Path]) -> None:
             assert r[MetricKey.CHECKPOINT_SECONDS.value] > 0 and r[MetricKey.PEAK_GPU_MEMORY_BYTES.value] == 0
             assert r[MetricKey.EPOCH_STARTED_UNIX.value] < r[MetricKey.EPOCH_ENDED_UNIX.value]
             assert r[MetricKey.VAL_CLASSES_PREDICTED.value] in (1, 2)  # SST-2: two classes
+            assert r[MetricKey.COMPUTE_DTYPE.value] == "float32"  # train.precision fp32 (the default)
     assert all(r[MetricKey.TOKENS_PER_SECOND.value] > 0 and r[MetricKey.ADAPTER_FILE_BYTES.value] > 0
                for r in final.values())
 
