@@ -6,8 +6,10 @@ stratified 10 % of train, the test split is the official dev set, never used to 
 search holds TT-LoRA (shape, rank, alpha, learning rate sampled; only configurations at least 7x
 smaller than LoRA r=8) and LoRA at each rank (learning rate sampled); no scheduler, every trial to its
 own early stop. Then the confirmation stage (search/run/confirmation.py, the same code as
-``ttsearch confirm``) re-trains with ``SEEDS`` new seeds, the same for every finalist: each arm's
-selected trial (lowest val loss; one arm per LoRA rank) and, at ``full`` scale, TT-LoRA's front.
+``ttsearch confirm``) re-trains with ``SEEDS`` new seeds, the same for every finalist: TT-LoRA's selected
+trial (lowest val loss) and, at ``full`` scale, its front; LoRA's selected trial over every rank (what a
+user would take); the selected trials of LoRA r=1 and r=8, the targets' references. Trials run in
+bf16-mixed on a CPU with bf16 in hardware (``--precision``; 0.56-0.59x the seconds of fp32, same scores).
 
 Printed per task and finalist: adapter parameters (head not counted), mean ± sd of the val and test
 scores over the seeds, and the paired test difference (mean and 95 % interval, seed by seed) to the
@@ -16,11 +18,11 @@ the best TT-LoRA finalist within 1 point of LoRA r=8 with >= 7x fewer parameters
 <= 10,000 parameters at or above LoRA r=1 (9,216 parameters on MiniLM's query + value). "Best" is by
 mean validation score, as ``export`` picks: the test split only measures.
 
-    python benchmarks/bench_quality.py                    # full scale: 2 h 34 min measured on 2 cores (MRPC 89 + SST-2 36 + STS-B 29)
-    python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs: 90 min measured
+    python benchmarks/bench_quality.py                    # full scale, 3 rates per LoRA rank, bf16: 97 min measured on 2 cores (MRPC 54 + SST-2 20 + STS-B 23)
+    python benchmarks/bench_quality.py --tasks sst2 stsb  # full scale without MRPC: 43 min measured
     python benchmarks/bench_quality.py --tasks sst2 --report-only   # re-print from an earlier run
-    python benchmarks/bench_quality.py --tasks sst2 stsb  # full scale without MRPC: 65 min measured (36 + 29)
-    python benchmarks/bench_quality.py --tasks stsb --lora-samples 3   # three learning rates per LoRA rank
+    python benchmarks/bench_quality.py --lora-samples 1 --precision fp32   # the earlier rows (fp32, one rate per rank): 2 h 34 min
+    python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs (90 min in fp32)
     python benchmarks/bench_quality.py --tasks stsb --tt-effective-lr 0.005 0.09   # TT-LoRA's alpha x lr as one number
 """
 from __future__ import annotations

@@ -98,8 +98,7 @@ class TrainSection(StrictModel):
     # accuracy 0.794 ± 0.008 (linear, 6% warm-up) vs 0.762 ± 0.009 (constant); MRPC tied (F1 0.813)
     lr_schedule: Literal["linear", "constant"] = "linear"
     warmup_ratio: float = Field(default=0.06, ge=0.0, lt=1.0)
-    # bf16-mixed: bf16 autocast for float32 models on CUDA and on a CPU with native bf16 (else float32);
-    # TF32 matmuls on CUDA always
+    # bf16-mixed: bf16 autocast on CUDA and on a CPU with native bf16 (else float32); TF32 on CUDA always
     precision: Literal["fp32", "bf16-mixed"] = "fp32"
     seed: int = 0
     weight_decay: float = Field(default=0.0, ge=0.0)
