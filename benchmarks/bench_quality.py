@@ -70,7 +70,7 @@ SCALES: dict[str, dict[str, TaskPlan]] = {
 }
 LORA_RANKS = {"full": (1, 2, 4, 8), "small": (1, 8)}
 # LoRA ranks confirmed besides LoRA's selected trial: the targets' references (r=8, and r=1 at TT-LoRA's size)
-CONFIRMED_LORA_RANKS = {"full": (1, 8), "small": (1, 8)}
+CONFIRMED_LORA_RANKS = (1, 8)
 FRONT_FINALISTS = {"full": True, "small": False}  # TT-LoRA's front confirmed besides its selected trial
 TTLORA_SPACE = [  # 6,144 and 8,448 params on query+value vs LoRA r=8's 73,728
     "search.shape=[[8, 6, 8, 8, 6, 8], auto]", "search.cores=4", "search.rank=4",
@@ -144,18 +144,18 @@ def _every_trial(exp) -> list:
     return select_finalists(exp, "top", top=len(exp.trials))
 
 
-def lora_selected_arm(exp) -> str | None:
-    """The rank of LoRA's selected trial (lowest val loss over every rank): what a user would take;
-    None without a LoRA trial."""
-    lora = [f for f in _every_trial(exp) if f.method == "lora"]
+def lora_selected_arm(every: list) -> str | None:
+    """The rank of LoRA's selected trial (lowest val loss over every rank) among ``_every_trial``: what a
+    user would take; None without a LoRA trial."""
+    lora = [f for f in every if f.method == "lora"]
     return arm_of("lora", lora[0].values) if lora else None
 
 
-def arm_labels(exp) -> dict[str, str]:
+def arm_labels(every: list) -> dict[str, str]:
     """Trial id -> its row name in the tables: "TT-LoRA" (its selected trial), "TT-LoRA front" (its
     other trials), "LoRA r=K" (every trial of that rank; only each rank's selected one is confirmed)."""
     labels: dict[str, str] = {}
-    for finalist in _every_trial(exp):
+    for finalist in every:
         arm = arm_of(finalist.method, finalist.values)
         labels[finalist.trial_id] = "TT-LoRA front" if arm == "TT-LoRA" and arm in labels.values() else arm
     return labels
@@ -171,8 +171,8 @@ def finalists_by_arm(folder: Path, scale: str) -> list[tuple[str, object]]:
 
     exp = load_experiment(folder)
     every = _every_trial(exp)
-    wanted = {"TT-LoRA", *(f"LoRA r={rank}" for rank in CONFIRMED_LORA_RANKS[scale])}
-    if (lora_arm := lora_selected_arm(exp)) is not None:
+    wanted = {"TT-LoRA", *(f"LoRA r={rank}" for rank in CONFIRMED_LORA_RANKS)}
+    if (lora_arm := lora_selected_arm(every)) is not None:
         wanted.add(lora_arm)
     chosen: dict[str, tuple[str, object]] = {}
     for finalist in every:
@@ -245,7 +245,8 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     from analysis.loading import load_experiment
 
     exp = load_experiment(folder)
-    score, arms = exp.score_name, arm_labels(exp)
+    every = _every_trial(exp)
+    score, arms = exp.score_name, arm_labels(every)
     summaries = summarise_seeds(confirmation_trials(folder))
     by_arm = {arms.get(s.finalist, s.finalist): s for s in summaries}
     r8, r1 = by_arm.get("LoRA r=8"), by_arm.get("LoRA r=1")
@@ -254,7 +255,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
              "test - LoRA r=8 (points, 95%)": _paired(s, r8), "test - LoRA r=1": _paired(s, r1)} for s in summaries]
     print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{searched_rates(folder)}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
-    print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(exp) or 'none'}")
+    print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(every) or 'none'}")
     floor = majority_test_score(task)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
     if math.isfinite(floor):

@@ -1,6 +1,7 @@
 """One fine-tuning run with the trainable's own recipe (search/trial/training.py), outside Tune, for the
-comparison benchmarks (LR schedule, core init, head learning rate, precision, trial cost). Same data loading, tokenisation, optimizer, schedule,
-clipping, dropout seeding, early stopping and best-epoch selection (lowest val loss) as a trial.
+comparison benchmarks (LR schedule, core init, head learning rate, precision, trial cost). Same data
+loading, tokenisation, optimizer, schedule, clipping, dropout seeding, early stopping and best-epoch
+selection (lowest val loss) as a trial.
 
 The data uses the held-out arrangement: validation = a stratified fraction of train (chooses the best
 epoch), test = the official dev set (scored once on the best epoch's weights, never used to choose).
