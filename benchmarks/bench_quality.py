@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -282,16 +282,17 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
 
 def searched_rates(folder: Path) -> str:
     """How the search drew its learning rates, read from its resolved space (nothing recorded beside it):
-    the trials per LoRA rank, the precision, and TT-LoRA's alpha x lr when searched as one number."""
+    TT-LoRA's trials, the trials per LoRA rank, the precision, and TT-LoRA's alpha x lr when searched as one number."""
     import yaml
 
     from vocab.experiment_folder import RESOLVED_SPACE_FILE
 
     space = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text())
     lora_samples = (space.get("baselines") or {}).get("lora", {}).get("num_samples", 1)
+    tt_samples = space.get("num_samples", 1)
     effective_lr = (space.get("search") or {}).get("effective_lr")
     precision = (space.get("train") or {}).get("precision", "fp32")
-    return (f", {lora_samples} learning rate(s) per LoRA rank, {precision}"
+    return (f", {tt_samples} TT-LoRA trials, {lora_samples} learning rate(s) per LoRA rank, {precision}"
             + ("" if effective_lr is None else f", TT-LoRA alpha x lr searched as one number ({effective_lr})"))
 
 
@@ -316,6 +317,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16-mixed"], default=default_precision(),
                         help="train.precision of every trial (default: bf16-mixed on a CPU with bf16 in "
                              "hardware, 0.56-0.59x the seconds of fp32 per run here; else fp32)")
+    parser.add_argument("--tt-samples", type=_positive_int, default=None,
+                        help="TT-LoRA trials in the search (default: the plan's, 4 at full scale, 3 at small)")
     parser.add_argument("--tt-effective-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="search TT-LoRA's alpha x lr log-uniform in [LOW, HIGH] as one number (rate "
                              "derived per trial) instead of alpha and lr apart")
@@ -330,6 +333,7 @@ def main() -> None:
             seconds[task] = ""
             continue
         plan = SCALES[args.scale][task]
+        plan = plan if args.tt_samples is None else replace(plan, tt_samples=args.tt_samples)
         searched = run_search(plan, args.scale, args.out, args.lora_samples or plan.lora_samples, args.head_lr,
                               args.tt_effective_lr, args.precision)
         (folder / "bench_scale").write_text(args.scale)
