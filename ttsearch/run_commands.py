@@ -125,6 +125,7 @@ def render_plan(plan: Plan) -> str:
         f"Configurations: {'continuous (sampled)' if math.isinf(plan.configurations) else int(plan.configurations)}"
         f", samples: {plan.num_samples}, scheduler: {plan.scheduler}, searcher: {plan.search_algorithm}",
         "Data: " + "; ".join(f"{role}: {rows}" for role, rows in plan.data_roles.items()),
+        f"Precision: {plan.precision} (each trial reports compute_dtype)",
     ]
     if plan.brackets:
         band = sum(b.trials for b in plan.brackets)

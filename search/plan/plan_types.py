@@ -47,6 +47,7 @@ class Plan:
     asha_rungs: list[int] = field(default_factory=list)  # ASHA schedulers: the epochs of the rungs that can cut
     rows: list[PlanRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    precision: str = ""  # train.precision and what it means per device (search/trial/training.py)
     memory_per_trial: str = ""  # estimate for the largest configuration (cluster/memory.py)
     memory_bytes: int = 0
     memory_warning: str | None = None

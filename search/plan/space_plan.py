@@ -20,6 +20,7 @@ from search.space.shape_core_pairs import count_configurations, shape_core_pairs
 from search.tasks import get_task
 from search.trial.config import ttlora_config_for
 from search.trial.model_source import build_meta_model, load_model_config, model_family
+from search.trial.training import precision_text
 from ttlora_core.config import TTLoRAConfig
 from ttlora_core.tt_arithmetic import ShapeError
 from vocab.errors import UsageError
@@ -112,6 +113,7 @@ def build_plan(space: SearchSpace, space_file: str = "<space>", gpu: str | None 
     plan = Plan(space.name, space.model.name_or_path, model_family(config, space.model.family), task.name,
                 task.score_name, target_dims, count_configurations(space), space.num_samples, space.scheduler.type)
     plan.data_roles = data_roles(space)
+    plan.precision = precision_text(space.train.precision, space.model.dtype)
     if space.scheduler.type == "hyperband":
         plan.brackets = hyperband_brackets(space.max_t, space.scheduler.reduction_factor)
     if space.scheduler.type in ASHA_SCHEDULERS:

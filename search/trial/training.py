@@ -114,6 +114,19 @@ def compute_dtype(model: torch.nn.Module, train: TrainSection, device: torch.dev
     return str(dtype).removeprefix("torch.")
 
 
+def precision_text(precision: str, model_dtype: str) -> str:
+    """What ``train.precision`` means for a trial's matmuls, by device, for ``ttsearch plan``: the rule of
+    ``autocast_dtype`` on a CUDA GPU and on this machine's CPU (a cluster's other hosts may differ: each
+    trial reports ``compute_dtype``)."""
+    if precision != "bf16-mixed":
+        return f"{precision}: matmuls in the model's dtype ({model_dtype})"
+    on_cpu = autocast_dtype(torch.device("cpu"), precision)
+    cpu = ("bfloat16 (bf16 in hardware)" if on_cpu is not None
+           else f"{model_dtype} (no bf16 in hardware: emulated bf16 would be slower)")
+    return (f"{precision}: matmuls in bfloat16 on a CUDA GPU, {cpu} on this machine's CPU; "
+            "weights and optimizer state stay in the model's dtype")
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """Autocast to ``autocast_dtype(device, precision)``, or no autocast."""
     dtype = autocast_dtype(device, precision)

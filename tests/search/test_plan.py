@@ -1,4 +1,5 @@
-"""`ttsearch plan`: HyperBand brackets as Ray builds them, memory per trial and the GPU-fraction warning."""
+"""`ttsearch plan`: HyperBand brackets as Ray builds them, memory per trial and the GPU-fraction warning,
+what the precision computes in."""
 from __future__ import annotations
 
 import json
@@ -51,3 +52,19 @@ def test_plan_json_has_memory_and_warns_for_a_small_gpu_fraction(capsys: pytest.
     assert run_main([*args, "--set", "resources.gpu=0.1", "--set", "train.batch_size=8"]) == 0
     squeezed = json.loads(capsys.readouterr().out)
     assert "resources.gpu = 0.1 of an H100-80GB" in squeezed["memory_warning"]
+
+
+def test_plan_says_what_each_precision_computes_in(capsys: pytest.CaptureFixture) -> None:
+    """The plan's precision line follows the trial's rule: fp32 stays in the model's dtype; bf16-mixed is
+    bfloat16 on a CUDA GPU, and on this CPU exactly when it has bf16 in hardware."""
+    from search.trial.training import cpu_has_native_bf16
+
+    space = str(REPO_ROOT / "spaces" / "quickstart.yaml")
+    assert run_main(["plan", space]) == 0
+    assert "Precision: fp32: matmuls in the model's dtype (float32)" in capsys.readouterr().out
+    assert run_main(["plan", space, "--set", "train.precision=bf16-mixed"]) == 0
+    line = next(text for text in capsys.readouterr().out.splitlines() if text.startswith("Precision:"))
+    assert line.startswith("Precision: bf16-mixed: matmuls in bfloat16 on a CUDA GPU, ")
+    on_cpu = "bfloat16 (bf16 in hardware) on this machine's CPU" if cpu_has_native_bf16() else \
+        "float32 (no bf16 in hardware: emulated bf16 would be slower) on this machine's CPU"
+    assert on_cpu in line and line.endswith("(each trial reports compute_dtype)")
