@@ -281,19 +281,18 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
 
 
 def searched_rates(folder: Path) -> str:
-    """How the search drew its learning rates, read from its resolved space (nothing recorded beside it):
-    TT-LoRA's trials, the trials per LoRA rank, the precision, and TT-LoRA's alpha x lr when searched as one number."""
-    import yaml
+    """How the search drew its trials, read from its resolved space through the typed loader: TT-LoRA's
+    trials, the trials per LoRA rank, the precision, and TT-LoRA's alpha x lr when searched as one number."""
+    from search.run.driver import space_to_resume
+    from search.space.method_samples import method_samples
 
-    from vocab.experiment_folder import RESOLVED_SPACE_FILE
-
-    space = yaml.safe_load((folder / RESOLVED_SPACE_FILE).read_text())
-    lora_samples = (space.get("baselines") or {}).get("lora", {}).get("num_samples", 1)
-    tt_samples = space.get("num_samples", 1)
-    effective_lr = (space.get("search") or {}).get("effective_lr")
-    precision = (space.get("train") or {}).get("precision", "fp32")
-    return (f", {tt_samples} TT-LoRA trials, {lora_samples} learning rate(s) per LoRA rank, {precision}"
-            + ("" if effective_lr is None else f", TT-LoRA alpha x lr searched as one number ({effective_lr})"))
+    space, _ = space_to_resume(folder)
+    effective_lr = space.searched_params()["effective_lr"]
+    drawn = f"{effective_lr.low}-{effective_lr.high}" if effective_lr.low is not None else effective_lr.values
+    product = "" if effective_lr.values == (None,) else \
+        f", TT-LoRA alpha x lr searched as one number ({effective_lr.kind} {drawn})"
+    return (f", {space.num_samples} TT-LoRA trials, {method_samples(space, 'lora').draws} learning rate(s) per "
+            f"LoRA rank, {space.train.precision}{product}")
 
 
 def _positive_int(text: str) -> int:
