@@ -1,4 +1,5 @@
-"""The ``ttsearch`` entry point: registers the subcommands and turns ``UsageError`` into exit code 2.
+"""The ``ttsearch`` entry point: registers the subcommands and turns ``UsageError`` into exit code 2
+(``Interrupted``: 130).
 
 The subcommand modules are imported plainly; each adds its commands to ``ttsearch.app.app`` and
 keeps heavy imports (torch, Ray, pandas) inside the command functions, so ``ttsearch ls`` starts fast.
@@ -11,7 +12,7 @@ import click
 
 from ttsearch import analysis_commands, cluster_commands, confirm_commands, replay_commands, run_commands  # noqa: F401  (register commands)
 from ttsearch.app import app
-from vocab.errors import UsageError
+from vocab.errors import Interrupted, UsageError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as exc:
         click.echo(f"error: {exc.render()}", err=True)
         sys.exit(UsageError.exit_code)
+    except Interrupted as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(Interrupted.exit_code)
 
 
 __all__ = ["app", "main"]

@@ -25,3 +25,20 @@ class UsageError(Exception):
         if self.expected:
             parts.append(f" (expected {self.expected})")
         return "".join(parts)
+
+
+class Interrupted(Exception):
+    """A search or confirmation stopped by Ctrl-C: its state is saved, and what would follow a finished
+    run (the end mark, the held-out pass, the confirmation) did not run. Exit code 130 (as for SIGINT),
+    with the command that continues it."""
+
+    exit_code = 130
+
+    def __init__(self, what: str, continue_with: str) -> None:
+        self.what = what
+        self.continue_with = continue_with
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return (f"{self.what} was interrupted; its state is saved. `{self.continue_with}` continues it "
+                "(finished trials are not trained again).")

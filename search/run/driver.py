@@ -17,7 +17,7 @@ from search.plan.space_plan import Plan, build_plan
 from search.space.schema import SearchSpace, dump_space_yaml
 from search.tasks import encode_splits, get_task, load_splits, prepare_tokenizer, resolve_data_dir
 from search.trial.model_source import load_model_config, resolve_model_path
-from vocab.errors import UsageError
+from vocab.errors import Interrupted, UsageError
 from vocab.experiment_folder import (
     EXPERIMENT_META_FILE,
     FOLDER_FORMAT_VERSION,
@@ -290,11 +290,12 @@ def run_experiment(prepared: PreparedExperiment, address: str | None = None, res
 
 
 def _fit(prepared: PreparedExperiment, address: str | None, exists: bool, live: bool | None) -> Any:
-    """Start Ray, build (or restore) the Tuner, fit, score the held-out split where it matters, mark the end."""
+    """Start Ray, build (or restore) the Tuner, fit, score the held-out split where it matters, mark the end;
+    ``Interrupted`` (nothing after the fit) when Ctrl-C stopped it."""
     from search.run.heldout_pass import score_heldout
     from search.run.legacy_modules import install_legacy_module_names
     from search.run.progress import ProgressTable
-    from search.strategies.tuner import restore_tuner
+    from search.strategies.tuner import fit_tuner, restore_tuner
 
     start_ray(address, prepared.experiment_dir)
     check_cluster_storage(prepared)
@@ -307,7 +308,9 @@ def _fit(prepared: PreparedExperiment, address: str | None, exists: bool, live: 
         tuner = restore_tuner(prepared.experiment_dir, trainable)
     else:
         tuner = _new_tuner(prepared, trainable, progress)
-    result_grid = tuner.fit()
+    result_grid, interrupted = fit_tuner(tuner)
+    if interrupted:  # Ctrl-C: Tune saved its state; the held-out pass and the end mark wait for resume
+        raise Interrupted(f"the search in {prepared.experiment_dir}", f"ttsearch resume {prepared.experiment_dir}")
     score_heldout(prepared, result_grid)  # trials a scheduler stopped that matter; resumable
     try:
         mark_finished(prepared)

@@ -7,10 +7,12 @@ replays (``search/replay/replay_search.py``) alike, so both run under the same r
 * one checkpoint kept per trial (its latest; the best adapter is saved beside it);
 * actors reused between trials (the frozen model stays loaded: ``search/trial/model_cache.py``);
 * a scheduler that remembers its rungs saves them with Tune's experiment state (``SchedulerMemory``);
-* Tune's own console output off (``verbose=0``): ``search/run/progress.py`` prints instead.
+* Tune's own console output off (``verbose=0``): ``search/run/progress.py`` prints instead;
+* a fit that Ctrl-C stopped is told from a finished one (``fit_tuner``).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -76,4 +78,38 @@ def restore_tuner(experiment_dir: str, trainable: Any) -> tune.Tuner:
                               restart_errored=False)
 
 
-__all__ = ["TunerSettings", "build_tuner", "restore_tuner", "trainable_with", "can_restore"]
+
+
+# What ray/tune/tune.py logs (logger "ray.tune.tune") when the first SIGINT or a SIGUSR1 ended the run.
+TUNE_INTERRUPTED_LOG = "has been interrupted, but the most recent state was saved"
+
+
+class _InterruptionWatch(logging.Handler):
+    """Notes Tune's "interrupted" warning while a fit runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen = self.seen or TUNE_INTERRUPTED_LOG in record.getMessage()
+
+
+def fit_tuner(tuner: tune.Tuner) -> tuple[Any, bool]:
+    """``tuner.fit()`` and whether it was interrupted. Tune catches the first Ctrl-C (SIGINT) and SIGUSR1,
+    saves its state and returns as if the run had ended, so a caller that took the grid for finished
+    would mark the experiment done and go on (held-out pass, confirmation). Interrupted: Tune said so,
+    or a trial is neither terminated nor errored (every trial is one or the other when a run ends)."""
+    watch = _InterruptionWatch()
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addHandler(watch)
+    try:
+        grid = tuner.fit()
+    finally:
+        tune_logger.removeHandler(watch)
+    unfinished = len(grid) - grid.num_terminated - grid.num_errors
+    return grid, watch.seen or unfinished > 0
+
+
+__all__ = ["TunerSettings", "build_tuner", "restore_tuner", "trainable_with", "can_restore", "fit_tuner",
+           "TUNE_INTERRUPTED_LOG"]
