@@ -23,7 +23,7 @@ from analysis import columns as col
 from analysis.loading import Experiment, load_experiment
 from analysis.methods_summary import method_bests, trial_methods
 from analysis.pareto import pareto_front
-from vocab.experiment_folder import CONFIRM_DIR
+from vocab.experiment_folder import CONFIRM_DIR, EXPERIMENT_META_FILE, ExperimentMeta, StopReason
 from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, SEED_KEY, TTLORA, flat_trial_config, method_label
 
@@ -32,6 +32,15 @@ def _finalist(row: pd.Series, method: str) -> Finalist:
     raw = flat_trial_config(json.loads(row[col.CONFIG_JSON] or "{}"))
     values = {k: v for k, v in raw.items() if not k.startswith("_") and k != "method"}
     return Finalist(str(row[col.TRIAL_ID]), method, values, float(row[col.ADAPTER_PARAMS]))
+
+
+def _by_val_loss(trials: pd.DataFrame) -> pd.Series:
+    """Trial ids by val loss, ties to fewer parameters, then the lower id (``best_trial``'s order, so
+    ``top`` 1 is the ``selected`` trial)."""
+    cost = trials[col.DEFAULT_COST] if col.DEFAULT_COST in trials else pd.Series(math.nan, index=trials.index)
+    ranked = trials.assign(_loss=pd.to_numeric(trials[col.BEST_VAL_LOSS], errors="coerce"),
+                           _cost=pd.to_numeric(cost, errors="coerce").fillna(math.inf))
+    return ranked.sort_values(["_loss", "_cost", col.TRIAL_ID], kind="stable")[col.TRIAL_ID]
 
 
 def select_finalists(exp: Experiment, which: str = "selected", top: int = 1) -> list[Finalist]:
@@ -48,7 +57,7 @@ def select_finalists(exp: Experiment, which: str = "selected", top: int = 1) -> 
             continue
         own = ranked[methods[ranked.index] == best[col.METHOD]]
         if which == "top":
-            ids = own.sort_values([col.BEST_VAL_LOSS, col.TRIAL_ID], kind="stable")[col.TRIAL_ID].head(top)
+            ids = _by_val_loss(own).head(top)
         else:
             ids = pd.Series([best[col.TRIAL_ID]])
             if which == "front" and best[col.METHOD] == TTLORA:
@@ -103,8 +112,20 @@ def confirmation_trials(exp_path: str | Path) -> pd.DataFrame:
                          seed=configs.apply(lambda c: int(c.get(SEED_KEY, -1))))
 
 
+def confirmation_finished(exp_path: str | Path) -> bool:
+    """Whether the experiment's confirmation ran to its end (every seed of every finalist ended without
+    an error: search/run/confirmation.py marks it only then)."""
+    meta_file = Path(exp_path) / CONFIRM_DIR / EXPERIMENT_META_FILE
+    if not meta_file.is_file():
+        return False
+    return ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")).finished_unix is not None
+
+
 def summarise_seeds(trials: pd.DataFrame) -> list[SeedSummary]:
-    """One summary per finalist of ``confirmation_trials``, in its trial order."""
+    """One summary per finalist of ``confirmation_trials``, in its trial order, over the seeds that ended:
+    a seed still running (its best so far) or failed (its scores up to the error) is not a measurement."""
+    if col.STOP_REASON in trials:
+        trials = trials[~trials[col.STOP_REASON].isin([StopReason.RUNNING.value, StopReason.ERROR.value])]
     out = []
     for finalist, group in trials.groupby("finalist", sort=False):
         group = group.sort_values("seed")

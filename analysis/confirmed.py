@@ -19,6 +19,7 @@ from analysis import columns as col
 from analysis.confirmation import (
     SeedSummary,
     best_baseline,
+    confirmation_finished,
     confirmation_trials,
     mean_val_score,
     summarise_seeds,
@@ -63,7 +64,10 @@ class ConfirmedChoice:
 
 def confirmed_best(exp_path: str | Path, among: set[str] | None = None) -> ConfirmedChoice | None:
     """The finalist ``export`` and ``ls`` use: highest mean val score (ties: fewer parameters); ``among``:
-    only finalists re-training these search trial ids (one method's, for ``export --method``)."""
+    only finalists re-training these search trial ids (one method's, for ``export --method``). None until
+    the confirmation has finished: a partial one compares finalists over different seeds."""
+    if not confirmation_finished(exp_path):
+        return None
     table = confirmed_table(confirmed_summaries(exp_path))
     if len(table) and among is not None:
         table = table[table[col.TRIAL_ID].isin(among)]

@@ -218,9 +218,10 @@ def _add_confirmed(fig: go.Figure, confirmed: pd.DataFrame, cost_col: str, metri
         x=confirmed[col.ADAPTER_PARAMS], y=confirmed[mean], mode="markers", meta=CONFIRMED_META,
         name=f"confirmed: mean ± sd over {seeds} seeds", error_y=dict(type="data", array=confirmed[sd].fillna(0), visible=True),
         marker=dict(symbol="diamond-wide", size=13, color="#111"),
-        hovertext=[f"trial {t} ({method_label(m)}), {p:,.0f} params: {v:.4f} ± {e:.4f} over {n} seeds"
+        hovertext=[f"trial {t} ({method_label(m)}), {p:,.0f} params: {v:.4f}"
+                   + (f" ± {e:.4f} over {n} seeds" if math.isfinite(e) else f" over {n} seed(s), no spread")
                    for t, m, p, v, e, n in zip(confirmed[col.TRIAL_ID], confirmed[col.METHOD], confirmed[col.ADAPTER_PARAMS],
-                                               confirmed[mean], confirmed[sd].fillna(0), confirmed[SEEDS])],
+                                               confirmed[mean], confirmed[sd], confirmed[SEEDS])],
         hoverinfo="text",
     ))
 

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 
 from analysis import columns as col
 from analysis.config_display import format_number as _fmt
-from analysis.confirmation import SeedSummary, verdict_lines
+from analysis.confirmation import SeedSummary, confirmation_finished, verdict_lines
 from analysis.confirmed import (SEEDS, TEST_HALF, TEST_MEAN, TEST_SD, VAL_HALF, VAL_MEAN, VAL_SD, confirmed_headline,
                                 confirmed_summaries, confirmed_table)
 from analysis.figures import anytime_figure, learning_curves_figure, pareto_figure, plottable
@@ -303,7 +303,8 @@ def build_report_html(exp: Experiment, metric_col: str = col.BEST_SCORE, cost_co
 
     confirmed = confirmed_summaries(exp.path)
     if confirmed:
-        parts.append("<h2>Confirmed over seeds</h2>" + confirmed_section(confirmed, score_name))
+        partial = "" if confirmation_finished(exp.path) else " (partial: not finished; the seeds that ended so far)"
+        parts.append(f"<h2>Confirmed over seeds{partial}</h2>" + confirmed_section(confirmed, score_name))
     parts.append(_front_figure_html(exp, len(points), cost_col, metric_col, references, plotlyjs,
                                     confirmed_table(confirmed)))
 

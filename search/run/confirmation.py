@@ -6,8 +6,9 @@ One more Tune experiment inside the experiment folder (``<experiment>/confirm``)
 (``vocab.methods.SEED_KEY``: the data order, the head and adapter initialisation and dropout all follow
 it). Every finalist gets the same seeds, so methods compare seed by seed. No scheduler: each trial runs
 to its own early stop and scores the held-out split on its best adapter. The experiment's lock is held
-throughout; a killed confirmation resumes (finished seeds are not trained again), a finished one is
-skipped, and a different request (other finalists or seeds) is a usage error rather than a mix.
+throughout; a killed or interrupted confirmation resumes (finished seeds are not trained again), one
+with a failed seed retries that seed, a finished one is skipped, and a different request (other
+finalists or seeds) is a usage error rather than a mix.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from search.run.driver import (
 )
 from search.run.outcome import RunOutcome, run_outcome
 from search.space.schema import SearchSpace, load_space
-from vocab.errors import UsageError
+from vocab.errors import Interrupted, UsageError
 from vocab.experiment_folder import CONFIRM_DIR, EXPERIMENT_META_FILE, ExperimentMeta
 from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, METHOD_KEY, METHOD_NAME_KEY, SEED_KEY
@@ -40,6 +41,20 @@ def confirmation_seeds(space: SearchSpace, count: int) -> list[int]:
     """``count`` seeds after the search's own (``confirm.first_seed`` when set)."""
     first = space.confirm.first_seed if space.confirm.first_seed is not None else space.train.seed + 1
     return list(range(first, first + count))
+
+
+def check_search_to_confirm(experiment_dir: str | Path) -> None:
+    """A usage error unless ``experiment_dir`` holds a finished search: not a confirmation folder itself,
+    not a search that is still running or was interrupted (its finalists would be those of part of it)."""
+    folder = Path(experiment_dir)
+    meta_file = folder / EXPERIMENT_META_FILE
+    meta = ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    if meta is not None and REQUEST_KEY in meta.extra:
+        raise UsageError("this is a confirmation folder, not a search", where=str(folder),
+                         expected=f"the experiment folder that holds it ({folder.resolve().parent})")
+    if meta is not None and meta.finished_unix is None:
+        raise UsageError("the search has not finished (it is still running, or it was interrupted)", where=str(folder),
+                         expected=f"a finished search: `ttsearch resume {folder}` first")
 
 
 def confirmation_space(experiment_dir: str | Path) -> tuple[SearchSpace, str]:
@@ -75,10 +90,13 @@ def _earlier_request(prepared: PreparedExperiment) -> tuple[dict[str, Any] | Non
 
 
 def run_confirmation(experiment_dir: str | Path, finalists: list[Finalist], seeds: list[int],
-                     address: str | None = None, live: bool | None = None) -> RunOutcome | None:
-    """Re-train ``finalists`` with ``seeds``; None when this exact confirmation had already finished."""
+                     address: str | None = None, live: bool | None = None,
+                     continue_with: str | None = None) -> RunOutcome | None:
+    """Re-train ``finalists`` with ``seeds``; None when this exact confirmation had already finished.
+    ``continue_with``: the command that resumes it, named when Ctrl-C stops it."""
     from search.run.experiment_lock import lock_experiment
 
+    check_search_to_confirm(experiment_dir)
     if not finalists or not seeds:
         raise UsageError("nothing to confirm (no finalist or no seed)", where=str(experiment_dir),
                          expected="a finished search with at least one trial that reported an epoch, and --seeds >= 1")
@@ -93,15 +111,18 @@ def run_confirmation(experiment_dir: str | Path, finalists: list[Finalist], seed
     if earlier is not None and finished:
         return None
     with lock_experiment(str(Path(space_file).parent)):
-        return _fit(prepared, finalists, seeds, address, live, resume=earlier is not None)
+        return _fit(prepared, finalists, seeds, address, live, resume=earlier is not None,
+                    continue_with=continue_with or f"ttsearch confirm {experiment_dir}")
 
 
 def _fit(prepared: PreparedExperiment, finalists: list[Finalist], seeds: list[int],
-         address: str | None, live: bool | None, resume: bool) -> RunOutcome:
+         address: str | None, live: bool | None, resume: bool, continue_with: str) -> RunOutcome:
+    """Fit the confirmation's Tuner (restored when ``resume``); marked finished only when every seed of
+    every finalist ended without an error. Ctrl-C: ``Interrupted`` naming ``continue_with``."""
     from search.run.legacy_modules import install_legacy_module_names
     from search.run.progress import ProgressTable
     from search.strategies.factory import build_scheduler, random_search
-    from search.strategies.tuner import TunerSettings, build_tuner, restore_tuner
+    from search.strategies.tuner import TunerSettings, build_tuner, fit_tuner, restore_tuner
 
     start_ray(address, prepared.experiment_dir)
     check_cluster_storage(prepared)
@@ -121,10 +142,14 @@ def _fit(prepared: PreparedExperiment, finalists: list[Finalist], seeds: list[in
                                  max_failures=space.train.max_failures)
         tuner = build_tuner(trainable, confirmation_param_space(finalists, seeds), build_scheduler(space, []),
                             random_search(space), settings)
-    grid = tuner.fit()
-    mark_finished(prepared)
-    return run_outcome(grid)
+    grid, interrupted = fit_tuner(tuner)
+    if interrupted:
+        raise Interrupted(f"the confirmation in {prepared.experiment_dir}", continue_with)
+    outcome = run_outcome(grid)
+    if not outcome.failed:  # a failed seed would break the pairing: a rerun retries it (resume_errored)
+        mark_finished(prepared)
+    return outcome
 
 
-__all__ = ["Finalist", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
+__all__ = ["Finalist", "check_search_to_confirm", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
            "run_confirmation", "REQUEST_KEY"]

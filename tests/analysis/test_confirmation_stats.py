@@ -36,3 +36,21 @@ def test_paired_difference_uses_only_the_seeds_both_ran() -> None:
 ])
 def test_verdict_in_words(tt_scores: list[float], words: str) -> None:
     assert words in verdict(_summary("ttlora", tt_scores), _summary("lora", [0.80, 0.80, 0.80]))
+
+
+def test_only_seeds_that_ended_are_measurements() -> None:
+    """A seed still running (its best so far) or failed (its scores up to the error) stays out of the
+    finalist's scores and seed list; one that ended by early stop, max epochs or a scheduler is in."""
+    import pandas as pd
+
+    from analysis import columns as col
+    from analysis.confirmation import summarise_seeds
+
+    rows = [("a", 1, "early_stop", 0.80, 0.78), ("a", 2, "running", 0.95, math.nan), ("a", 3, "max_epochs", 0.82, 0.80),
+            ("b", 1, "error", 0.40, math.nan), ("b", 2, "early_stop", 0.81, 0.79), ("b", 3, "early_stop", 0.83, 0.81)]
+    trials = pd.DataFrame(rows, columns=["finalist", "seed", col.STOP_REASON, col.BEST_SCORE, col.BEST_TEST_SCORE])
+    by_finalist = {s.finalist: s for s in summarise_seeds(trials.assign(**{col.ADAPTER_PARAMS: 100.0}))}
+    assert by_finalist["a"].seeds == [1, 3] and by_finalist["a"].val_scores == [0.80, 0.82]
+    assert by_finalist["b"].seeds == [2, 3] and by_finalist["b"].test_scores == [0.79, 0.81]
+    mean, _, n = paired_difference(by_finalist["a"], by_finalist["b"])
+    assert n == 1 and mean == pytest.approx(-1.0)  # seed 3 only: 0.80 - 0.81

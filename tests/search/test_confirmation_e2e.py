@@ -1,6 +1,8 @@
-"""The confirmation stage on a real search (real Ray, MiniLM, SST-2): finalists re-trained with new seeds,
-the same seeds for every method, resumed after SIGKILL without re-training finished seeds, skipped when
-done, and summarised over seeds with a paired verdict."""
+"""The confirmation stage on a real search (real Ray, MiniLM, SST-2): a search stopped by Ctrl-C is not
+taken for finished (no confirmation of part of it) and resumes; finalists re-trained with new seeds, the
+same seeds for every method, resumed after SIGKILL without re-training finished seeds (a partial
+confirmation decides nothing in ``ls``/``export``), skipped when done, and summarised over seeds with a
+paired verdict."""
 from __future__ import annotations
 
 import os
@@ -33,13 +35,14 @@ def _confirm(experiment: Path) -> list[str]:
 def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_path: Path,
                                                                              shared_data_dir: Path) -> None:
     from analysis.confirmation import confirmation_trials, summarise_seeds
+    from analysis.loading import ExperimentStatus, load_experiment
 
-    searched = run_cli(["run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir), *SEARCH,
-                        "--storage", str(tmp_path)])
-    assert searched.returncode == 0, searched.stderr[-3000:]
     experiment = tmp_path / "quickstart"
+    _search_interrupted_by_ctrl_c(experiment, shared_data_dir)
     confirm = experiment / CONFIRM_DIR
-    killed = subprocess.Popen(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
+    # resume finishes the search and goes on to its confirmation stage (confirm.seeds: 2), killed there
+    resume = [sys.executable, "-m", "ttsearch", "resume", str(experiment), "--no-live"]
+    killed = subprocess.Popen(resume, cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -53,6 +56,8 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
         killed.wait()
     finished = {t.name: results(t) for t in trial_dirs(confirm) if _done(t)}  # as the resume will find them
     assert 0 < len(finished) < 4  # killed half-way: the resume has seeds left to train
+    assert load_experiment(experiment).status == ExperimentStatus.FINISHED  # the search was, before the stage
+    _a_partial_confirmation_decides_nothing(experiment)
     resumed = subprocess.run(_confirm(experiment), cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
@@ -73,6 +78,47 @@ def test_finalists_are_confirmed_over_paired_seeds_and_resume_after_sigkill(tmp_
                            capture_output=True, text=True, timeout=300)
     assert other.returncode == 2 and "holds another confirmation" in other.stderr, other.stderr[-2000:]
     _report_ls_and_export_use_the_confirmed_figures(experiment, tmp_path)
+
+
+def _search_interrupted_by_ctrl_c(experiment: Path, shared_data_dir: Path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while a trial holds at epoch 1, so the
+    search provably has work left: exit 130 naming ``ttsearch resume``, not marked finished, neither the
+    held-out pass nor the confirmation stage (``confirm.seeds`` 2) started, ``confirm`` refused."""
+    from analysis.loading import ExperimentStatus, load_experiment
+    from search.trial.fault_injection import HELD_MARKER
+
+    command = [sys.executable, "-m", "ttsearch", "run", "spaces/quickstart.yaml", "--data-dir", str(shared_data_dir),
+               *SEARCH, "--set", "confirm.seeds=2", "--storage", str(experiment.parent), "--no-live"]
+    held = subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(TTSEARCH_HOLD_AT_EPOCH="1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not list(experiment.glob(f"*/{HELD_MARKER}")):
+            time.sleep(0.5)
+        assert list(experiment.glob(f"*/{HELD_MARKER}")), "no trial reached its hold within 300 s"
+        os.killpg(held.pid, signal.SIGINT)
+        _, stderr = held.communicate(timeout=180)
+    finally:
+        if held.poll() is None:
+            os.killpg(held.pid, signal.SIGKILL)
+            held.wait()
+    assert held.returncode == 130, stderr[-3000:]
+    assert "was interrupted" in stderr and f"ttsearch resume {experiment}" in stderr, stderr[-3000:]
+    assert load_experiment(experiment).status != ExperimentStatus.FINISHED and not (experiment / CONFIRM_DIR).exists()
+    refused = run_cli(["confirm", str(experiment), "--seeds", "2"])
+    assert refused.returncode == 2 and "has not finished" in refused.stderr, refused.stderr[-2000:]
+
+
+def _a_partial_confirmation_decides_nothing(experiment: Path) -> None:
+    """A killed confirmation: ``ls`` and ``export`` keep the search's figures; the confirmation folder
+    is not a search to confirm; ``--top`` without ``--finalists top`` is refused (exit 2, no training)."""
+    from analysis.confirmed import confirmed_best
+
+    assert confirmed_best(experiment) is None
+    inner = run_cli(["confirm", str(experiment / CONFIRM_DIR)])
+    assert inner.returncode == 2 and "is a confirmation folder" in inner.stderr, inner.stderr[-2000:]
+    top = run_cli(["confirm", str(experiment), "--top", "2"])
+    assert top.returncode == 2 and "--finalists top" in top.stderr, top.stderr[-2000:]
 
 
 def _report_ls_and_export_use_the_confirmed_figures(experiment: Path, tmp_path: Path) -> None:
