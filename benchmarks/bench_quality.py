@@ -217,21 +217,27 @@ def _paired(a, b) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]" if n >= 2 and math.isfinite(half) else f"{mean:+.2f}"
 
 
-def majority_test_score(task: str) -> float:
-    """The held-out score of always predicting train's most common class (NaN for regression): a
-    finalist at this score has not learned the task."""
+def majority_test_score(folder: Path) -> float:
+    """The held-out score of always predicting the most common class of the search's own train rows (NaN
+    for regression): a finalist at this score has not learned the task. The splits are the search's, read
+    from its resolved space (data folder, rows, seed)."""
     from collections import Counter
 
     import numpy as np
 
+    from search.run.driver import space_to_resume
     from search.tasks import get_task
     from search.tasks.loading import load_splits
     from search.tasks.metrics import compute_score
 
-    spec = get_task(task)
+    space, _ = space_to_resume(folder)
+    spec, data = get_task(space.task), space.data
     if spec.is_regression:
         return math.nan
-    splits = load_splits(task, DATA, test_split="validation", val_from_train=0.1)  # the benchmark's arrangement
+    splits = load_splits(spec, data.dir, train_split=data.train_split,
+                         val_split=None if data.val_from_train else data.val_split, limit_train=data.limit_train,
+                         limit_val=data.limit_val, seed=space.train.seed, test_split=data.test_split,
+                         limit_test=data.limit_test, val_from_train=data.val_from_train)
     majority = Counter(e.label for e in splits["train"]).most_common(1)[0][0]
     labels = np.array([e.label for e in splits["test"]])
     return compute_score(spec, np.full(len(labels), majority), labels)[spec.metric_names[0]]
@@ -241,7 +247,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     """The per-finalist table over seeds and the two targets on confirmed means."""
     import pandas as pd
 
-    from analysis.confirmation import SeedSummary, confirmation_trials, summarise_seeds
+    from analysis.confirmation import SeedSummary, confirmation_trials, mean_val_score, summarise_seeds
     from analysis.loading import load_experiment
 
     exp = load_experiment(folder)
@@ -256,16 +262,16 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
     print(f"\n## {task}: {score}, {len(summaries)} finalists x {SEEDS} seeds{searched_rates(folder)}{seconds} ({folder})")
     print(pd.DataFrame(rows).to_string(index=False))
     print(f"LoRA's selected trial (lowest val loss over every rank): {lora_selected_arm(every) or 'none'}")
-    floor = majority_test_score(task)
+    floor = majority_test_score(folder)
     learned = {s.finalist: not SeedSummary.spread(s.test_scores)[0] <= floor + 0.005 for s in summaries}
     if math.isfinite(floor):
         stuck = [arms.get(s.finalist, s.finalist) for s in summaries if SeedSummary.spread(s.test_scores)[0] <= floor + 0.005]
         print(f"majority-class test {score}: {floor:.4f}" + (f"; at it (not learned): {', '.join(stuck)}" if stuck else ""))
     tt = [s for s in summaries if s.method == "ttlora"]
     mean = {s.finalist: SeedSummary.spread(s.test_scores)[0] for s in summaries}
-    mean_val = {s.finalist: SeedSummary.spread(s.val_scores)[0] for s in summaries}  # picks, as export does
+    mean_val = {s.finalist: mean_val_score(s) for s in summaries}  # picks, as export does (-inf: no val score)
     if r8 is not None and tt:
-        best = max(tt, key=lambda s: mean_val[s.finalist])
+        best = max(tt, key=lambda s: (mean_val[s.finalist], -s.adapter_params))
         gap, ratio = 100 * (mean[best.finalist] - mean[r8.finalist]), r8.adapter_params / best.adapter_params
         met = gap >= -1.0 and ratio >= 7
         print(f"target 1 (TT-LoRA's best by mean val within 1 point of LoRA r=8 on test, >= 7x fewer): {'met' if met else 'missed'} "
@@ -273,7 +279,7 @@ def print_task(task: str, folder: Path, seconds: str) -> None:
               + ("" if learned[r8.finalist] else "; vacuous: LoRA r=8 is at the majority class"))
     small = [s for s in tt if s.adapter_params <= 10_000]
     if r1 is not None and small:
-        best = max(small, key=lambda s: mean_val[s.finalist])
+        best = max(small, key=lambda s: (mean_val[s.finalist], -s.adapter_params))
         gap = 100 * (mean[best.finalist] - mean[r1.finalist])
         print(f"target 2 (TT-LoRA's best by mean val at <= 10,000 params at or above LoRA r=1 on test): {'met' if gap >= 0 else 'missed'} "
               f"({gap:+.2f} points on mean test, {best.adapter_params:,.0f} vs {r1.adapter_params:,.0f} params)"
