@@ -79,7 +79,7 @@ def restore_tuner(experiment_dir: str, trainable: Any) -> tune.Tuner:
 
 
 # What ray/tune/tune.py logs (logger "ray.tune.tune") when the first SIGINT or a SIGUSR1 ended the run.
-TUNE_INTERRUPTED_LOG = "has been interrupted, but the most recent state was saved"
+TUNE_INTERRUPTED_LOG = "has been interrupted, but the most recent state was"  # "... saved" follows
 
 
 class _InterruptionWatch(logging.Handler):

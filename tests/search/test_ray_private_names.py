@@ -92,3 +92,17 @@ def test_no_private_ray_name_outside_the_compat_room() -> None:
 
 def test_every_scheduler_name_has_a_factory() -> None:
     assert set(SCHEDULER_FACTORIES) == set(SCHEDULERS)
+
+
+def test_tunes_interrupted_warning_is_the_one_fit_tuner_watches_for() -> None:
+    """``fit_tuner`` tells a Ctrl-C'd fit by Tune's warning (and by unfinished trials); a Ray that rewords
+    it fails here rather than weakening the check silently."""
+    import inspect
+
+    import ray.tune.tune as tune_run
+
+    from search.strategies.tuner import TUNE_INTERRUPTED_LOG
+
+    source = inspect.getsource(tune_run)
+    assert TUNE_INTERRUPTED_LOG in source and 'logging.getLogger(__name__)' in source
+    assert "num_terminated" in dir(ray.tune.ResultGrid) and "num_errors" in dir(ray.tune.ResultGrid)
