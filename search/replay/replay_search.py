@@ -34,7 +34,7 @@ from search.space.schema import SearchSpace, parse_space
 from search.space.yaml_files import parse_yaml_text
 from search.strategies.bands import log_spaced_bands
 from search.strategies.factory import STRUCTURAL_NAMES, build_optuna, build_scheduler
-from search.strategies.tuner import TunerSettings, build_tuner, restore_tuner, trainable_with
+from search.strategies.tuner import TunerSettings, build_tuner, fit_tuner, restore_tuner, trainable_with
 from vocab.errors import UsageError
 from vocab.experiment_folder import MetricKey
 from vocab.front_volume import ReferencePoint, anytime_hypervolume, hypervolume, reference_point
@@ -294,7 +294,8 @@ def replay(recording: Recording, scheduler: str, searcher: str = "random", seed:
     overrides = strategy_overrides(reduction_factor, max_t, grace_period, num_bands, grace_until_signal)
     with tempfile.TemporaryDirectory(dir=storage) as folder:
         tuner, events = replay_tuner(recording, scheduler, searcher, seed, overrides, samples, folder)
-        tuner.fit()
+        if fit_tuner(tuner)[1]:  # Ctrl-C: Tune returned early; a partial replay is not a result
+            raise KeyboardInterrupt
     return _summarise(recording, scheduler, searcher, seed, events.events)
 
 
