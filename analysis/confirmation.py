@@ -20,10 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import columns as col
-from analysis.loading import Experiment, load_experiment
+from analysis.loading import Experiment, ExperimentStatus, load_experiment
 from analysis.methods_summary import method_bests, trial_methods
 from analysis.pareto import pareto_front
 from vocab.experiment_folder import CONFIRM_DIR, EXPERIMENT_META_FILE, ExperimentMeta, StopReason
+from vocab.errors import UsageError
 from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, SEED_KEY, TTLORA, flat_trial_config, method_label
 
@@ -41,6 +42,15 @@ def _by_val_loss(trials: pd.DataFrame) -> pd.Series:
     ranked = trials.assign(_loss=pd.to_numeric(trials[col.BEST_VAL_LOSS], errors="coerce"),
                            _cost=pd.to_numeric(cost, errors="coerce").fillna(math.inf))
     return ranked.sort_values(["_loss", "_cost", col.TRIAL_ID], kind="stable")[col.TRIAL_ID]
+
+
+def require_finished_search(exp: Experiment) -> None:
+    """A usage error unless ``exp``'s search has finished, as the report tells it (its end mark, or every
+    trial ended: a folder from before the mark, or one whose mark could not be written): the finalists of
+    a search still running or interrupted would be those of part of it."""
+    if exp.status != ExperimentStatus.FINISHED:
+        raise UsageError(f"the search has not finished (status {exp.status}: still running, or interrupted)",
+                         where=str(exp.path), expected=f"a finished search: `ttsearch resume {exp.path}` first")
 
 
 def select_finalists(exp: Experiment, which: str = "selected", top: int = 1) -> list[Finalist]:

@@ -13,26 +13,28 @@ DEFAULT_SEEDS = 3  # when neither --seeds nor the space's confirm.seeds says
 def confirm_experiment(experiment_dir: str, seeds: int | None, finalists: str | None, top: int | None,
                        address: str | None, live: bool | None) -> None:
     """Select the finalists (analysis), re-train them (search), print the summary (analysis)."""
-    from analysis.confirmation import confirmation_trials, select_finalists, summarise_seeds, summary_lines
+    from analysis.confirmation import (confirmation_trials, require_finished_search, select_finalists, summarise_seeds,
+                                       summary_lines)
     from analysis.loading import load_experiment
-    from search.run.confirmation import check_search_to_confirm, confirmation_seeds, run_confirmation
+    from search.run.confirmation import check_not_a_confirmation, confirmation_seeds, run_confirmation
     from search.run.driver import space_to_resume
     from vocab.errors import UsageError
 
-    check_search_to_confirm(experiment_dir)
+    check_not_a_confirmation(experiment_dir)
     space, _ = space_to_resume(experiment_dir)
     which, count = finalists or space.confirm.finalists, top or space.confirm.top
     if top is not None and which != "top":
         raise UsageError(f"--top {top} picks trials only with --finalists top (finalists here: {which})",
                          where="--top", expected="--finalists top --top K, or no --top")
     exp = load_experiment(experiment_dir)
+    require_finished_search(exp)
     chosen = select_finalists(exp, which, count)
     seed_count = seeds or space.confirm.seeds or DEFAULT_SEEDS
     seed_list = confirmation_seeds(space, seed_count)
     click.echo(f"confirming {len(chosen)} finalist(s) ({which}) with seeds {seed_list}: "
                + ", ".join(f"{f.trial_id} ({f.method})" for f in chosen))
     again = (f"ttsearch confirm {experiment_dir} --seeds {seed_count} --finalists {which}"
-             + (f" --top {count}" if which == "top" else ""))
+             + (f" --top {count}" if which == "top" else "") + (f" --address {address}" if address else ""))
     outcome = run_confirmation(experiment_dir, chosen, seed_list, address, live, continue_with=again)
     click.echo("already confirmed with these finalists and seeds: nothing trained" if outcome is None
                else "\n".join(outcome.lines()))

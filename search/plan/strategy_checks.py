@@ -111,7 +111,15 @@ def _check_grace_until_signal(plan: Plan, space: SearchSpace, space_file: str) -
                           "epoch where some trial's predictions first take more than one class, the rest after it.")
 
 
+def _check_confirm(plan: Plan, space: SearchSpace) -> None:
+    """A note, not an error: resolved spaces of earlier versions may hold such a pair."""
+    if space.confirm.top != 1 and space.confirm.finalists != "top":
+        plan.notes.append(f"Note: confirm.top is used with confirm.finalists: top only (this space: "
+                          f"{space.confirm.finalists}, so {space.confirm.top} is not used).")
+
+
 def apply_strategy_checks(plan: Plan, space: SearchSpace, space_file: str) -> None:
+    _check_confirm(plan, space)
     _check_grace_until_signal(plan, space, space_file)
     _check_hyperband_concurrency(plan, space)
     _check_max_params(plan, space, space_file)

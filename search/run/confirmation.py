@@ -43,18 +43,16 @@ def confirmation_seeds(space: SearchSpace, count: int) -> list[int]:
     return list(range(first, first + count))
 
 
-def check_search_to_confirm(experiment_dir: str | Path) -> None:
-    """A usage error unless ``experiment_dir`` holds a finished search: not a confirmation folder itself,
-    not a search that is still running or was interrupted (its finalists would be those of part of it)."""
+def check_not_a_confirmation(experiment_dir: str | Path) -> None:
+    """A usage error when ``experiment_dir`` is a confirmation folder (it has a space.yaml too) rather
+    than the search that holds it. Whether the search has finished is the reader's call
+    (``analysis.confirmation.require_finished_search``)."""
     folder = Path(experiment_dir)
     meta_file = folder / EXPERIMENT_META_FILE
     meta = ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
     if meta is not None and REQUEST_KEY in meta.extra:
         raise UsageError("this is a confirmation folder, not a search", where=str(folder),
                          expected=f"the experiment folder that holds it ({folder.resolve().parent})")
-    if meta is not None and meta.finished_unix is None:
-        raise UsageError("the search has not finished (it is still running, or it was interrupted)", where=str(folder),
-                         expected=f"a finished search: `ttsearch resume {folder}` first")
 
 
 def confirmation_space(experiment_dir: str | Path) -> tuple[SearchSpace, str]:
@@ -96,7 +94,7 @@ def run_confirmation(experiment_dir: str | Path, finalists: list[Finalist], seed
     ``continue_with``: the command that resumes it, named when Ctrl-C stops it."""
     from search.run.experiment_lock import lock_experiment
 
-    check_search_to_confirm(experiment_dir)
+    check_not_a_confirmation(experiment_dir)
     if not finalists or not seeds:
         raise UsageError("nothing to confirm (no finalist or no seed)", where=str(experiment_dir),
                          expected="a finished search with at least one trial that reported an epoch, and --seeds >= 1")
@@ -151,5 +149,5 @@ def _fit(prepared: PreparedExperiment, finalists: list[Finalist], seeds: list[in
     return outcome
 
 
-__all__ = ["Finalist", "check_search_to_confirm", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
+__all__ = ["Finalist", "check_not_a_confirmation", "confirmation_seeds", "confirmation_space", "confirmation_param_space",
            "run_confirmation", "REQUEST_KEY"]

@@ -310,7 +310,8 @@ def _fit(prepared: PreparedExperiment, address: str | None, exists: bool, live: 
         tuner = _new_tuner(prepared, trainable, progress)
     result_grid, interrupted = fit_tuner(tuner)
     if interrupted:  # Ctrl-C: Tune saved its state; the held-out pass and the end mark wait for resume
-        raise Interrupted(f"the search in {prepared.experiment_dir}", f"ttsearch resume {prepared.experiment_dir}")
+        raise Interrupted(f"the search in {prepared.experiment_dir}", f"ttsearch resume {prepared.experiment_dir}"
+                          + (f" --address {address}" if address else ""))
     score_heldout(prepared, result_grid)  # trials a scheduler stopped that matter; resumable
     try:
         mark_finished(prepared)

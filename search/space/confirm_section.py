@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from search.space.strict_model import StrictModel
 
@@ -22,13 +22,6 @@ class ConfirmSection(StrictModel):
     finalists: Literal["selected", "front", "top"] = "selected"
     top: int = Field(default=1, ge=1, le=20)
     first_seed: int | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _top_only_with_top(self) -> "ConfirmSection":
-        if self.top != 1 and self.finalists != "top":  # 1, the default, is in every resolved space.yaml
-            raise ValueError(f"confirm.top picks trials only with confirm.finalists: top (finalists here: "
-                             f"{self.finalists}); set finalists: top, or leave top out")
-        return self
 
 
 __all__ = ["ConfirmSection", "FINALISTS"]

@@ -13,6 +13,9 @@ replays (``search/replay/replay_search.py``) alike, so both run under the same r
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -80,6 +83,7 @@ def restore_tuner(experiment_dir: str, trainable: Any) -> tune.Tuner:
 
 # What ray/tune/tune.py logs (logger "ray.tune.tune") when the first SIGINT or a SIGUSR1 ended the run.
 TUNE_INTERRUPTED_LOG = "has been interrupted, but the most recent state was"  # "... saved" follows
+_TUNE_SIGNALS = (signal.SIGINT, signal.SIGUSR1)  # the signals Tune catches during a fit
 
 
 class _InterruptionWatch(logging.Handler):
@@ -93,20 +97,40 @@ class _InterruptionWatch(logging.Handler):
         self.seen = self.seen or TUNE_INTERRUPTED_LOG in record.getMessage()
 
 
+def _ctrl_c(signum: int, frame: Any) -> None:
+    """Python's own SIGINT behaviour, as a handler of our own that Tune saves as the one to restore."""
+    raise KeyboardInterrupt
+
+
+def _tune_catches_signals() -> bool:
+    """Whether Tune installs its handlers in this fit (ray/tune/tune.py, ``_setup_signal_catching``)."""
+    return (threading.current_thread() is threading.main_thread()
+            and not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")))
+
+
 def fit_tuner(tuner: tune.Tuner) -> tuple[Any, bool]:
     """``tuner.fit()`` and whether it was interrupted. Tune catches the first Ctrl-C (SIGINT) and SIGUSR1,
     saves its state and returns as if the run had ended, so a caller that took the grid for finished
-    would mark the experiment done and go on (held-out pass, confirmation). Interrupted: Tune said so,
-    or a trial is neither terminated nor errored (every trial is one or the other when a run ends)."""
-    watch = _InterruptionWatch()
-    tune_logger = logging.getLogger("ray.tune.tune")
+    would mark the experiment done and go on (held-out pass, confirmation). Interrupted when any of:
+    Tune's handler ran (it puts back the SIGINT handler it found, here ``_ctrl_c``), Tune logged so (where
+    logging lets the warning through), or a trial is neither terminated nor errored. The handlers found
+    are put back afterwards: Tune leaves its own installed after a fit that ended by itself, which would
+    swallow the next Ctrl-C (during the held-out pass, say)."""
+    catches = _tune_catches_signals()
+    found = {sig: signal.getsignal(sig) for sig in _TUNE_SIGNALS} if catches else {}
+    watch, tune_logger = _InterruptionWatch(), logging.getLogger("ray.tune.tune")
     tune_logger.addHandler(watch)
+    if catches:
+        signal.signal(signal.SIGINT, _ctrl_c)
     try:
         grid = tuner.fit()
+        handled = catches and signal.getsignal(signal.SIGINT) is _ctrl_c
     finally:
         tune_logger.removeHandler(watch)
+        for sig, handler in found.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
     unfinished = len(grid) - grid.num_terminated - grid.num_errors
-    return grid, watch.seen or unfinished > 0
+    return grid, handled or watch.seen or unfinished > 0
 
 
 __all__ = ["TunerSettings", "build_tuner", "restore_tuner", "trainable_with", "can_restore", "fit_tuner",

@@ -124,7 +124,7 @@ def precision_text(precision: str, model_dtype: str) -> str:
     cpu = ("bfloat16 (bf16 in hardware)" if on_cpu is not None
            else f"{model_dtype} (no bf16 in hardware: emulated bf16 would be slower)")
     return (f"{precision}: matmuls in bfloat16 on a CUDA GPU, {cpu} on this machine's CPU; "
-            "weights and optimizer state stay in the model's dtype")
+            f"frozen weights stay {model_dtype}, trained parameters and optimizer state float32")
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

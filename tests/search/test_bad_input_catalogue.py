@@ -186,8 +186,6 @@ EDGE_CASES = [  # the issue's table: numbers, booleans, names, sizes
              ("search.rank", "randint over 9,999,999 integers", "at most 1,000")),
     BadInput("unknown finalists", plan_quickstart("confirm.finalists=best"), ("confirm.finalists", "'selected'")),
     BadInput("negative seeds", plan_quickstart("confirm.seeds=-1"), ("confirm.seeds", "greater than or equal to 0")),
-    BadInput("top without finalists top", plan_quickstart("confirm.top=3"),
-             ("confirm", "confirm.top picks trials only with confirm.finalists: top", "selected")),
     BadInput("YAML alias bomb", with_file("bomb.yaml", ALIAS_BOMB.format(quickstart=QUICKSTART), "plan"),
              ("bomb.yaml", "description", "characters)")),
     BadInput("space not UTF-8", with_file("latin1.yaml", QUICKSTART.read_bytes().replace(b"Quickstart", b"Quickst\xe4rt", 1),

@@ -68,3 +68,13 @@ def test_plan_says_what_each_precision_computes_in(capsys: pytest.CaptureFixture
     on_cpu = "bfloat16 (bf16 in hardware) on this machine's CPU" if cpu_has_native_bf16() else \
         "float32 (no bf16 in hardware: emulated bf16 would be slower) on this machine's CPU"
     assert on_cpu in line and line.endswith("(each trial reports compute_dtype)")
+
+
+def test_plan_notes_a_confirm_top_that_its_finalists_do_not_use(capsys: pytest.CaptureFixture) -> None:
+    """``confirm.top`` counts only with ``finalists: top``; otherwise a note (not an error: resolved spaces
+    written by earlier versions may hold such a pair, and must still resume)."""
+    space = str(REPO_ROOT / "spaces" / "quickstart.yaml")
+    assert run_main(["plan", space, "--set", "confirm.top=3"]) == 0
+    assert "Note: confirm.top is used with confirm.finalists: top only (this space: selected, so 3" in capsys.readouterr().out
+    assert run_main(["plan", space, "--set", "confirm.top=3", "--set", "confirm.finalists=top"]) == 0
+    assert "confirm.top" not in capsys.readouterr().out
