@@ -87,6 +87,7 @@ class MetricKey(str, Enum):
     EVAL_TOKENS = "eval_tokens"  # real tokens evaluated this epoch (validation and test)
     EVAL_TOKEN_POSITIONS = "eval_token_positions"  # token positions of those batches, padding included
     PEAK_GPU_MEMORY_BYTES = "peak_gpu_memory_bytes"  # torch.cuda.max_memory_allocated of the trial (0 on CPU)
+    WORKER_RSS_BYTES = "worker_rss_bytes"  # the trial worker's resident host memory at this report
     GPU_SECONDS = "gpu_seconds"  # epoch_seconds * GPUs held (0 on CPU)
     EPOCH_STARTED_UNIX = "epoch_started_unix"  # wall clock at the epoch's first training step (NaN: none)
     EPOCH_ENDED_UNIX = "epoch_ended_unix"  # wall clock just before this report (concurrency checks)

@@ -1,6 +1,6 @@
 """One epoch's report to Tune (``vocab.experiment_folder.MetricKey``): the trial's state and sizes,
 and the epoch's time budget (train, validation, test and checkpoint seconds, real tokens and token
-positions, peak GPU memory). Built by search/trial/trainable.py."""
+positions, peak GPU memory, the worker's resident host memory). Built by search/trial/trainable.py."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from search.trial.host_memory import resident_bytes
 from search.trial.state import TrialState
 from search.trial.training import EpochResult, EvalResult
 from vocab.experiment_folder import MetricKey, StopReason
@@ -90,6 +91,7 @@ class EpochReporter:
             MetricKey.EVAL_TOKEN_POSITIONS.value: sum(e.token_positions for e in evaluated),
             MetricKey.GPU_SECONDS.value: seconds * self.gpus,
             MetricKey.PEAK_GPU_MEMORY_BYTES.value: peak,
+            MetricKey.WORKER_RSS_BYTES.value: resident_bytes(),
             MetricKey.EPOCH_STARTED_UNIX.value: evals.started_unix,
             MetricKey.EPOCH_ENDED_UNIX.value: time.time(),
         }

@@ -41,6 +41,7 @@ from search.tasks import EncodedSplits, get_task
 from search.trial.config import train_settings_for
 from search.trial.epoch_report import EpochCosts, EpochReporter
 from search.trial.fault_injection import checkpoint_write_limit, inject_faults
+from search.trial.host_memory import release_freed_memory
 from search.trial.model import build_trial_model
 from search.trial.model_cache import BaseModelCache, TrialModelSpec
 from search.trial.state import TrialState
@@ -112,6 +113,7 @@ def _write_dir_bytes(directory: Path, files: dict[str, bytes]) -> None:
 
 def run_trial(config: dict[str, Any], shared: SharedTrialInputs) -> None:
     """The Tune function trainable (see module docstring)."""
+    release_freed_memory()  # the previous trial's, in this reused worker (search/trial/host_memory.py)
     run = _start_trial(config, shared)
     if not _restore(run):
         return  # restored after its final report: nothing left to train
