@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import columns as col
-from analysis.loading import Experiment, ExperimentStatus, load_experiment
+from analysis.loading import Experiment, ExperimentStatus, load_experiment, read_meta
 from analysis.methods_summary import method_bests, trial_methods
-from analysis.pareto import pareto_front
-from vocab.experiment_folder import CONFIRM_DIR, EXPERIMENT_META_FILE, ExperimentMeta, StopReason
+from analysis.pareto import pareto_front, ranked_trials
+from vocab.experiment_folder import CONFIRM_DIR, StopReason
 from vocab.errors import UsageError
 from vocab.finalist import Finalist
 from vocab.methods import FINALIST_KEY, SEED_KEY, TTLORA, flat_trial_config, method_label
@@ -33,15 +33,6 @@ def _finalist(row: pd.Series, method: str) -> Finalist:
     raw = flat_trial_config(json.loads(row[col.CONFIG_JSON] or "{}"))
     values = {k: v for k, v in raw.items() if not k.startswith("_") and k != "method"}
     return Finalist(str(row[col.TRIAL_ID]), method, values, float(row[col.ADAPTER_PARAMS]))
-
-
-def _by_val_loss(trials: pd.DataFrame) -> pd.Series:
-    """Trial ids by val loss, ties to fewer parameters, then the lower id (``best_trial``'s order, so
-    ``top`` 1 is the ``selected`` trial)."""
-    cost = trials[col.DEFAULT_COST] if col.DEFAULT_COST in trials else pd.Series(math.nan, index=trials.index)
-    ranked = trials.assign(_loss=pd.to_numeric(trials[col.BEST_VAL_LOSS], errors="coerce"),
-                           _cost=pd.to_numeric(cost, errors="coerce").fillna(math.inf))
-    return ranked.sort_values(["_loss", "_cost", col.TRIAL_ID], kind="stable")[col.TRIAL_ID]
 
 
 def require_finished_search(exp: Experiment) -> None:
@@ -67,7 +58,7 @@ def select_finalists(exp: Experiment, which: str = "selected", top: int = 1) -> 
             continue
         own = ranked[methods[ranked.index] == best[col.METHOD]]
         if which == "top":
-            ids = _by_val_loss(own).head(top)
+            ids = ranked_trials(own, col.BEST_VAL_LOSS, maximize=False)[col.TRIAL_ID].head(top)  # as selected
         else:
             ids = pd.Series([best[col.TRIAL_ID]])
             if which == "front" and best[col.METHOD] == TTLORA:
@@ -125,10 +116,8 @@ def confirmation_trials(exp_path: str | Path) -> pd.DataFrame:
 def confirmation_finished(exp_path: str | Path) -> bool:
     """Whether the experiment's confirmation ran to its end (every seed of every finalist ended without
     an error: search/run/confirmation.py marks it only then)."""
-    meta_file = Path(exp_path) / CONFIRM_DIR / EXPERIMENT_META_FILE
-    if not meta_file.is_file():
-        return False
-    return ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")).finished_unix is not None
+    meta = read_meta(Path(exp_path) / CONFIRM_DIR, [])  # a damaged meta file: not finished, no traceback
+    return meta is not None and meta.finished_unix is not None
 
 
 def summarise_seeds(trials: pd.DataFrame) -> list[SeedSummary]:

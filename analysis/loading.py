@@ -98,7 +98,8 @@ class Experiment:
         return int((self.trials[col.STOP_REASON] != StopReason.RUNNING.value).sum())
 
 
-def _read_meta(folder: Path, warnings: list[str]) -> ExperimentMeta | None:
+def read_meta(folder: Path, warnings: list[str]) -> ExperimentMeta | None:
+    """The folder's ExperimentMeta, or None (missing or unreadable: said in ``warnings``)."""
     path = folder / EXPERIMENT_META_FILE
     if not path.is_file():
         warnings.append(
@@ -340,7 +341,7 @@ def load_experiment(path: str | Path, now: float | None = None, confine_to: Path
     root = confine_to.resolve() if confine_to is not None else None
     if root is not None and not all(inside(folder / name, root) for name in (EXPERIMENT_META_FILE, RESOLVED_SPACE_FILE)):
         raise UsageError("its files link outside the browsed folder", where=str(folder))
-    meta = _read_meta(folder, warnings)
+    meta = read_meta(folder, warnings)
     space_path = folder / RESOLVED_SPACE_FILE
     space_text = space_path.read_text(encoding="utf-8", errors="replace") if space_path.is_file() else None
     records = [read_trial(d) for d in confined_trial_dirs(folder, root, warnings)]

@@ -106,11 +106,18 @@ def best_trial(trials: pd.DataFrame, metric_col: str = col.BEST_VAL_LOSS, maximi
     candidates = trials[ok].copy()
     if candidates.empty:
         return None
-    candidates["_rank_metric"] = -pd.to_numeric(candidates[metric_col]) if maximize else pd.to_numeric(candidates[metric_col])
-    cost = candidates[cost_col] if cost_col in candidates else pd.Series(math.nan, index=candidates.index)
-    candidates["_rank_cost"] = pd.to_numeric(cost, errors="coerce").fillna(math.inf)
-    ordered = candidates.sort_values(["_rank_metric", "_rank_cost", col.TRIAL_ID], kind="stable")
-    return ordered.iloc[0].drop(labels=["_rank_metric", "_rank_cost"])
+    return ranked_trials(candidates, metric_col, maximize, cost_col).iloc[0]
+
+
+def ranked_trials(trials: pd.DataFrame, metric_col: str, maximize: bool, cost_col: str = col.DEFAULT_COST) -> pd.DataFrame:
+    """``trials`` best first by ``metric_col``, ties to fewer parameters (``cost_col``; missing: last),
+    then the lower trial id: the order ``best_trial`` picks from and ``top`` finalists are taken in."""
+    metric = pd.to_numeric(trials[metric_col], errors="coerce")
+    cost = trials[cost_col] if cost_col in trials else pd.Series(math.nan, index=trials.index)
+    order = trials.assign(_rank_metric=-metric if maximize else metric,
+                          _rank_cost=pd.to_numeric(cost, errors="coerce").fillna(math.inf))
+    ordered = order.sort_values(["_rank_metric", "_rank_cost", col.TRIAL_ID], kind="stable")
+    return ordered.drop(columns=["_rank_metric", "_rank_cost"])
 
 
 def best_under_budget(trials: pd.DataFrame, max_params: float, cost_col: str = col.DEFAULT_COST,

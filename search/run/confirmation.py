@@ -43,13 +43,18 @@ def confirmation_seeds(space: SearchSpace, count: int) -> list[int]:
     return list(range(first, first + count))
 
 
+def _folder_meta(folder: Path) -> ExperimentMeta | None:
+    """The folder's ExperimentMeta (None: there is none)."""
+    meta_file = folder / EXPERIMENT_META_FILE
+    return ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+
+
 def check_not_a_confirmation(experiment_dir: str | Path) -> None:
     """A usage error when ``experiment_dir`` is a confirmation folder (it has a space.yaml too) rather
     than the search that holds it. Whether the search has finished is the reader's call
     (``analysis.confirmation.require_finished_search``)."""
     folder = Path(experiment_dir)
-    meta_file = folder / EXPERIMENT_META_FILE
-    meta = ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+    meta = _folder_meta(folder)
     if meta is not None and REQUEST_KEY in meta.extra:
         raise UsageError("this is a confirmation folder, not a search", where=str(folder),
                          expected=f"the experiment folder that holds it ({folder.resolve().parent})")
@@ -80,10 +85,9 @@ def _request(finalists: list[Finalist], seeds: list[int]) -> dict[str, Any]:
 
 def _earlier_request(prepared: PreparedExperiment) -> tuple[dict[str, Any] | None, bool]:
     """(the request the confirmation folder runs, whether it finished); (None, False) when there is none."""
-    meta_file = Path(prepared.experiment_dir) / EXPERIMENT_META_FILE
-    if not meta_file.is_file():
+    meta = _folder_meta(Path(prepared.experiment_dir))
+    if meta is None:
         return None, False
-    meta = ExperimentMeta.from_json(meta_file.read_text(encoding="utf-8"))
     return meta.extra.get(REQUEST_KEY), meta.finished_unix is not None
 
 
