@@ -24,6 +24,7 @@ mean validation score, as ``export`` picks: the test split only measures.
     python benchmarks/bench_quality.py --lora-samples 1 --precision fp32   # the earlier rows (fp32, one rate per rank): 2 h 34 min
     python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs (90 min in fp32)
     python benchmarks/bench_quality.py --tasks stsb --tt-effective-lr 0.005 0.09   # TT-LoRA's alpha x lr as one number
+    python benchmarks/bench_quality.py --tasks stsb mrpc --tt-lr 1e-3 1e-2   # TT-LoRA's rate range moved
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,21 +86,25 @@ def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
             "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
 
 
-def ttlora_space(effective_lr: tuple[float, float] | None) -> list[str]:
+def ttlora_space(effective_lr: tuple[float, float] | None, tt_lr: tuple[float, float] | None = None) -> list[str]:
     """TT-LoRA's rows; with ``effective_lr`` (low, high) alpha x lr is searched log-uniform as one number
-    and each trial's rate is derived (search/space/recipe_rows.py), else alpha and lr apart."""
-    if effective_lr is None:
-        return TTLORA_SPACE
-    low, high = effective_lr
+    and each trial's rate is derived (search/space/recipe_rows.py), else alpha and lr apart, the rate
+    log-uniform in ``tt_lr`` (low, high) when given, else in ``TTLORA_SPACE``'s range."""
     rows = [row for row in TTLORA_SPACE if not row.startswith("search.learning_rate=")]
-    return [*rows, "search.learning_rate=null", f"search.effective_lr={{loguniform: [{low}, {high}]}}"]
+    if effective_lr is not None:
+        low, high = effective_lr
+        return [*rows, "search.learning_rate=null", f"search.effective_lr={{loguniform: [{low}, {high}]}}"]
+    if tt_lr is not None:
+        return [*rows, f"search.learning_rate={{loguniform: [{tt_lr[0]}, {tt_lr[1]}]}}"]
+    return TTLORA_SPACE
 
 
 def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None,
-               effective_lr: tuple[float, float] | None = None, precision: str = "fp32") -> float:
+               effective_lr: tuple[float, float] | None = None, precision: str = "fp32",
+               tt_lr: tuple[float, float] | None = None) -> float:
     """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
     head's own rate (``train.head_learning_rate``), the same for every method (None: the plan's);
-    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``: see ``ttlora_space``;
+    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``, ``tt_lr``: see ``ttlora_space``;
     ``precision``: ``train.precision`` of every trial (confirmation re-uses the search's space)."""
     head_lr = plan.head_lr if head_lr is None else head_lr
     sets = [
@@ -106,7 +112,7 @@ def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr),
+        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr, tt_lr),
         *lora_space(LORA_RANKS[scale], lora_samples),
         *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
@@ -293,12 +299,16 @@ def searched_rates(folder: Path) -> str:
     from search.space.method_samples import method_samples
 
     space, _ = space_to_resume(folder)
-    effective_lr = space.searched_params()["effective_lr"]
-    drawn = f"{effective_lr.low}-{effective_lr.high}" if effective_lr.low is not None else effective_lr.values
-    product = "" if effective_lr.values == (None,) else \
-        f", TT-LoRA alpha x lr searched as one number ({effective_lr.kind} {drawn})"
+    effective_lr, rate = space.searched_params()["effective_lr"], space.searched_params()["learning_rate"]
+    product = f", TT-LoRA lr {rate.kind} {drawn_range(rate)}" if effective_lr.values == (None,) else \
+        f", TT-LoRA alpha x lr searched as one number ({effective_lr.kind} {drawn_range(effective_lr)})"
     return (f", {space.num_samples} TT-LoRA trials, {method_samples(space, 'lora').draws} learning rate(s) per "
             f"LoRA rank, {space.train.precision}{product}")
+
+
+def drawn_range(spec: Any) -> str:
+    """A searched row's range ("0.003-0.02"), or its values when it has no range."""
+    return f"{spec.low}-{spec.high}" if spec.low is not None else str(list(spec.values))
 
 
 def _positive_int(text: str) -> int:
@@ -327,9 +337,14 @@ def main() -> None:
     parser.add_argument("--tt-effective-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="search TT-LoRA's alpha x lr log-uniform in [LOW, HIGH] as one number (rate "
                              "derived per trial) instead of alpha and lr apart")
+    parser.add_argument("--tt-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                        help="TT-LoRA's learning rate log-uniform in [LOW, HIGH] (default: TTLORA_SPACE's)")
     args = parser.parse_args()
-    if args.tt_effective_lr is not None and not 0 < args.tt_effective_lr[0] < args.tt_effective_lr[1]:
-        parser.error(f"--tt-effective-lr: expected 0 < LOW < HIGH, got {args.tt_effective_lr}")
+    for flag, pair in (("--tt-effective-lr", args.tt_effective_lr), ("--tt-lr", args.tt_lr)):
+        if pair is not None and not 0 < pair[0] < pair[1]:
+            parser.error(f"{flag}: expected 0 < LOW < HIGH, got {pair}")
+    if args.tt_effective_lr is not None and args.tt_lr is not None:
+        parser.error("--tt-lr and --tt-effective-lr: give one (with --tt-effective-lr the rate is derived)")
     os.environ.update(bench_env())
     seconds: dict[str, str] = {}
     for task in args.tasks:
@@ -340,7 +355,7 @@ def main() -> None:
         plan = SCALES[args.scale][task]
         plan = plan if args.tt_samples is None else replace(plan, tt_samples=args.tt_samples)
         searched = run_search(plan, args.scale, args.out, args.lora_samples or plan.lora_samples, args.head_lr,
-                              args.tt_effective_lr, args.precision)
+                              args.tt_effective_lr, args.precision, args.tt_lr)
         (folder / "bench_scale").write_text(args.scale)
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"

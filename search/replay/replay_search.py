@@ -211,7 +211,7 @@ def random_order(recording: Recording, space: SearchSpace, seed: int, samples: i
     from vocab.methods import flat_trial_config
 
     rng = tune_random_state(seed)
-    spec = {"config": tune_param_space(space)}
+    spec = {"config": tune_param_space(space, seed)}
     specs = dict(space.searched_params())
     unused, order = list(range(len(recording.trials))), []
     while len(order) < samples:

@@ -2,9 +2,13 @@
 table: no ``getattr(tune, kind)``), the methods' branches and the joint (shape, cores) draw."""
 from __future__ import annotations
 
+import itertools
+import zlib
 from typing import Any
 
+import numpy as np
 from ray import tune
+from ray.tune.search.sample import Domain, Function
 
 from search.space.method_samples import method_samples, spread_order
 from search.space.schema import SearchSpace
@@ -16,17 +20,57 @@ from vocab.searched_params import CORES, SHAPE
 SHAPE_AND_CORES_KEY = "_shape_and_cores"
 
 
-def tune_param_space(space: SearchSpace) -> dict[str, Any]:
+def tune_param_space(space: SearchSpace, seed: int | None = None) -> dict[str, Any]:
     """The Tuner's ``param_space``. TT-LoRA alone: its rows at the top level plus ``method``. Otherwise: ``method`` is a grid over branches ``{"name": ..., <its rows>}``, one per draw of each
     method (search/space/method_samples.py; TT-LoRA's ``num_samples`` draws are branches too), spread evenly,
-    each resolved on its own (times the method's own grid), with ``num_samples`` 1;
+    with ``num_samples`` 1; each branch's grids are expanded and its sampled rows drawn here
+    (``drawn_grid_points``, with ``seed``, default ``train.seed``); ``sample_from`` rows are left to Tune.
     ``vocab.methods.flat_trial_config`` reads both forms."""
     methods = space.methods()
     if methods == [TTLORA]:
         return {**ttlora_param_space(space, nested=False), METHOD_KEY: TTLORA}
+    seed = space.train.seed if seed is None else seed
     branches = {name: method_branches(space, name, nested=True) for name in methods}
     ordered = spread_order({name: len(found) for name, found in branches.items()})
-    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **branches[name][i]} for name, i in ordered])}
+    return {METHOD_KEY: tune.grid_search([{METHOD_NAME_KEY: name, **point} for name, i in ordered
+                                          for point in drawn_grid_points(branches[name][i], seed, name, i)])}
+
+
+def drawn_grid_points(branch: dict[str, Any], seed: int, method: str, draw: int) -> list[dict[str, Any]]:
+    """``branch`` once per point of its own grids (as Tune would expand it), each sampled row (a Tune
+    ``Domain``; not ``sample_from``, which Tune resolves from the rest) drawn by a generator of its own,
+    keyed by (seed, method, draw index, row name, grid point): ``row_generator``.
+
+    Why not Tune's one seeded generator for the whole grid: it serves the branches in trial order, so
+    adding a trial to one method shifted every other method's draws, and two searches differing in one
+    method's trial count or one row's range could not be compared method by method. Keyed, a method's
+    first n draws stay when it gets more, and a row keeps its draw (a log-uniform one its quantile) when
+    another row's range changes or a grid gains a value."""
+    grids = {key: value["grid_search"] for key, value in branch.items() if is_grid(value)}
+    points = []
+    for combo in itertools.product(*grids.values()):  # no grid: one empty point
+        point = dict(zip(grids, combo))
+        where = repr(sorted(point.items()))  # e.g. "[('rank', 8)]"
+        drawn = {key: value.sample(random_state=row_generator(seed, method, draw, f"{key}@{where}"))
+                 for key, value in branch.items() if is_sampled(value)}
+        points.append({**branch, **point, **drawn})
+    return points
+
+
+def is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"grid_search"}
+
+
+def is_sampled(value: Any) -> bool:
+    """A Tune domain drawn at random (``sample_from`` is a ``Function`` domain computed from the rest)."""
+    return isinstance(value, Domain) and not isinstance(value, Function)
+
+
+def row_generator(seed: int, method: str, draw: int, row: str) -> np.random.RandomState:
+    """The generator of one row of one draw: numpy's ``SeedSequence`` over (seed, method, draw, row),
+    names as CRC-32 (stable across processes, unlike ``hash``)."""
+    key = [seed % (1 << 64), zlib.crc32(method.encode()), draw, zlib.crc32(row.encode())]
+    return np.random.RandomState(np.random.SeedSequence(key).generate_state(1)[0])
 
 
 def _resolved(branch: Any) -> dict[str, Any]:

@@ -57,6 +57,30 @@ def test_each_method_gets_its_draws_interleaved() -> None:
     assert all(2e-3 <= c["learning_rate"] <= 2e-2 for c in configs if c["method"] == "ttlora")  # its own range
 
 
+def by_method(configs: list[dict], method: str, rows: tuple[str, ...]) -> list[tuple]:
+    return [tuple(c[row] for row in rows) for c in configs if c["method"] == method]
+
+
+def test_a_methods_draws_do_not_depend_on_the_other_methods() -> None:
+    """Each row of each draw has its own generator (seed, method, draw, row): one method's trial count or
+    another row's range does not move a draw, a method's first draws stay when it gets more, the seed does."""
+    lora_rows, tt_rows = ("rank", "learning_rate"), ("alpha", "learning_rate")
+    sets = ["baselines.lora.rank={grid: [1, 8]}", "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}",
+            "baselines.lora.num_samples=3"]
+    four = variants(load_space(QUICKSTART, ["num_samples=4", *sets]))
+    twelve = variants(load_space(QUICKSTART, ["num_samples=12", *sets]))
+    assert sorted(by_method(four, "lora", lora_rows)) == sorted(by_method(twelve, "lora", lora_rows))
+    assert len(set(by_method(four, "lora", lora_rows))) == 6  # 2 ranks x 3 rates, each rate its own draw
+    assert set(by_method(four, "ttlora", tt_rows)) <= set(by_method(twelve, "ttlora", tt_rows))  # nested
+    # quickstart's range [2e-3, 2e-2] halved: every rate halves (same quantile), every alpha stays
+    half = variants(load_space(QUICKSTART, ["num_samples=4", *sets, "search.learning_rate={loguniform: [1.0e-3, 1.0e-2]}"]))
+    assert [(a, pytest.approx(lr / 2)) for a, lr in by_method(four, "ttlora", tt_rows)] == \
+        by_method(half, "ttlora", tt_rows)
+    assert by_method(half, "lora", lora_rows) == by_method(four, "lora", lora_rows)
+    other_seed = variants(load_space(QUICKSTART, ["num_samples=4", *sets, "train.seed=1"]))
+    assert by_method(other_seed, "lora", lora_rows) != by_method(four, "lora", lora_rows)
+
+
 def test_a_discrete_baseline_runs_each_configuration_once() -> None:
     space = load_space(QUICKSTART, ["num_samples=5", "baselines.lora.rank=[1, 2, 4]",
                                     "baselines.lora.learning_rate=[5.0e-4, 1.0e-3]"])
