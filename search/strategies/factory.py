@@ -10,7 +10,7 @@
   (shape, cores, rank) as one categorical over the configurations within ``search.max_params`` (so no
   capped configuration is ever proposed), every other row as its own distribution.
 * ``search.max_params`` with random search: the structure is drawn the same way, uniformly among the
-  configurations within the cap.
+  configurations within the cap, in a space with baselines inside each TT-LoRA draw.
 """
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
 from search.space.param_spec import ParamSpec
 from search.space.schema import SearchSpace
+from search.space.tune_param_space import is_grid, row_generator
 from search.strategies.banded_asha import BandedASHAScheduler
 from search.strategies.mo_asha import MultiObjectiveASHAScheduler
 from search.strategies.scheduler_memory import RememberingScheduler
 from search.strategies.signal_grace import SignalGraceScheduler
 from vocab.experiment_folder import MetricKey
+from vocab.methods import METHOD_KEY, METHOD_NAME_KEY, TTLORA
 from vocab.searched_params import CORES, SEARCHED_PARAMS
 
 TIME_ATTR = MetricKey.EPOCH.value
@@ -121,15 +123,36 @@ def allowed_structures(space: SearchSpace, plan: StructurePlan) -> list[dict[str
 
 
 def cap_structures(param_space: dict[str, Any], space: SearchSpace, plan: StructurePlan) -> dict[str, Any]:
-    """``param_space`` (TT-LoRA only, flat) with the structure drawn among the capped configurations;
-    unchanged when ``search.max_params`` leaves every configuration in."""
+    """``param_space`` with TT-LoRA's structure drawn uniformly among the configurations within
+    ``search.max_params``: a Tune choice in a TT-LoRA-only (flat) space; in a space with baselines, inside
+    each TT-LoRA draw (``capped_draws``). Unchanged when the cap leaves every configuration in."""
     if len(plan.sampled_rows) == len(plan.rows):
         return param_space
     structures = allowed_structures(space, plan)
+    if is_grid(param_space.get(METHOD_KEY)):
+        draws = capped_draws(param_space[METHOD_KEY]["grid_search"], structures, space.train.seed)
+        return {**param_space, METHOD_KEY: tune.grid_search(draws)}
     out = {k: v for k, v in param_space.items() if k not in STRUCTURAL_NAMES and not k.startswith("_")}
     out[STRUCTURE_KEY] = tune.choice(list(range(len(structures))))
     for name in STRUCTURAL_NAMES:
         out[name] = tune.sample_from(lambda spec, name=name: structures[spec.config[STRUCTURE_KEY]][name])
+    return out
+
+
+def capped_draws(branches: list[dict[str, Any]], structures: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The method branches of a space with baselines (search/space/tune_param_space.py), each TT-LoRA
+    branch's structural rows replaced by one of ``structures``, drawn by a generator of its own (seed,
+    TT-LoRA, its position among TT-LoRA's branches): the others are left as they are."""
+    out: list[dict[str, Any]] = []
+    position = 0  # among TT-LoRA's branches
+    for branch in branches:
+        if branch.get(METHOD_NAME_KEY) != TTLORA:
+            out.append(branch)
+            continue
+        chosen = structures[row_generator(seed, TTLORA, position, STRUCTURE_KEY).randint(len(structures))]
+        kept = {k: v for k, v in branch.items() if k not in STRUCTURAL_NAMES and not k.startswith("_")}
+        out.append({**kept, **chosen})
+        position += 1
     return out
 
 

@@ -81,6 +81,26 @@ def test_a_methods_draws_do_not_depend_on_the_other_methods() -> None:
     assert by_method(other_seed, "lora", lora_rows) != by_method(four, "lora", lora_rows)
 
 
+def test_max_params_holds_in_a_space_with_baselines() -> None:
+    """``search.max_params`` caps TT-LoRA's draws inside their branches (it used to add the capped
+    structure at the top level, where each branch's own values overrode it, and leak into LoRA's configs)."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    from search.strategies.factory import build_search_alg
+
+    space = load_space(QUICKSTART, ["search.shape=[[8, 6, 8, 8, 6, 8], auto]", "search.cores=4", "search.rank=[4, 5]",
+                                    "search.max_params=10000", "num_samples=24", "baselines.lora={}"])
+    plan = build_plan(space, str(QUICKSTART))
+    allowed = {(str(r.structure["shape"]), r.structure["rank"]) for r in plan.sampled_rows}
+    assert allowed == {("[8, 6, 8, 8, 6, 8]", 4), ("[8, 6, 8, 8, 6, 8]", 5), ("auto", 4)}  # auto at rank 5: 12,480
+    _, param_space = build_search_alg(space, plan, tune_param_space(space))
+    configs = [flat_trial_config(c) for _, c in generate_variants(param_space, random_state=np.random.RandomState(0))]
+    tt = [(str(c["shape"]), c["rank"]) for c in configs if c["method"] == "ttlora"]
+    assert len(tt) == 24 and set(tt) == allowed  # every allowed structure drawn, none above the cap
+    lora = [c for c in configs if c["method"] == "lora"]
+    assert len(lora) == 1 and all("shape" not in c and "cores" not in c and c["rank"] == 8 for c in lora)
+
+
 def test_a_discrete_baseline_runs_each_configuration_once() -> None:
     space = load_space(QUICKSTART, ["num_samples=5", "baselines.lora.rank=[1, 2, 4]",
                                     "baselines.lora.learning_rate=[5.0e-4, 1.0e-3]"])
