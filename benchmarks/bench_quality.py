@@ -25,6 +25,7 @@ mean validation score, as ``export`` picks: the test split only measures.
     python benchmarks/bench_quality.py --scale small      # 1,000 rows, LoRA r=1 and r=8, 3 epochs (90 min in fp32)
     python benchmarks/bench_quality.py --tasks stsb --tt-effective-lr 0.005 0.09   # TT-LoRA's alpha x lr as one number
     python benchmarks/bench_quality.py --tasks stsb mrpc --tt-lr 1e-3 1e-2   # TT-LoRA's rate range moved
+    python benchmarks/bench_quality.py --tasks mrpc --tt-ranks 4 5   # TT-LoRA up to 10,000 params (9,360 at rank 5)
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ FRONT_FINALISTS = {"full": True, "small": False}  # TT-LoRA's front confirmed be
 TTLORA_SPACE = [  # 6,144 and 8,448 params on query+value vs LoRA r=8's 73,728
     "search.shape=[[8, 6, 8, 8, 6, 8], auto]", "search.cores=4", "search.rank=4",
     "search.alpha=[4.0, 8.0, 16.0]", "search.learning_rate={loguniform: [3.0e-3, 2.0e-2]}",
+    "search.max_params=10000",  # the targets' sizes: <= 10,000 (target 2) and >= 7x below 73,728 (target 1)
 ]
 
 
@@ -86,25 +88,28 @@ def lora_space(ranks: tuple[int, ...], samples: int) -> list[str]:
             "baselines.lora.learning_rate={loguniform: [5.0e-4, 5.0e-3]}", f"baselines.lora.num_samples={samples}"]
 
 
-def ttlora_space(effective_lr: tuple[float, float] | None, tt_lr: tuple[float, float] | None = None) -> list[str]:
+def ttlora_space(effective_lr: tuple[float, float] | None, tt_lr: tuple[float, float] | None = None,
+                 tt_ranks: list[int] | None = None) -> list[str]:
     """TT-LoRA's rows; with ``effective_lr`` (low, high) alpha x lr is searched log-uniform as one number
     and each trial's rate is derived (search/space/recipe_rows.py), else alpha and lr apart, the rate
-    log-uniform in ``tt_lr`` (low, high) when given, else in ``TTLORA_SPACE``'s range."""
-    rows = [row for row in TTLORA_SPACE if not row.startswith("search.learning_rate=")]
+    log-uniform in ``tt_lr`` (low, high) when given, else in ``TTLORA_SPACE``'s range. ``tt_ranks``: the TT
+    ranks drawn from (configurations above 10,000 params are never drawn), else ``TTLORA_SPACE``'s."""
+    ranks = [] if tt_ranks is None else [f"search.rank={sorted(set(tt_ranks))}"]
+    rows = [row for row in TTLORA_SPACE if not row.startswith("search.learning_rate=")] + ranks
     if effective_lr is not None:
         low, high = effective_lr
         return [*rows, "search.learning_rate=null", f"search.effective_lr={{loguniform: [{low}, {high}]}}"]
     if tt_lr is not None:
         return [*rows, f"search.learning_rate={{loguniform: [{tt_lr[0]}, {tt_lr[1]}]}}"]
-    return TTLORA_SPACE
+    return [*TTLORA_SPACE, *ranks]
 
 
 def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr: float | None = None,
                effective_lr: tuple[float, float] | None = None, precision: str = "fp32",
-               tt_lr: tuple[float, float] | None = None) -> float:
+               tt_lr: tuple[float, float] | None = None, tt_ranks: list[int] | None = None) -> float:
     """One ``ttsearch run`` of TT-LoRA and the LoRA ranks; returns its wall seconds. ``head_lr``: the
     head's own rate (``train.head_learning_rate``), the same for every method (None: the plan's);
-    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``, ``tt_lr``: see ``ttlora_space``;
+    ``lora_samples``: learning rates tried per LoRA rank; ``effective_lr``, ``tt_lr``, ``tt_ranks``: see ``ttlora_space``;
     ``precision``: ``train.precision`` of every trial (confirmation re-uses the search's space)."""
     head_lr = plan.head_lr if head_lr is None else head_lr
     sets = [
@@ -112,7 +117,7 @@ def run_search(plan: TaskPlan, scale: str, out: Path, lora_samples: int, head_lr
         "scheduler.type=none", "scheduler.max_t=null", f"train.max_epochs={plan.max_epochs}", "train.patience=2",
         f"train.max_length={plan.max_length}", "data.limit_val=null", "data.limit_test=null",
         f"data.limit_train={'null' if plan.limit_train is None else plan.limit_train}", "resources.cpu=1",
-        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr, tt_lr),
+        "confirm.seeds=0", f"train.precision={precision}", *ttlora_space(effective_lr, tt_lr, tt_ranks),
         *lora_space(LORA_RANKS[scale], lora_samples),
         *([f"train.head_learning_rate={head_lr}"] if head_lr is not None else []),
     ]
@@ -302,8 +307,8 @@ def searched_rates(folder: Path) -> str:
     effective_lr, rate = space.searched_params()["effective_lr"], space.searched_params()["learning_rate"]
     product = f", TT-LoRA lr {rate.kind} {drawn_range(rate)}" if effective_lr.values == (None,) else \
         f", TT-LoRA alpha x lr searched as one number ({effective_lr.kind} {drawn_range(effective_lr)})"
-    return (f", {space.num_samples} TT-LoRA trials, {method_samples(space, 'lora').draws} learning rate(s) per "
-            f"LoRA rank, {space.train.precision}{product}")
+    return (f", {space.num_samples} TT-LoRA trials (TT rank {drawn_range(space.searched_params()['rank'])}), "
+            f"{method_samples(space, 'lora').draws} learning rate(s) per LoRA rank, {space.train.precision}{product}")
 
 
 def drawn_range(spec: Any) -> str:
@@ -339,6 +344,9 @@ def main() -> None:
                              "derived per trial) instead of alpha and lr apart")
     parser.add_argument("--tt-lr", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
                         help="TT-LoRA's learning rate log-uniform in [LOW, HIGH] (default: TTLORA_SPACE's)")
+    parser.add_argument("--tt-ranks", type=_positive_int, nargs="+", default=None,
+                        help="TT ranks drawn from (default 4; configurations above 10,000 params never drawn: "
+                             "rank 5 adds 9,360 params on the 8x6x8x8x6x8 shape)")
     args = parser.parse_args()
     for flag, pair in (("--tt-effective-lr", args.tt_effective_lr), ("--tt-lr", args.tt_lr)):
         if pair is not None and not 0 < pair[0] < pair[1]:
@@ -355,7 +363,7 @@ def main() -> None:
         plan = SCALES[args.scale][task]
         plan = plan if args.tt_samples is None else replace(plan, tt_samples=args.tt_samples)
         searched = run_search(plan, args.scale, args.out, args.lora_samples or plan.lora_samples, args.head_lr,
-                              args.tt_effective_lr, args.precision, args.tt_lr)
+                              args.tt_effective_lr, args.precision, args.tt_lr, args.tt_ranks)
         (folder / "bench_scale").write_text(args.scale)
         confirmed = confirm(folder)
         seconds[task] = f", search {searched:.0f} s + confirmation {confirmed:.0f} s"
